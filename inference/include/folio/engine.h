@@ -1,0 +1,151 @@
+// Folio's inference engine: the only header the rest of the app includes from inference/.
+// Qt-free. Load a DeepSeek-OCR model folder once, then run pages: each run streams text through a callback,
+// can be cancelled between two decoding steps, and returns markdown, the raw model text and the grounded regions.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace folio {
+
+// The one error type of inference/: the message says what failed and where (file, tensor, page).
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Resolution modes of DeepSeek-OCR (MODEL.md "Image preprocessing").
+enum class Mode { Tiny, Small, Base, Large, Gundam };
+// What the model is asked to do; each maps to one of the upstream prompts.
+enum class Task { Markdown, Ocr, Free, Figure, Describe, Locate };
+
+std::string_view modeName(Mode mode);
+std::optional<Mode> parseMode(std::string_view name);  // "tiny" ... "gundam"
+std::string_view taskName(Task task);
+std::optional<Task> parseTask(std::string_view name);  // "markdown", "ocr", "free", "figure", "describe", "locate"
+// The prompt text for a task, with the single "<image>" placeholder; locate_text is used by Task::Locate.
+std::string promptFor(Task task, std::string_view locate_text = {});
+
+// An 8-bit RGB image, rows top to bottom, 3 bytes per pixel, no padding.
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> pixels;
+  bool empty() const { return width <= 0 || height <= 0; }
+};
+
+// Reads an image file to RGB (EXIF orientation applied; grey, alpha, 16-bit and CMYK converted).
+// Throws Error naming the file when it cannot be read.
+RgbImage loadImage(const std::string& path);
+
+// A box in page pixels.
+struct Box {
+  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+};
+
+// One grounded region of the model's output: <|ref|>label<|/ref|><|det|>[[boxes]]<|/det|> + its markdown.
+struct Region {
+  std::string label;       // title, text, table, image, equation, ... (unknown labels are kept)
+  std::vector<Box> boxes;  // in page pixels
+  std::size_t markdown_begin = 0;  // byte span of this region's text in GroundedText::markdown
+  std::size_t markdown_end = 0;
+  std::string figure_link;  // for "image" regions: the relative path the markdown links to, else empty
+};
+
+// The model's raw text turned into clean markdown plus regions (MODEL.md "Grounding output").
+struct GroundedText {
+  std::string markdown;
+  std::vector<Region> regions;
+  bool complete = true;  // false when the text was cut inside a tag (the incomplete tail is dropped)
+};
+
+// Parses raw model text of a page of page_width × page_height pixels. Figures link to
+// "images/<figure_stem>_<n>.jpg" (n counts image regions from 0).
+GroundedText parseGrounding(std::string_view raw_text, int page_width, int page_height,
+                            std::string_view figure_stem = "page");
+
+enum class Device { Auto, Cpu, Cuda };
+enum class DType { Auto, Float32, BFloat16 };
+
+struct EngineOptions {
+  std::string model_dir;  // folder with config.json, tokenizer.json and the .safetensors file
+  Device device = Device::Auto;  // Auto: CUDA when available, else CPU
+  DType dtype = DType::Auto;     // Auto: bf16 on CUDA, fp32 on CPU
+};
+
+struct RunOptions {
+  Mode mode = Mode::Gundam;
+  Task task = Task::Markdown;
+  std::string locate_text;  // for Task::Locate
+  int max_new_tokens = 8192;
+  int ngram_size = 20;      // no-repeat n-gram guard (MODEL.md "Generation"); 0 disables it
+  int ngram_window = 50;
+  bool ignore_eos = false;  // benchmarks: generate exactly max_new_tokens
+  std::string figure_stem = "page";
+};
+
+// Reported after every generated token, on the thread that called run().
+struct Progress {
+  int generated_tokens = 0;
+  std::string_view text;  // decoded text so far (special tokens kept)
+  double tokens_per_second = 0;
+};
+
+struct Timings {
+  double preprocess_ms = 0;
+  double vision_ms = 0;
+  double prefill_ms = 0;
+  double decode_ms = 0;
+};
+
+struct Result {
+  std::string raw_text;  // decoded model output, special tokens kept, trailing eos removed
+  GroundedText grounded;
+  int image_tokens = 0;
+  int prompt_tokens = 0;
+  int generated_tokens = 0;
+  bool cancelled = false;
+  bool hit_token_limit = false;
+  Timings timings;
+};
+
+class Engine {
+ public:
+  // Loads and validates the model folder. Throws Error naming the file and the problem.
+  static std::unique_ptr<Engine> load(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs one page. on_progress may be empty. When *cancel becomes true the run stops within one
+  // decoding step and returns what it has with cancelled = true. Throws Error (e.g. out of GPU memory);
+  // the engine stays usable for the next page.
+  Result run(const RgbImage& page, const RunOptions& options,
+             const std::function<void(const Progress&)>& on_progress = {},
+             const std::atomic<bool>* cancel = nullptr);
+
+  std::string deviceDescription() const;  // e.g. "CUDA NVIDIA H100 80GB HBM3, bf16"
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Where Folio looks for a model when none is configured, in order: $FOLIO_MODEL_DIR, then the Hugging Face
+// cache snapshots of deepseek-ai/DeepSeek-OCR ($HF_HOME or ~/.cache/huggingface). Returns the folders searched
+// and the first that holds config.json, tokenizer.json and a .safetensors file.
+struct ModelSearch {
+  std::vector<std::string> searched;
+  std::optional<std::string> found;
+};
+ModelSearch findModel();
+
+}  // namespace folio

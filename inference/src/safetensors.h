@@ -1,0 +1,58 @@
+// safetensors files: a memory-mapped, validated reader (zero-copy tensors over the mapping) and a writer.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace folio {
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;              // as in the header: "BF16", "F32", "I64", ...
+  std::vector<std::int64_t> shape;
+  std::uint64_t begin = 0;        // byte offsets relative to the data section
+  std::uint64_t end = 0;
+};
+
+class SafetensorsFile {
+ public:
+  // Maps the file and validates the whole header. Throws folio::Error naming the file and the problem.
+  static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  ~SafetensorsFile();
+
+  const std::string& path() const { return path_; }
+  const std::vector<TensorInfo>& tensors() const { return infos_; }
+  const TensorInfo* find(const std::string& name) const;
+  bool contains(const std::string& name) const { return find(name) != nullptr; }
+  // A CPU tensor viewing the mapped bytes (no copy); it keeps the mapping alive. Throws if absent.
+  torch::Tensor tensor(const std::string& name) const;
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  std::vector<TensorInfo> infos_;
+  std::map<std::string, std::size_t> index_;
+  std::map<std::string, std::string> metadata_;
+  const std::uint8_t* data_ = nullptr;  // start of the data section inside the mapping
+  void* map_ = nullptr;
+  std::size_t map_size_ = 0;
+};
+
+// Checks a checkpoint against the expected tensor set (name -> shape, e.g. from shared/model/tensors.json or
+// the names a config implies). Throws folio::Error naming the first missing tensor or the first with a wrong
+// shape or dtype.
+void validateCheckpoint(const SafetensorsFile& file,
+                        const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& expected,
+                        const std::string& expected_dtype = "BF16");
+
+// Writes tensors (contiguous CPU, any supported dtype) atomically (temp file + rename), sorted by name.
+void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace folio
