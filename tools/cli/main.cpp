@@ -1,13 +1,21 @@
-// folio-cli: command-line access to the inference library (tokenize, ocr, dump, synth-weights, parity).
-#include <CLI/CLI.hpp>
-
+// folio-cli: command-line access to the inference library. The subcommands live in cmd_*.cpp.
 #include <folio/engine.h>
 
 #include <iostream>
 
+#include "command.h"
+
 int main(int argc, char** argv) {
   CLI::App cli{"folio-cli: DeepSeek-OCR from the command line"};
   cli.require_subcommand(1);
-  CLI11_PARSE(cli, argc, argv);
+  for (auto setup : folio::cli::commandSetups()) setup(cli);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "folio-cli: " << e.what() << "\n";
+    return 1;
+  }
   return 0;
 }
