@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One GPU-machine session: build, write the synthetic checkpoints, run parity (ci fp32, full fp32, full bf16),
+# the benchmark and the upstream baseline. Everything lands in $OUT (or out/). Needs .deps/ and .shared/
+# (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [parity] [bench]
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$here/out}; mkdir -p "$out"
+shared=$here/.shared
+py=/opt/torch/.venv/bin/python
+steps=${*:-parity bench}
+"$here/scripts/gpu-build.sh" 2>&1 | tail -3 | tee "$out/build.log" || exit 1
+cli=$here/build-gpu/tools/folio-cli
+# The GPU machine has no PNG decoder for Folio: give the golden views to it as binary PPM.
+goldens=/tmp/goldens; rm -rf $goldens; cp -r "$shared/reference/goldens" $goldens
+$py -c "
+import glob; from PIL import Image
+for p in glob.glob('$goldens/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm')
+"
+(time "$cli" synth-weights --config "$shared/model/config.json" -o /tmp/full) 2>&1 | tail -5 | tee "$out/synth.log"
+"$cli" synth-weights --config "$shared/model/config.json" --layers 2 -o /tmp/ci > /dev/null
+if [[ " $steps " == *" parity "* ]]; then
+  "$cli" parity --model /tmp/ci --device cuda --dtype fp32 --config ci --goldens $goldens --json "$out/parity_ci_fp32_cuda.json"
+  "$cli" parity --model /tmp/full --device cuda --dtype fp32 --config full --goldens $goldens --json "$out/parity_full_fp32_cuda.json"
+  "$cli" parity --model /tmp/full --device cuda --dtype bf16 --config full --goldens $goldens --json "$out/parity_full_bf16_cuda.json"
+fi
+if [[ " $steps " == *" bench "* ]]; then
+  (cd "$shared/reference" && $py bench_upstream.py --tokens 256 --mode base > "$out/upstream_base.json" 2> "$out/upstream.err")
+  cat "$out/upstream_base.json"
+  "$here/build-gpu/tools/folio-bench" --model /tmp/full --upstream "$out/upstream_base.json" --json | tee "$out/perf.json"
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
+fi
