@@ -1,0 +1,188 @@
+#include "decoder.h"
+
+#include <folio/engine.h>
+
+namespace folio {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+std::string layerPrefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+
+bool isDense(const DecoderConfig& config, int layer) { return layer < config.first_k_dense_replace; }
+
+void checkConfig(const DecoderConfig& c) {
+  const auto fail = [](const std::string& what) { throw Error("decoder config: " + what); };
+  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 || c.num_attention_heads <= 0 ||
+      c.max_position_embeddings <= 0)
+    fail("sizes must be positive");
+  if (c.hidden_size % c.num_attention_heads != 0 || c.head_dim() % 2 != 0)
+    fail("hidden_size " + std::to_string(c.hidden_size) + " does not split into " +
+         std::to_string(c.num_attention_heads) + " heads of even size");
+  if (c.num_key_value_heads != c.num_attention_heads)
+    fail("only multi-head attention is supported (num_key_value_heads " + std::to_string(c.num_key_value_heads) +
+         " != num_attention_heads " + std::to_string(c.num_attention_heads) + ")");
+}
+
+// RoPE angles position * theta^(-2i/head_dim) for every position, as cos and sin [positions, head_dim] with
+// the half-dimension frequencies repeated (the rotate-half layout). Computed in float32 like the reference.
+std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& c) {
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  const auto inv_freq = 1.0 / torch::pow(c.rope_theta, torch::arange(0, c.head_dim(), 2, f32) / c.head_dim());
+  const auto freqs = torch::outer(torch::arange(c.max_position_embeddings, f32), inv_freq);
+  const auto angles = torch::cat({freqs, freqs}, -1);
+  return {angles.cos(), angles.sin()};
+}
+
+torch::Tensor rotateHalf(const torch::Tensor& x) {
+  const auto half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> decoderTensorShapes(const DecoderConfig& c) {
+  const std::int64_t hidden = c.hidden_size;
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes{
+      {"model.embed_tokens.weight", {c.vocab_size, hidden}}};
+  const auto addMlp = [&](const std::string& prefix, std::int64_t intermediate) {
+    shapes.push_back({prefix + "gate_proj.weight", {intermediate, hidden}});
+    shapes.push_back({prefix + "up_proj.weight", {intermediate, hidden}});
+    shapes.push_back({prefix + "down_proj.weight", {hidden, intermediate}});
+  };
+  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
+    const auto p = layerPrefix(layer);
+    shapes.push_back({p + "input_layernorm.weight", {hidden}});
+    shapes.push_back({p + "post_attention_layernorm.weight", {hidden}});
+    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"})
+      shapes.push_back({p + "self_attn." + proj + ".weight", {hidden, hidden}});
+    if (isDense(c, layer)) {
+      addMlp(p + "mlp.", c.intermediate_size);
+      continue;
+    }
+    shapes.push_back({p + "mlp.gate.weight", {c.n_routed_experts, hidden}});
+    for (int e = 0; e < c.n_routed_experts; ++e)
+      addMlp(p + "mlp.experts." + std::to_string(e) + ".", c.moe_intermediate_size);
+    addMlp(p + "mlp.shared_experts.", static_cast<std::int64_t>(c.moe_intermediate_size) * c.n_shared_experts);
+  }
+  shapes.push_back({"model.norm.weight", {hidden}});
+  shapes.push_back({"lm_head.weight", {c.vocab_size, hidden}});
+  return shapes;
+}
+
+Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(config) {
+  checkConfig(config);
+  const std::int64_t hidden = config.hidden_size;
+  embed_tokens_ = weightOfShape(weights, "model.embed_tokens.weight", {config.vocab_size, hidden});
+  for (int i = 0; i < config.num_hidden_layers; ++i) {
+    const auto p = layerPrefix(i);
+    const auto projection = [&](const char* name) {
+      return weightOfShape(weights, p + "self_attn." + name + ".weight", {hidden, hidden});
+    };
+    Layer layer;
+    layer.input_layernorm = weightOfShape(weights, p + "input_layernorm.weight", {hidden});
+    layer.self_attn = {projection("q_proj"), projection("k_proj"), projection("v_proj"), projection("o_proj")};
+    layer.post_attention_layernorm = weightOfShape(weights, p + "post_attention_layernorm.weight", {hidden});
+    if (isDense(config, i))
+      layer.dense_mlp = Mlp::load(weights, p + "mlp.", config.hidden_size, config.intermediate_size);
+    else
+      layer.moe.emplace(config, weights, p + "mlp.");
+    layers_.push_back(std::move(layer));
+  }
+  norm_ = weightOfShape(weights, "model.norm.weight", {hidden});
+  lm_head_ = weightOfShape(weights, "lm_head.weight", {config.vocab_size, hidden});
+  auto [cos, sin] = ropeTables(config);
+  rope_cos_ = cos.to(device(), dtype());
+  rope_sin_ = sin.to(device(), dtype());
+}
+
+torch::Tensor Decoder::embed(const torch::Tensor& ids) const {
+  if (ids.dim() != 1 || ids.scalar_type() != torch::kInt64)
+    throw Error("decoder: token ids must be a 1-D int64 tensor");
+  if (ids.numel() > 0) {
+    const auto lowest = ids.min().item<std::int64_t>();
+    const auto highest = ids.max().item<std::int64_t>();
+    if (lowest < 0 || highest >= config_.vocab_size)
+      throw Error("decoder: token id " + std::to_string(lowest < 0 ? lowest : highest) + " outside the vocabulary of " +
+                  std::to_string(config_.vocab_size));
+  }
+  return embed_tokens_.index_select(0, ids.to(device()));
+}
+
+torch::Tensor Decoder::rmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const {
+  // In float32 whatever the model dtype, as the reference does.
+  const auto xf = x.to(torch::kFloat32);
+  const auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + config_.rms_norm_eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+torch::Tensor Decoder::applyRope(const torch::Tensor& x, int start) const {
+  // x [1, heads, n, head_dim] at positions start .. start+n-1.
+  const auto n = x.size(2);
+  const auto cos = rope_cos_.narrow(0, start, n);
+  const auto sin = rope_sin_.narrow(0, start, n);
+  return x * cos + rotateHalf(x) * sin;
+}
+
+// Self-attention over the cached positions plus x's, for the queries of x's rows first_query.. only (the
+// keys and values of every row are cached). Returns [rows - first_query, hidden].
+torch::Tensor Decoder::attention(const Layer& layer, int layer_index, const torch::Tensor& x, int first_query,
+                                 KvCache& cache) const {
+  const int start = cache.length();
+  const std::int64_t rows = x.size(0);
+  const std::int64_t queries = rows - first_query;
+  const std::int64_t heads = config_.num_attention_heads;
+  const std::int64_t head_dim = config_.head_dim();
+  const auto toHeads = [&](const torch::Tensor& t, std::int64_t n) {  // [n, hidden] -> [1, heads, n, head_dim]
+    return t.view({n, heads, head_dim}).transpose(0, 1).unsqueeze(0);
+  };
+  const auto& w = layer.self_attn;
+  const auto q = applyRope(toHeads(F::linear(x.narrow(0, first_query, queries), w.q_proj), queries),
+                           start + first_query);
+  const auto k = applyRope(toHeads(F::linear(x, w.k_proj), rows), start);
+  const auto v = toHeads(F::linear(x, w.v_proj), rows);
+  const auto [keys, values] = cache.append(layer_index, k, v);
+
+  // Causal: the query at position p sees keys 0..p. A single query at the newest position sees every key.
+  std::optional<torch::Tensor> mask;
+  bool is_causal = false;
+  if (queries > 1 && start == 0 && first_query == 0) {
+    is_causal = true;
+  } else if (queries > 1) {
+    const auto key_positions = torch::arange(start + rows, torch::TensorOptions().device(x.device()));
+    const auto query_positions = key_positions.narrow(0, start + first_query, queries).unsqueeze(1);
+    mask = key_positions.unsqueeze(0) <= query_positions;
+  }
+  const auto out = torch::scaled_dot_product_attention(q, keys, values, mask, 0.0, is_causal);
+  return F::linear(out.squeeze(0).transpose(0, 1).reshape({queries, config_.hidden_size}), w.o_proj);
+}
+
+torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
+  if (x.dim() != 2 || x.size(0) < 1 || x.size(1) != config_.hidden_size)
+    throw Error("decoder: input must be [L >= 1, " + std::to_string(config_.hidden_size) + "] embeddings");
+  const std::int64_t rows = x.size(0);
+  if (cache.length() + rows > config_.max_position_embeddings)
+    throw Error("decoder: " + std::to_string(cache.length() + rows) + " positions exceed max_position_embeddings " +
+                std::to_string(config_.max_position_embeddings));
+  if (cache.length() + rows > cache.capacity())
+    throw Error("decoder: " + std::to_string(cache.length() + rows) + " positions exceed the KV cache's " +
+                std::to_string(cache.capacity()));
+
+  auto h = x.to(device(), dtype());
+  for (int i = 0; i < static_cast<int>(layers_.size()); ++i) {
+    const Layer& layer = layers_[i];
+    // Only the last position's logits are wanted, so the last layer computes every row's keys and values but
+    // the rest (query, attention output, MLP) for the last row alone.
+    const bool last = i + 1 == static_cast<int>(layers_.size());
+    const int first_query = last ? static_cast<int>(rows - 1) : 0;
+    h = h.narrow(0, first_query, h.size(0) - first_query) +
+        attention(layer, i, rmsNorm(h, layer.input_layernorm), first_query, cache);
+    const auto normed = rmsNorm(h, layer.post_attention_layernorm);
+    h = h + (layer.dense_mlp ? layer.dense_mlp->forward(normed) : layer.moe->forward(normed));
+  }
+  cache.advance(static_cast<int>(rows));
+  return F::linear(rmsNorm(h, norm_), lm_head_).squeeze(0).to(torch::kFloat32);
+}
+
+}  // namespace folio

@@ -1,0 +1,68 @@
+// The DeepSeek-OCR language decoder (DeepSeek-V2 style, MODEL.md "Decoder"): token embedding, layers of
+// RMSNorm -> multi-head attention with RoPE -> RMSNorm -> dense MLP (first_k_dense_replace layers) or MoE,
+// final RMSNorm and an untied lm_head.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config.h"
+#include "kv_cache.h"
+#include "moe.h"
+#include "weights.h"
+
+namespace folio {
+
+// Name and shape of every tensor the decoder reads (model.embed_tokens.weight, model.layers.N.*, model.norm.weight,
+// lm_head.weight), in checkpoint naming.
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> decoderTensorShapes(const DecoderConfig& config);
+
+class Decoder {
+ public:
+  // Takes the tensors of decoderTensorShapes() from `weights` (shared, not copied; their device and dtype are the
+  // decoder's). Throws folio::Error naming the first missing or misshapen tensor.
+  Decoder(const DecoderConfig& config, const Weights& weights);
+
+  const DecoderConfig& config() const { return config_; }
+  torch::Device device() const { return embed_tokens_.device(); }
+  torch::ScalarType dtype() const { return embed_tokens_.scalar_type(); }
+
+  // ids [L] int64 -> [L, hidden]. Throws folio::Error for an id outside the vocabulary.
+  torch::Tensor embed(const torch::Tensor& ids) const;
+
+  // x [L, hidden]: embeddings of the next L positions (cache.length() onwards). Appends their keys and values
+  // to the cache and returns the float32 logits [vocab] of the last position.
+  torch::Tensor forward(const torch::Tensor& x, KvCache& cache) const;
+
+ private:
+  struct Attention {
+    torch::Tensor q_proj, k_proj, v_proj, o_proj;  // [hidden, hidden] each (num_key_value_heads == heads)
+  };
+  struct Layer {
+    torch::Tensor input_layernorm;
+    Attention self_attn;
+    torch::Tensor post_attention_layernorm;
+    std::optional<Mlp> dense_mlp;  // layers < first_k_dense_replace
+    std::optional<Moe> moe;        // the others
+  };
+
+  torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const;
+  torch::Tensor applyRope(const torch::Tensor& x, int start) const;
+  torch::Tensor attention(const Layer& layer, int layer_index, const torch::Tensor& x, int first_query,
+                          KvCache& cache) const;
+
+  DecoderConfig config_;
+  torch::Tensor embed_tokens_;
+  std::vector<Layer> layers_;
+  torch::Tensor norm_;
+  torch::Tensor lm_head_;
+  torch::Tensor rope_cos_;  // [max_position_embeddings, head_dim], in the decoder's dtype
+  torch::Tensor rope_sin_;
+};
+
+}  // namespace folio

@@ -1,0 +1,47 @@
+// Greedy generation with the decoder (MODEL.md "Generation"): prefill the prompt, then pick the most likely
+// token step by step, with upstream's optional no-repeat n-gram guard.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "decoder.h"
+#include "kv_cache.h"
+
+namespace folio {
+
+struct GenerateOptions {
+  int max_new_tokens = 8192;
+  int eos_id = 1;
+  bool ignore_eos = false;  // benchmarks: generate exactly max_new_tokens
+  int ngram_size = 0;       // no-repeat n-gram guard; 0 disables it
+  int ngram_window = 0;     // how many of the latest generated tokens the guard searches; 0: all of them
+  std::vector<std::int64_t> ngram_whitelist;  // never banned (upstream: <td> </td> = 128821, 128822)
+};
+
+struct GenerateResult {
+  std::vector<std::int64_t> ids;  // generated tokens, the final eos included when generation stopped at it
+  torch::Tensor prompt_logits;    // float32 [vocab] at the last prompt position
+  bool cancelled = false;
+  bool hit_token_limit = false;   // stopped by max_new_tokens or a full KV cache, not by eos or on_token
+};
+
+// The tokens the no-repeat n-gram guard bans as the next one after `generated` (the output so far; upstream's
+// vLLM logits processor sees the generated tokens only, not the prompt): the last token of every n-gram that
+// lies within the last `window` tokens (0: anywhere) and starts with the current last ngram_size-1 tokens,
+// minus the whitelist. Sorted, without duplicates.
+std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& generated, int ngram_size, int window,
+                                            const std::vector<std::int64_t>& whitelist);
+
+// Prefills prompt_embeds [L, hidden] (appended to the cache from cache.length() on), then greedy-decodes.
+// on_token(id) is called after each token (return false to stop). *cancel is checked before the prefill and
+// before each decoding step, so a cancellation lands within one token step.
+GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
+                        const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token = {},
+                        const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace folio

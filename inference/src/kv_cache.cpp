@@ -1,0 +1,38 @@
+#include "kv_cache.h"
+
+#include <folio/engine.h>
+
+#include <string>
+
+namespace folio {
+
+KvCache::KvCache(const DecoderConfig& config, int max_tokens, torch::Device device, torch::ScalarType dtype)
+    : capacity_(max_tokens) {
+  if (max_tokens <= 0) throw Error("KV cache: max_tokens must be positive, got " + std::to_string(max_tokens));
+  const auto options = torch::TensorOptions().device(device).dtype(dtype);
+  const std::vector<std::int64_t> shape{1, config.num_key_value_heads, max_tokens, config.head_dim()};
+  for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
+    keys_.push_back(torch::empty(shape, options));
+    values_.push_back(torch::empty(shape, options));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> KvCache::append(int layer, const torch::Tensor& k, const torch::Tensor& v) {
+  if (layer < 0 || layer >= static_cast<int>(keys_.size()))
+    throw Error("KV cache: no layer " + std::to_string(layer));
+  const int n = static_cast<int>(k.size(2));
+  if (length_ + n > capacity_)
+    throw Error("KV cache: " + std::to_string(length_) + " + " + std::to_string(n) + " positions exceed its " +
+                std::to_string(capacity_));
+  keys_[layer].narrow(2, length_, n).copy_(k);
+  values_[layer].narrow(2, length_, n).copy_(v);
+  return {keys_[layer].narrow(2, 0, length_ + n), values_[layer].narrow(2, 0, length_ + n)};
+}
+
+void KvCache::advance(int n) {
+  if (n < 0 || length_ + n > capacity_)
+    throw Error("KV cache: cannot advance " + std::to_string(length_) + " by " + std::to_string(n));
+  length_ += n;
+}
+
+}  // namespace folio

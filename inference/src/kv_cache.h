@@ -1,0 +1,36 @@
+// The decoder's key/value cache: every layer's keys and values of the positions processed so far.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <utility>
+#include <vector>
+
+#include "config.h"
+
+namespace folio {
+
+// Preallocated for max_tokens positions so that decoding appends in place instead of reallocating each step.
+// Per layer K and V are [batch, heads, max_tokens, head_dim] (the layout attention consumes); batch is 1 for now.
+class KvCache {
+ public:
+  KvCache(const DecoderConfig& config, int max_tokens, torch::Device device, torch::ScalarType dtype);
+
+  int length() const { return length_; }      // positions already cached
+  int capacity() const { return capacity_; }  // max_tokens
+  void reset() { length_ = 0; }
+
+  // Writes `layer`'s keys and values [1, heads, n, head_dim] of positions length() .. length()+n-1 and returns
+  // views of that layer's keys and values of positions 0 .. length()+n-1. Every layer appends the same n
+  // positions; advance(n) then moves length() once they all have. Throws folio::Error when n does not fit.
+  std::pair<torch::Tensor, torch::Tensor> append(int layer, const torch::Tensor& k, const torch::Tensor& v);
+  void advance(int n);
+
+ private:
+  std::vector<torch::Tensor> keys_;
+  std::vector<torch::Tensor> values_;
+  int capacity_ = 0;
+  int length_ = 0;
+};
+
+}  // namespace folio

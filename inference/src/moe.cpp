@@ -1,0 +1,85 @@
+#include "moe.h"
+
+#include <folio/engine.h>
+
+#include <sstream>
+
+namespace folio {
+
+namespace {
+
+std::string shapeText(at::IntArrayRef shape) {
+  std::ostringstream out;
+  out << shape;
+  return out.str();
+}
+
+}  // namespace
+
+const torch::Tensor& weightOfShape(const Weights& weights, const std::string& name,
+                                   const std::vector<std::int64_t>& shape) {
+  const torch::Tensor& t = weights.at(name);
+  if (t.sizes() != at::IntArrayRef(shape))
+    throw Error("tensor " + name + " has shape " + shapeText(t.sizes()) + ", expected " + shapeText(shape));
+  return t;
+}
+
+Mlp Mlp::load(const Weights& weights, const std::string& prefix, int hidden, int intermediate) {
+  return Mlp{weightOfShape(weights, prefix + "gate_proj.weight", {intermediate, hidden}),
+             weightOfShape(weights, prefix + "up_proj.weight", {intermediate, hidden}),
+             weightOfShape(weights, prefix + "down_proj.weight", {hidden, intermediate})};
+}
+
+torch::Tensor Mlp::forward(const torch::Tensor& x) const {
+  namespace F = torch::nn::functional;
+  return F::linear(F::silu(F::linear(x, gate_proj)) * F::linear(x, up_proj), down_proj);
+}
+
+Moe::Moe(const DecoderConfig& config, const Weights& weights, const std::string& prefix)
+    : top_k_(config.num_experts_per_tok),
+      norm_topk_prob_(config.norm_topk_prob),
+      routed_scaling_factor_(config.routed_scaling_factor) {
+  if (top_k_ <= 0 || top_k_ > config.n_routed_experts)
+    throw Error("decoder config: num_experts_per_tok " + std::to_string(top_k_) + " not in 1.." +
+                std::to_string(config.n_routed_experts));
+  gate_ = weightOfShape(weights, prefix + "gate.weight", {config.n_routed_experts, config.hidden_size})
+              .to(torch::kFloat32);
+  for (int e = 0; e < config.n_routed_experts; ++e)
+    experts_.push_back(Mlp::load(weights, prefix + "experts." + std::to_string(e) + ".", config.hidden_size,
+                                 config.moe_intermediate_size));
+  shared_experts_ = Mlp::load(weights, prefix + "shared_experts.", config.hidden_size,
+                              config.moe_intermediate_size * config.n_shared_experts);
+}
+
+torch::Tensor Moe::forward(const torch::Tensor& x) const {
+  const auto scores = torch::nn::functional::linear(x.to(torch::kFloat32), gate_).softmax(-1);
+  auto [weights, expert_ids] = scores.topk(top_k_, -1);
+  if (norm_topk_prob_) weights = weights / (weights.sum(-1, true) + 1e-20);
+  weights = weights * routed_scaling_factor_;
+  return routedExperts(x, expert_ids, weights) + shared_experts_.forward(x);
+}
+
+torch::Tensor Moe::routedExperts(const torch::Tensor& x, const torch::Tensor& expert_ids,
+                                 const torch::Tensor& expert_weights) const {
+  // Sort the T*k (token, expert) routes by expert so each expert's tokens form one contiguous run.
+  const auto flat_experts = expert_ids.flatten();
+  const auto order = std::get<1>(flat_experts.sort(std::optional<bool>(true), 0));
+  const auto tokens = order.div(top_k_, "floor");
+  const auto route_weights = expert_weights.flatten().index_select(0, order).to(x.scalar_type()).unsqueeze(1);
+  // The run lengths come to the host once: the only synchronisation of the block.
+  const auto counts = flat_experts.bincount({}, static_cast<std::int64_t>(experts_.size())).cpu();
+  const auto* count = counts.data_ptr<std::int64_t>();
+
+  auto out = torch::zeros_like(x);
+  std::int64_t begin = 0;
+  for (std::size_t e = 0; e < experts_.size(); ++e) {
+    if (count[e] == 0) continue;
+    const auto rows = tokens.narrow(0, begin, count[e]);
+    const auto y = experts_[e].forward(x.index_select(0, rows)) * route_weights.narrow(0, begin, count[e]);
+    out.index_add_(0, rows, y);
+    begin += count[e];
+  }
+  return out;
+}
+
+}  // namespace folio

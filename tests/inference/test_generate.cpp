@@ -1,0 +1,274 @@
+// Greedy generation and the decoder's building blocks on a tiny random-weight decoder: KV-cache consistency,
+// MoE routing, the no-repeat n-gram guard and every way generation stops.
+#include <QtTest/QtTest>
+
+#include <folio/engine.h>
+
+#include <atomic>
+
+#include "decoder.h"
+#include "generate.h"
+#include "kv_cache.h"
+#include "moe.h"
+
+namespace {
+
+using Ids = std::vector<std::int64_t>;
+
+folio::DecoderConfig tinyConfig() {
+  folio::DecoderConfig c;
+  c.vocab_size = 64;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.moe_intermediate_size = 16;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 4;
+  c.n_routed_experts = 8;
+  c.n_shared_experts = 2;
+  c.num_experts_per_tok = 3;
+  c.first_k_dense_replace = 1;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+folio::Weights randomWeights(const folio::DecoderConfig& config, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  folio::Weights weights;
+  for (const auto& [name, shape] : folio::decoderTensorShapes(config))
+    weights.set(name, shape.size() == 1 ? 1.0 + 0.1 * torch::randn(shape) : 0.3 * torch::randn(shape));
+  return weights;
+}
+
+// A decoder whose logits are all zero (final norm weight 0): greedy then picks the lowest id not banned,
+// which makes the n-gram guard's effect exactly predictable.
+folio::Weights flatLogitWeights(const folio::DecoderConfig& config) {
+  auto weights = randomWeights(config, 7);
+  weights.set("model.norm.weight", torch::zeros({config.hidden_size}));
+  return weights;
+}
+
+torch::Tensor randomPrompt(const folio::DecoderConfig& config, int length) {
+  return torch::randn({length, config.hidden_size});
+}
+
+double maxRelativeError(const torch::Tensor& got, const torch::Tensor& want) {
+  return ((got - want).abs().max() / want.abs().max()).item<double>();
+}
+
+}  // namespace
+
+class TestGenerate : public QObject {
+  Q_OBJECT
+ private slots:
+  void cachedForwardMatchesFullForward() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 1));
+    const auto x = randomPrompt(config, 10);
+
+    folio::KvCache full_cache(config, 16, torch::kCPU, torch::kFloat32);
+    const auto full9 = decoder.forward(x.narrow(0, 0, 9), full_cache);
+    full_cache.reset();
+    const auto full10 = decoder.forward(x, full_cache);
+    QCOMPARE(full_cache.length(), 10);
+
+    // Prefill in chunks: 6 rows, then 3 (a causal mask over a non-empty cache), then 1 (a decoding step).
+    folio::KvCache cache(config, 16, torch::kCPU, torch::kFloat32);
+    decoder.forward(x.narrow(0, 0, 6), cache);
+    const auto chunk9 = decoder.forward(x.narrow(0, 6, 3), cache);
+    const auto step10 = decoder.forward(x.narrow(0, 9, 1), cache);
+    QCOMPARE(cache.length(), 10);
+    QCOMPARE(full10.sizes(), (at::IntArrayRef{config.vocab_size}));
+    QCOMPARE(full10.scalar_type(), torch::kFloat32);
+    QVERIFY(maxRelativeError(chunk9, full9) < 1e-5);
+    QVERIFY(maxRelativeError(step10, full10) < 1e-5);
+    QVERIFY(maxRelativeError(full10, full9) > 1e-3);  // the positions do matter
+  }
+
+  void moeMatchesPerTokenComputation() {
+    c10::InferenceMode guard;
+    auto config = tinyConfig();
+    config.routed_scaling_factor = 1.5;
+    const auto weights = randomWeights(config, 2);
+    const std::string prefix = "model.layers.1.mlp.";
+    const auto x = torch::randn({5, config.hidden_size});
+    for (const bool norm_topk_prob : {false, true}) {
+      config.norm_topk_prob = norm_topk_prob;
+      const folio::Moe moe(config, weights, prefix);
+      // Every token separately: softmax over all experts, the top-k of them weighted, plus the shared experts.
+      const auto shared = folio::Mlp::load(weights, prefix + "shared_experts.", config.hidden_size,
+                                           config.moe_intermediate_size * config.n_shared_experts);
+      std::vector<torch::Tensor> rows;
+      for (int t = 0; t < x.size(0); ++t) {
+        const auto token = x.narrow(0, t, 1);
+        const auto probs = torch::matmul(token, weights.at(prefix + "gate.weight").t()).softmax(-1).squeeze(0);
+        auto [top, experts] = probs.topk(config.num_experts_per_tok);
+        if (norm_topk_prob) top = top / top.sum();
+        auto row = shared.forward(token);
+        for (int j = 0; j < config.num_experts_per_tok; ++j) {
+          const auto expert = folio::Mlp::load(weights, prefix + "experts." + std::to_string(experts[j].item<int>()) + ".",
+                                               config.hidden_size, config.moe_intermediate_size);
+          row = row + config.routed_scaling_factor * top[j].item<double>() * expert.forward(token);
+        }
+        rows.push_back(row);
+      }
+      QVERIFY(maxRelativeError(moe.forward(x), torch::cat(rows)) < 1e-5);
+    }
+  }
+
+  void ngramBansFollowUpstreamWindow() {
+    const Ids seq{5, 6, 7, 5, 6};
+    QCOMPARE(folio::noRepeatNgramBans(seq, 3, 0, {}), (Ids{7}));
+    QCOMPARE(folio::noRepeatNgramBans(seq, 3, 5, {}), (Ids{7}));
+    QCOMPARE(folio::noRepeatNgramBans(seq, 3, 4, {}), Ids{});  // (5,6,7) starts outside the last 4 tokens
+    QCOMPARE(folio::noRepeatNgramBans(seq, 3, 0, {7}), Ids{});  // whitelisted
+    QCOMPARE(folio::noRepeatNgramBans(Ids{1, 2, 9, 1, 2, 8, 1, 2}, 3, 0, {}), (Ids{8, 9}));
+    QCOMPARE(folio::noRepeatNgramBans(Ids{1, 2}, 3, 0, {}), Ids{});  // shorter than one n-gram
+    QCOMPARE(folio::noRepeatNgramBans(seq, 0, 0, {}), Ids{});        // guard off
+  }
+
+  void ngramGuardShapesGreedyOutput() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, flatLogitWeights(config));
+    const auto prompt = randomPrompt(config, 4);
+    const auto run = [&](int window, Ids whitelist) {
+      folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+      folio::GenerateOptions options;
+      options.max_new_tokens = 8;
+      options.eos_id = -1;
+      options.ngram_size = 2;
+      options.ngram_window = window;
+      options.ngram_whitelist = std::move(whitelist);
+      return folio::generate(decoder, cache, prompt, options).ids;
+    };
+    // All logits are equal, so greedy takes the lowest id the guard leaves.
+    QCOMPARE(run(0, {}), (Ids{0, 0, 1, 0, 2, 0, 3, 0}));
+    QCOMPARE(run(3, {}), (Ids{0, 0, 1, 0, 0, 1, 0, 0}));
+    QCOMPARE(run(0, {0}), (Ids{0, 0, 0, 0, 0, 0, 0, 0}));
+  }
+
+  void eosStopsGeneration() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, flatLogitWeights(config));
+    folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+    folio::GenerateOptions options;
+    options.eos_id = 2;
+    options.ngram_size = 2;  // flat logits + guard: 0 0 1 0 2 ...
+    const auto result = folio::generate(decoder, cache, randomPrompt(config, 4), options);
+    QCOMPARE(result.ids, (Ids{0, 0, 1, 0, 2}));
+    QVERIFY(!result.hit_token_limit);
+    QVERIFY(!result.cancelled);
+    QCOMPARE(result.prompt_logits.sizes(), (at::IntArrayRef{config.vocab_size}));
+  }
+
+  void ignoreEosRunsToTheLimit() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, flatLogitWeights(config));
+    folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+    folio::GenerateOptions options;
+    options.eos_id = 0;
+    options.ignore_eos = true;
+    options.max_new_tokens = 6;
+    const auto result = folio::generate(decoder, cache, randomPrompt(config, 4), options);
+    QCOMPARE(result.ids, Ids(6, 0));
+    QVERIFY(result.hit_token_limit);
+  }
+
+  void maxNewTokensLimitsOutput() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 3));
+    folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+    folio::GenerateOptions options;
+    options.eos_id = -1;
+    options.max_new_tokens = 5;
+    const auto result = folio::generate(decoder, cache, randomPrompt(config, 4), options);
+    QCOMPARE(result.ids.size(), std::size_t{5});
+    QVERIFY(result.hit_token_limit);
+    QCOMPARE(cache.length(), 4 + 4);  // the last token is not fed back
+
+    cache.reset();
+    options.max_new_tokens = 0;
+    const auto none = folio::generate(decoder, cache, randomPrompt(config, 4), options);
+    QVERIFY(none.ids.empty());
+    QVERIFY(none.hit_token_limit);
+  }
+
+  void fullCacheStopsGeneration() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 3));
+    folio::KvCache cache(config, 7, torch::kCPU, torch::kFloat32);
+    folio::GenerateOptions options;
+    options.eos_id = -1;
+    const auto result = folio::generate(decoder, cache, randomPrompt(config, 4), options);
+    QCOMPARE(result.ids.size(), std::size_t{4});  // 3 fed back fill the cache, the 4th needs no room
+    QVERIFY(result.hit_token_limit);
+    QCOMPARE(cache.length(), 7);
+  }
+
+  void cancelStopsWithinOneStep() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 4));
+    folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+    folio::GenerateOptions options;
+    options.eos_id = -1;
+    options.max_new_tokens = 20;
+    std::atomic<bool> cancel{false};
+    int seen = 0;
+    const auto result = folio::generate(
+        decoder, cache, randomPrompt(config, 4), options,
+        [&](std::int64_t) {
+          if (++seen == 3) cancel = true;
+          return true;
+        },
+        &cancel);
+    QCOMPARE(result.ids.size(), std::size_t{3});
+    QVERIFY(result.cancelled);
+    QVERIFY(!result.hit_token_limit);
+    QCOMPARE(cache.length(), 4 + 2);  // no decoding step ran after the flag was set
+
+    cache.reset();
+    const auto before = folio::generate(decoder, cache, randomPrompt(config, 4), options, {}, &cancel);
+    QVERIFY(before.cancelled);
+    QVERIFY(before.ids.empty());
+    QCOMPARE(cache.length(), 0);
+  }
+
+  void onTokenFalseStops() {
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 5));
+    folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+    folio::GenerateOptions options;
+    options.eos_id = -1;
+    Ids streamed;
+    const auto result = folio::generate(decoder, cache, randomPrompt(config, 4), options, [&](std::int64_t id) {
+      streamed.push_back(id);
+      return streamed.size() < 2;
+    });
+    QCOMPARE(result.ids.size(), std::size_t{2});
+    QCOMPARE(result.ids, streamed);
+    QVERIFY(!result.cancelled);
+    QVERIFY(!result.hit_token_limit);
+  }
+
+  void badInputsThrow() {
+    const auto config = tinyConfig();
+    auto weights = randomWeights(config, 6);
+    const folio::Decoder decoder(config, weights);
+    folio::KvCache cache(config, 8, torch::kCPU, torch::kFloat32);
+    QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.embed(torch::tensor({3, 64}, torch::kInt64)));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.embed(torch::tensor({-1}, torch::kInt64)));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.forward(torch::randn({2, config.hidden_size + 1}), cache));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.forward(torch::randn({9, config.hidden_size}), cache));
+    QCOMPARE(cache.length(), 0);
+
+    weights.set("model.layers.2.mlp.experts.5.up_proj.weight", torch::zeros({config.moe_intermediate_size, 3}));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, folio::Decoder(config, weights));
+    folio::Weights incomplete;
+    incomplete.set("model.embed_tokens.weight", torch::zeros({config.vocab_size, config.hidden_size}));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, folio::Decoder(config, incomplete));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestGenerate)
+#include "test_generate.moc"
