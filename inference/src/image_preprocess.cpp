@@ -1,0 +1,201 @@
+#include "image_preprocess.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace folio {
+namespace {
+
+// The global view's letterbox colour: upstream fills with int(mean·255) for mean 0.5.
+constexpr std::uint8_t kPadGrey = 127;
+
+// Python's round(): halves go to the even neighbour (the default FE_TONEAREST mode of nearbyint).
+int pythonRound(double value) { return static_cast<int>(std::nearbyint(value)); }
+
+void checkImage(const RgbImage& image, const char* what) {
+  if (image.empty() || image.pixels.size() != std::size_t(image.width) * image.height * 3)
+    throw Error(std::string(what) + ": expected an RGB image, got " + std::to_string(image.width) + "x" +
+                std::to_string(image.height) + " with " + std::to_string(image.pixels.size()) + " bytes");
+}
+
+// [1,3,H,W] float32 with values 0..255.
+torch::Tensor toPlanarFloat(const RgbImage& image) {
+  auto hwc = torch::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {image.height, image.width, 3},
+                              torch::kUInt8);
+  return hwc.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);
+}
+
+RgbImage fromPlanarFloat(const torch::Tensor& planar) {
+  auto hwc = planar.round().clamp(0, 255).to(torch::kUInt8).squeeze(0).permute({1, 2, 0}).contiguous();
+  RgbImage image;
+  image.height = static_cast<int>(hwc.size(0));
+  image.width = static_cast<int>(hwc.size(1));
+  image.pixels.resize(hwc.numel());
+  std::memcpy(image.pixels.data(), hwc.data_ptr<std::uint8_t>(), hwc.numel());
+  return image;
+}
+
+// One resampling pass to (height, width), rounded back to 8 bits: PIL resamples an 8-bit image one axis at a
+// time and stores the intermediate in 8 bits. torch's antialiased bicubic uses PIL's kernel (a = -0.5) and
+// PIL's support scaling, so it matches PIL up to PIL's fixed-point weights.
+torch::Tensor resamplePass(const torch::Tensor& planar, int64_t height, int64_t width) {
+  namespace F = torch::nn::functional;
+  auto options = F::InterpolateFuncOptions()
+                     .size(std::vector<int64_t>{height, width})
+                     .mode(torch::kBicubic)
+                     .align_corners(false)
+                     .antialias(true);
+  return F::interpolate(planar, options).round().clamp(0, 255);
+}
+
+RgbImage cropTile(const RgbImage& image, int x0, int y0, int size) {
+  RgbImage tile;
+  tile.width = tile.height = size;
+  tile.pixels.resize(std::size_t(size) * size * 3);
+  for (int y = 0; y < size; ++y) {
+    const auto* row = image.pixels.data() + (std::size_t(y0 + y) * image.width + x0) * 3;
+    std::memcpy(tile.pixels.data() + std::size_t(y) * size * 3, row, std::size_t(size) * 3);
+  }
+  return tile;
+}
+
+// The page stretched onto the grid and cut into image_size² tiles, row-major.
+std::vector<RgbImage> cutTiles(const RgbImage& page, TileGrid grid, int image_size) {
+  const RgbImage stretched = resizeBicubic(page, image_size * grid.w, image_size * grid.h);
+  std::vector<RgbImage> tiles;
+  for (int row = 0; row < grid.h; ++row)
+    for (int col = 0; col < grid.w; ++col) tiles.push_back(cropTile(stretched, col * image_size, row * image_size, image_size));
+  return tiles;
+}
+
+// Tokens of one view of side `size` pixels: SAM's 16× patches, then the projector's 4× downsampling, one row
+// newline token per row.
+int viewTokensPerSide(int size) { return static_cast<int>(std::ceil((size / 16) / 4.0)); }
+
+}  // namespace
+
+ModeGeometry modeGeometry(Mode mode) {
+  switch (mode) {
+    case Mode::Tiny: return {512, 512, false};
+    case Mode::Small: return {640, 640, false};
+    case Mode::Base: return {1024, 1024, false};
+    case Mode::Large: return {1280, 1280, false};
+    case Mode::Gundam: return {1024, 640, true};
+  }
+  throw Error("unknown resolution mode " + std::to_string(static_cast<int>(mode)));
+}
+
+TileGrid chooseTileGrid(int page_w, int page_h, int image_size, int min_crops, int max_crops) {
+  if (page_w <= 0 || page_h <= 0)
+    throw Error("tile grid: page size " + std::to_string(page_w) + "x" + std::to_string(page_h) + " is empty");
+  if (min_crops < 1 || max_crops < min_crops)
+    throw Error("tile grid: crop range [" + std::to_string(min_crops) + ", " + std::to_string(max_crops) + "] is empty");
+  // Candidates in increasing tile count, as upstream orders them. Within one count the order cannot change the
+  // result: two grids of equal count tie only at the midpoint of their ratios, where a third grid is closer.
+  std::vector<TileGrid> candidates;
+  for (int count = min_crops; count <= max_crops; ++count)
+    for (int w = 1; w <= count; ++w)
+      if (count % w == 0) candidates.push_back({w, count / w});
+
+  const double page_aspect = double(page_w) / double(page_h);
+  const double page_area = double(page_w) * double(page_h);
+  TileGrid best;
+  double best_diff = INFINITY;
+  for (const TileGrid& grid : candidates) {
+    const double diff = std::abs(page_aspect - double(grid.w) / double(grid.h));
+    if (diff < best_diff) {
+      best_diff = diff;
+      best = grid;
+    } else if (diff == best_diff && page_area > 0.5 * image_size * image_size * grid.w * grid.h) {
+      best = grid;  // a tie goes to the larger grid when the page has pixels enough to fill half of it
+    }
+  }
+  return best;
+}
+
+int imageTokenCount(Mode mode, TileGrid grid) {
+  const ModeGeometry geometry = modeGeometry(mode);
+  const int q_global = viewTokensPerSide(geometry.base_size);
+  int tokens = (q_global + 1) * q_global + 1;  // rows of q + newline, then the view separator
+  if (grid.hasTiles()) {
+    const int q_tile = viewTokensPerSide(geometry.image_size);
+    tokens += (q_tile * grid.w + 1) * (q_tile * grid.h);  // the tile mosaic, one newline per mosaic row
+  }
+  return tokens;
+}
+
+RgbImage resizeBicubic(const RgbImage& image, int width, int height) {
+  checkImage(image, "resize");
+  if (width <= 0 || height <= 0)
+    throw Error("resize: target size " + std::to_string(width) + "x" + std::to_string(height) + " is empty");
+  if (width == image.width && height == image.height) return image;
+  torch::NoGradGuard no_grad;
+  torch::Tensor planar = toPlanarFloat(image);
+  if (width != image.width) planar = resamplePass(planar, image.height, width);
+  if (height != image.height) planar = resamplePass(planar, height, width);
+  return fromPlanarFloat(planar);
+}
+
+RgbImage padToSquare(const RgbImage& image, int size, std::uint8_t fill) {
+  checkImage(image, "pad");
+  // ImageOps.contain: the side that does not fill `size` is rounded from the aspect ratio.
+  int fit_w = size, fit_h = size;
+  if (image.width > image.height)
+    fit_h = pythonRound(double(image.height) / double(image.width) * size);
+  else if (image.width < image.height)
+    fit_w = pythonRound(double(image.width) / double(image.height) * size);
+
+  RgbImage out;
+  out.width = out.height = size;
+  out.pixels.assign(std::size_t(size) * size * 3, fill);
+  if (fit_w == 0 || fit_h == 0) return out;  // a sliver page vanishes, as in PIL
+  const RgbImage fitted = resizeBicubic(image, fit_w, fit_h);
+  const int x0 = pythonRound((size - fit_w) * 0.5);
+  const int y0 = pythonRound((size - fit_h) * 0.5);
+  for (int y = 0; y < fit_h; ++y)
+    std::memcpy(out.pixels.data() + (std::size_t(y0 + y) * size + x0) * 3,
+                fitted.pixels.data() + std::size_t(y) * fit_w * 3, std::size_t(fit_w) * 3);
+  return out;
+}
+
+PageViews preprocessViews(const RgbImage& page, Mode mode) {
+  checkImage(page, "preprocess");
+  const ModeGeometry geometry = modeGeometry(mode);
+  PageViews views;
+  const bool page_exceeds_tile = page.width > geometry.image_size || page.height > geometry.image_size;
+  if (geometry.crop && page_exceeds_tile) {
+    views.grid = chooseTileGrid(page.width, page.height, geometry.image_size);
+    if (views.grid.hasTiles()) views.tiles = cutTiles(page, views.grid, geometry.image_size);
+  }
+  // The vLLM processor stretches pages to a square first in the small non-crop modes (Tiny, Small).
+  const bool stretch_first = !geometry.crop && geometry.image_size <= 640;
+  views.global_view = stretch_first
+                          ? padToSquare(resizeBicubic(page, geometry.image_size, geometry.image_size),
+                                        geometry.base_size, kPadGrey)
+                          : padToSquare(page, geometry.base_size, kPadGrey);
+  return views;
+}
+
+torch::Tensor normalizeView(const RgbImage& view) {
+  checkImage(view, "normalize");
+  torch::NoGradGuard no_grad;
+  return toPlanarFloat(view).div(255.0).sub(0.5).div(0.5).contiguous();
+}
+
+PreprocessedPage preprocessPage(const RgbImage& page, Mode mode) {
+  const PageViews views = preprocessViews(page, mode);
+  PreprocessedPage result;
+  result.global_view = normalizeView(views.global_view);
+  if (!views.tiles.empty()) {
+    std::vector<torch::Tensor> tiles;
+    for (const RgbImage& tile : views.tiles) tiles.push_back(normalizeView(tile));
+    torch::NoGradGuard no_grad;
+    result.tiles = torch::cat(tiles, 0);
+  }
+  result.grid = views.grid;
+  result.n_image_tokens = imageTokenCount(mode, views.grid);
+  return result;
+}
+
+}  // namespace folio

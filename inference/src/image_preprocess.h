@@ -1,0 +1,60 @@
+// The model's image preprocessing (MODEL.md "Image preprocessing"), following the vLLM processor that the
+// reference goldens were made with: a letterboxed global view of the whole page plus, in Gundam mode,
+// 640×640 tiles of the page stretched onto a grid chosen by aspect ratio.
+#pragma once
+
+#include <folio/engine.h>
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace folio {
+
+// Sizes of a resolution mode: the global view is base_size², tiles are image_size².
+struct ModeGeometry {
+  int base_size = 1024;
+  int image_size = 1024;
+  bool crop = false;  // Gundam: tiles of image_size² besides the global view
+};
+ModeGeometry modeGeometry(Mode mode);
+
+// Tile grid: w tiles across, h tiles down. 1×1 means no tiles.
+struct TileGrid {
+  int w = 1, h = 1;
+  bool hasTiles() const { return w * h > 1; }
+};
+
+// The grid (min_crops ≤ w·h ≤ max_crops) whose aspect ratio w/h is closest to the page's.
+TileGrid chooseTileGrid(int page_w, int page_h, int image_size = 640, int min_crops = 2, int max_crops = 6);
+
+// Number of <image> tokens the vision encoder produces for a page of this mode and grid.
+int imageTokenCount(Mode mode, TileGrid grid);
+
+// The preprocessed views as 8-bit images (what upstream's PIL pipeline produces before normalising).
+struct PageViews {
+  RgbImage global_view;        // base_size²
+  std::vector<RgbImage> tiles;  // row-major, image_size² each; empty when the grid is 1×1
+  TileGrid grid;
+};
+PageViews preprocessViews(const RgbImage& page, Mode mode);
+
+// The views as the vision encoder's input tensors.
+struct PreprocessedPage {
+  torch::Tensor global_view;  // [1,3,S,S] float32, (x/255 - 0.5)/0.5
+  torch::Tensor tiles;        // [n,3,640,640] float32, or undefined when there are no tiles
+  TileGrid grid;
+  int n_image_tokens = 0;
+};
+PreprocessedPage preprocessPage(const RgbImage& page, Mode mode);
+
+// One 8-bit view as a normalised [1,3,H,W] float32 tensor, (x/255 - 0.5)/0.5.
+torch::Tensor normalizeView(const RgbImage& view);
+
+// Resizes like PIL's Image.resize with BICUBIC on an 8-bit RGB image (antialiased when shrinking,
+// rounded to 8 bits after each axis). Exposed for tests.
+RgbImage resizeBicubic(const RgbImage& image, int width, int height);
+
+// PIL's ImageOps.pad: resize keeping the aspect ratio to fit size², centre, fill the rest with fill.
+RgbImage padToSquare(const RgbImage& image, int size, std::uint8_t fill);
+
+}  // namespace folio
