@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,10 +40,14 @@ class SafetensorsFile {
   std::vector<TensorInfo> infos_;
   std::map<std::string, std::size_t> index_;
   std::map<std::string, std::string> metadata_;
+  // The read-only mapping; unmapped when the last owner (this file or a tensor viewing it) lets go.
+  std::shared_ptr<const std::uint8_t> mapping_;
   const std::uint8_t* data_ = nullptr;  // start of the data section inside the mapping
-  void* map_ = nullptr;
-  std::size_t map_size_ = 0;
+  std::uint64_t data_size_ = 0;
 };
+
+// Bytes per element of a safetensors dtype name; 0 when the name is unknown.
+std::size_t dtypeSize(const std::string& dtype);
 
 // Checks a checkpoint against the expected tensor set (name -> shape, e.g. from shared/model/tensors.json or
 // the names a config implies). Throws folio::Error naming the first missing tensor or the first with a wrong
@@ -54,5 +59,20 @@ void validateCheckpoint(const SafetensorsFile& file,
 // Writes tensors (contiguous CPU, any supported dtype) atomically (temp file + rename), sorted by name.
 void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+// One tensor of a file written by writeSafetensorsStreaming: its layout is known before its values exist.
+struct TensorSpec {
+  std::string name;
+  std::string dtype;  // "BF16", "F32", ...
+  std::vector<std::int64_t> shape;
+};
+
+// Writes a file tensor by tensor: the header comes from `specs`, then produce(spec) is called once per spec, in
+// order, and its bytes appended, so only one tensor is in memory at a time (a 6.7 GB checkpoint is written in a
+// few hundred MB). Each produced tensor must have the spec's dtype and shape. Atomic like writeSafetensors.
+using TensorProducer = std::function<torch::Tensor(const TensorSpec& spec)>;
+void writeSafetensorsStreaming(const std::string& path, const std::vector<TensorSpec>& specs,
+                               const TensorProducer& produce,
+                               const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace folio
