@@ -1,0 +1,85 @@
+#include "vision.h"
+
+#include <folio/engine.h>
+
+#include <cmath>
+
+namespace folio {
+
+namespace {
+
+// The side of a square grid of `count` patches; throws when it is not square.
+std::int64_t squareSide(std::int64_t count, const char* what) {
+  auto side = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(count))));
+  if (side * side != count) throw Error(std::string("vision layout: ") + what + " features are not a square grid");
+  return side;
+}
+
+// Rows of a [rows, cols, D] grid, each followed by `newline`, flattened to [rows*(cols+1), D].
+torch::Tensor rowsWithNewlines(const torch::Tensor& grid, const torch::Tensor& newline) {
+  auto newlines = newline.view({1, 1, -1}).expand({grid.size(0), 1, grid.size(2)}).to(grid.dtype());
+  return torch::cat({grid, newlines}, 1).reshape({-1, grid.size(2)});
+}
+
+}  // namespace
+
+VisionEncoder::VisionEncoder(const ModelConfig& config, const Weights& weights)
+    : sam_(config.sam, weights),
+      clip_(config.clip, weights),
+      projector_(config.projector, weights),
+      image_newline_(visionWeight(weights, "model.image_newline", {config.projector.n_embed})),
+      view_seperator_(visionWeight(weights, "model.view_seperator", {config.projector.n_embed})) {}
+
+torch::Tensor VisionEncoder::encodeViews(const torch::Tensor& views, const std::string& tag,
+                                         std::map<std::string, torch::Tensor>* stages) const {
+  auto sam = sam_.forward(views);
+  auto clip = clip_.forward(sam);
+  if (stages) {
+    (*stages)[tag + ".sam"] = sam.slice(0, 0, 1).clone();
+    (*stages)[tag + ".clip"] = clip.slice(0, 0, 1).clone();
+  }
+  return projector_.forward(clip, sam);
+}
+
+torch::Tensor VisionEncoder::encode(const torch::Tensor& global_view, const torch::Tensor& tiles, int grid_w,
+                                    int grid_h, std::map<std::string, torch::Tensor>* stages) const {
+  torch::InferenceMode inference;
+  if (!global_view.defined() || global_view.dim() != 4 || global_view.size(0) != 1)
+    throw Error("vision: the global view must be one image [1,3,S,S]");
+  auto global = encodeViews(global_view, "global", stages);
+  torch::Tensor local;
+  if (tiles.defined()) {
+    if (tiles.dim() != 4 || tiles.size(0) != static_cast<std::int64_t>(grid_w) * grid_h)
+      throw Error("vision: " + std::to_string(tiles.dim() == 4 ? tiles.size(0) : 0) + " tiles for a " +
+                  std::to_string(grid_w) + "x" + std::to_string(grid_h) + " grid");
+    local = encodeViews(tiles, "tiles", stages);
+  }
+  return layoutImageFeatures(global, local, grid_w, grid_h, image_newline_, view_seperator_);
+}
+
+torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h,
+                                  const torch::Tensor& image_newline, const torch::Tensor& view_seperator) {
+  const auto dim = global.size(-1);
+  const auto g = squareSide(global.size(1), "global view");
+  std::vector<torch::Tensor> parts;
+  if (tiles.defined()) {
+    if (tiles.size(0) != static_cast<std::int64_t>(grid_w) * grid_h)
+      throw Error("vision layout: " + std::to_string(tiles.size(0)) + " tiles for a " + std::to_string(grid_w) +
+                  "x" + std::to_string(grid_h) + " grid");
+    const auto t = squareSide(tiles.size(1), "tile");
+    // [tile row, tile col, y, x, D] -> [tile row, y, tile col, x, D]: one mosaic of grid_h*t rows.
+    auto mosaic = tiles.view({grid_h, grid_w, t, t, dim}).permute({0, 2, 1, 3, 4}).reshape({grid_h * t, grid_w * t, dim});
+    parts.push_back(rowsWithNewlines(mosaic, image_newline));
+  }
+  parts.push_back(rowsWithNewlines(global.view({g, g, dim}), image_newline));
+  parts.push_back(view_seperator.view({1, dim}).to(global.dtype()));
+  return torch::cat(parts, 0);
+}
+
+std::int64_t imageFeatureCount(std::int64_t global_side, std::int64_t tile_side, int grid_w, int grid_h) {
+  std::int64_t count = global_side * (global_side + 1) + 1;
+  if (tile_side > 0) count += (grid_h * tile_side) * (grid_w * tile_side + 1);
+  return count;
+}
+
+}  // namespace folio

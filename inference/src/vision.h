@@ -1,0 +1,53 @@
+// DeepSeek-OCR's vision encoder ("DeepEncoder"): SAM-B then CLIP-L in series, the linear projector, and the
+// layout of one image's features as the decoder reads them (upstream deepseek_ocr.py _pixel_values_to_embedding).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "clip.h"
+#include "config.h"
+#include "projector.h"
+#include "sam.h"
+#include "weights.h"
+
+namespace folio {
+
+class VisionEncoder {
+ public:
+  // Takes model.sam_model.*, model.vision_model.* (not its patch embedding), model.projector.*,
+  // model.image_newline and model.view_seperator, on their device and in their dtype.
+  VisionEncoder(const ModelConfig& config, const Weights& weights);
+
+  // global_view [1,3,S,S] normalised; tiles [n,3,s,s] (n = grid_w * grid_h) or an undefined tensor; grid
+  // (grid_w, grid_h) of the tiles. Returns the image features [N, n_embed] in the final layout (see
+  // layoutImageFeatures). If stages != nullptr, stores "global.sam", "global.clip", "tiles.sam", "tiles.clip"
+  // (first tile only), as the goldens name them.
+  torch::Tensor encode(const torch::Tensor& global_view, const torch::Tensor& tiles, int grid_w, int grid_h,
+                       std::map<std::string, torch::Tensor>* stages = nullptr) const;
+
+ private:
+  // Projected features [B, h*w, n_embed] of a batch of views; stores "<tag>.sam"/"<tag>.clip" of the first view.
+  torch::Tensor encodeViews(const torch::Tensor& views, const std::string& tag,
+                            std::map<std::string, torch::Tensor>* stages) const;
+
+  Sam sam_;
+  Clip clip_;
+  Projector projector_;
+  torch::Tensor image_newline_;   // [n_embed]
+  torch::Tensor view_seperator_;  // [n_embed] (upstream spelling)
+};
+
+// The features of one image in decoder order: if tiles are given, their (grid_h*t) x (grid_w*t) mosaic
+// row by row, each row followed by image_newline; then the global view's rows, each followed by image_newline;
+// then view_seperator. global [1, g*g, D], tiles [grid_w*grid_h, t*t, D] (row-major tiles) or undefined.
+torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h,
+                                  const torch::Tensor& image_newline, const torch::Tensor& view_seperator);
+
+// How many feature rows layoutImageFeatures yields: global side g, tile side t (0 without tiles).
+std::int64_t imageFeatureCount(std::int64_t global_side, std::int64_t tile_side, int grid_w, int grid_h);
+
+}  // namespace folio
