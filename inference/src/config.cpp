@@ -1,0 +1,189 @@
+#include "config.h"
+
+#include <folio/engine.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace folio {
+namespace {
+
+using json = nlohmann::json;
+
+// One JSON object of config.json with its dotted key path, so every error names the exact key and the file.
+class Section {
+ public:
+  Section(const json& object, std::string path, const std::string& source)
+      : object_(object), path_(std::move(path)), source_(source) {}
+
+  Section child(const std::string& key) const {
+    const json& value = at(key);
+    if (!value.is_object()) fail(key, "is not an object");
+    return Section(value, keyPath(key), source_);
+  }
+
+  int positiveInt(const std::string& key) const {
+    const int value = integer(key);
+    if (value <= 0) fail(key, "must be positive, got " + std::to_string(value));
+    return value;
+  }
+
+  int integer(const std::string& key) const {
+    const json& value = at(key);
+    if (!value.is_number_integer() || value.get<std::int64_t>() < INT32_MIN || value.get<std::int64_t>() > INT32_MAX)
+      fail(key, "is not an integer: " + value.dump());
+    return value.get<int>();
+  }
+
+  std::vector<int> intList(const std::string& key) const {
+    const json& value = at(key);
+    if (!value.is_array()) fail(key, "is not a list");
+    std::vector<int> result;
+    for (const auto& item : value) {
+      if (!item.is_number_integer() || item.get<std::int64_t>() < 0 || item.get<std::int64_t>() > INT32_MAX)
+        fail(key, "holds a value that is not a non-negative integer: " + item.dump());
+      result.push_back(item.get<int>());
+    }
+    return result;
+  }
+
+  // Keys the published config may lack: they keep the defaults of config.h.
+  void optionalNumber(const std::string& key, double& target) const {
+    if (!object_.contains(key) || object_[key].is_null()) return;
+    if (!object_[key].is_number()) fail(key, "is not a number: " + object_[key].dump());
+    target = object_[key].get<double>();
+  }
+  void optionalBool(const std::string& key, bool& target) const {
+    if (!object_.contains(key) || object_[key].is_null()) return;
+    if (!object_[key].is_boolean()) fail(key, "is not true or false: " + object_[key].dump());
+    target = object_[key].get<bool>();
+  }
+  void optionalInt(const std::string& key, int& target) const {
+    if (object_.contains(key) && !object_[key].is_null()) target = integer(key);
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& problem) const {
+    throw Error(source_ + ": key " + keyPath(key) + " " + problem);
+  }
+
+ private:
+  const json& at(const std::string& key) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) throw Error(source_ + ": missing key " + keyPath(key));
+    return *it;
+  }
+  std::string keyPath(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  const json& object_;
+  std::string path_;
+  const std::string& source_;
+};
+
+SamConfig parseSam(const Section& vision) {
+  SamConfig sam;
+  sam.image_size = vision.positiveInt("image_size");
+  const Section b = vision.child("width").child("sam_vit_b");
+  sam.width = b.positiveInt("width");
+  sam.layers = b.positiveInt("layers");
+  sam.heads = b.positiveInt("heads");
+  sam.global_attn_indexes = b.intList("global_attn_indexes");
+  sam.downsample_channels = b.intList("downsample_channels");
+  if (sam.downsample_channels.size() != 2) b.fail("downsample_channels", "must list 2 channel counts (net_2, net_3)");
+  for (int index : sam.global_attn_indexes)
+    if (index >= sam.layers) b.fail("global_attn_indexes", "names block " + std::to_string(index) + " of " +
+                                                               std::to_string(sam.layers));
+  if (sam.width % sam.heads != 0) b.fail("heads", "does not divide width " + std::to_string(sam.width));
+  return sam;
+}
+
+ClipConfig parseClip(const Section& vision) {
+  ClipConfig clip;
+  const Section l = vision.child("width").child("clip-l-14-224");
+  clip.width = l.positiveInt("width");
+  clip.layers = l.positiveInt("layers");
+  clip.heads = l.positiveInt("heads");
+  clip.image_size = l.positiveInt("image_size");
+  clip.patch_size = l.positiveInt("patch_size");
+  if (clip.width % clip.heads != 0) l.fail("heads", "does not divide width " + std::to_string(clip.width));
+  return clip;
+}
+
+ProjectorConfig parseProjector(const Section& projector_json) {
+  ProjectorConfig projector;
+  projector.input_dim = projector_json.positiveInt("input_dim");
+  projector.n_embed = projector_json.positiveInt("n_embed");
+  return projector;
+}
+
+DecoderConfig parseDecoder(const Section& language) {
+  DecoderConfig d;
+  d.vocab_size = language.positiveInt("vocab_size");
+  d.hidden_size = language.positiveInt("hidden_size");
+  d.intermediate_size = language.positiveInt("intermediate_size");
+  d.moe_intermediate_size = language.positiveInt("moe_intermediate_size");
+  d.num_hidden_layers = language.positiveInt("num_hidden_layers");
+  d.num_attention_heads = language.positiveInt("num_attention_heads");
+  d.num_key_value_heads = language.positiveInt("num_key_value_heads");
+  d.n_routed_experts = language.positiveInt("n_routed_experts");
+  d.n_shared_experts = language.integer("n_shared_experts");
+  d.num_experts_per_tok = language.positiveInt("num_experts_per_tok");
+  d.first_k_dense_replace = language.integer("first_k_dense_replace");
+  d.max_position_embeddings = language.positiveInt("max_position_embeddings");
+  d.bos_token_id = language.integer("bos_token_id");
+  d.eos_token_id = language.integer("eos_token_id");
+  language.optionalNumber("rms_norm_eps", d.rms_norm_eps);
+  language.optionalNumber("rope_theta", d.rope_theta);
+  language.optionalNumber("routed_scaling_factor", d.routed_scaling_factor);
+  language.optionalBool("norm_topk_prob", d.norm_topk_prob);
+  if (d.hidden_size % d.num_attention_heads != 0)
+    language.fail("num_attention_heads", "does not divide hidden_size " + std::to_string(d.hidden_size));
+  if (d.num_attention_heads % d.num_key_value_heads != 0)
+    language.fail("num_key_value_heads", "does not divide num_attention_heads");
+  if (d.num_experts_per_tok > d.n_routed_experts)
+    language.fail("num_experts_per_tok", "exceeds n_routed_experts " + std::to_string(d.n_routed_experts));
+  if (d.n_shared_experts < 0) language.fail("n_shared_experts", "is negative");
+  if (d.first_k_dense_replace < 0) language.fail("first_k_dense_replace", "is negative");
+  return d;
+}
+
+}  // namespace
+
+ModelConfig parseModelConfig(const std::string& json_text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(source + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!root.is_object()) throw Error(source + ": not a JSON object");
+  const Section top(root, "", source);
+  const Section vision = top.child("vision_config");
+  ModelConfig config;
+  config.sam = parseSam(vision);
+  config.clip = parseClip(vision);
+  config.projector = parseProjector(top.child("projector_config"));
+  config.decoder = parseDecoder(top.child("language_config"));
+  // CLIP embeds SAM's output feature map instead of pixel patches, so it runs at SAM's output channel count.
+  if (config.clip.width != config.sam.downsample_channels.back())
+    top.fail("vision_config.width.clip-l-14-224.width", "differs from the last sam_vit_b downsample_channels");
+  // The projector consumes CLIP features concatenated with SAM's last downsampled features.
+  const int concatenated = config.clip.width + config.sam.downsample_channels.back();
+  if (config.projector.input_dim != concatenated)
+    top.fail("projector_config.input_dim",
+             "is " + std::to_string(config.projector.input_dim) + " but clip width + sam output channels is " +
+                 std::to_string(concatenated));
+  if (config.projector.n_embed != config.decoder.hidden_size)
+    top.fail("projector_config.n_embed", "differs from language_config.hidden_size");
+  return config;
+}
+
+ModelConfig loadModelConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open the model config");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parseModelConfig(text.str(), path);
+}
+
+}  // namespace folio
