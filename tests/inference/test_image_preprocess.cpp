@@ -110,8 +110,8 @@ class TestImagePreprocess : public QObject {
     QCOMPARE(folio::imageTokenCount(folio::Mode::Gundam, {3, 1}), 583);
   }
 
-  // A white 300x100 page in Base mode: resized to 1024x341, pasted at row round(341.5) = 342 (Python rounds
-  // halves to even), grey 127 around it.
+  // A white 300x100 page in Base mode: resized to 1024x341, pasted at row round(341.5) = 342, grey 127 around
+  // it. PIL computes sizes and offsets with Python's round(), which takes halves to the even neighbour.
   void letterboxIsGreyAndCentredLikePil() {
     const auto wide = folio::preprocessViews(solidImage(300, 100, 255, 255, 255), folio::Mode::Base).global_view;
     QCOMPARE(wide.width, 1024);
@@ -131,6 +131,12 @@ class TestImagePreprocess : public QObject {
     QCOMPARE(pixelAt(tall, 340, 500), white);
     QCOMPARE(pixelAt(tall, 684, 500), white);
     QCOMPARE(pixelAt(tall, 685, 500), grey);
+    // A 343x1024 page keeps its size and starts at round(340.5) = 340, not 341.
+    const auto even = folio::preprocessViews(solidImage(343, 1024, 255, 255, 255), folio::Mode::Base).global_view;
+    QCOMPARE(pixelAt(even, 339, 500), grey);
+    QCOMPARE(pixelAt(even, 340, 500), white);
+    QCOMPARE(pixelAt(even, 682, 500), white);
+    QCOMPARE(pixelAt(even, 683, 500), grey);
   }
 
   void smallModesStretchToSquareFirst() {
