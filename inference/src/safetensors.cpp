@@ -217,9 +217,10 @@ class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path) : path_(path) {
     auto parent = std::filesystem::path(path).parent_path();
-    temp_ = (parent.empty() ? std::filesystem::path(".") : parent) /
-            ("." + std::filesystem::path(path).filename().string() + ".tmp-XXXXXX");
-    std::string pattern = temp_.string();
+    std::string hidden_name(".");
+    hidden_name += std::filesystem::path(path).filename().string();
+    hidden_name += ".tmp-XXXXXX";
+    std::string pattern = ((parent.empty() ? std::filesystem::path(".") : parent) / hidden_name).string();
     fd_ = ::mkstemp(pattern.data());
     if (fd_ < 0) throw Error(path + ": cannot create a temporary file (" + std::strerror(errno) + ")");
     temp_ = pattern;
