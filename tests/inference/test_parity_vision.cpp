@@ -29,8 +29,9 @@ bool isVisionTensor(const std::string& name) {
 folio::Weights syntheticVisionWeights() {
   std::ifstream manifest_file(folio::test::sharedPath("model/tensors.json"));
   if (!manifest_file) throw std::runtime_error("cannot read model/tensors.json");
+  const auto manifest = nlohmann::json::parse(manifest_file);
   folio::Weights weights;
-  for (auto& [name, shape] : nlohmann::json::parse(manifest_file)["tensors"].items())
+  for (auto& [name, shape] : manifest.at("tensors").items())
     if (isVisionTensor(name))
       weights.set(name, folio::syntheticTensor(name, shape.get<std::vector<std::int64_t>>()).to(torch::kFloat32));
   return weights;
