@@ -77,8 +77,8 @@ class TestParityVision : public QObject {
     QTest::addColumn<QString>("name");
     QTest::newRow("base_800x1100") << "base_800x1100";
     QTest::newRow("gundam_1240x1754") << "gundam_1240x1754";
-    const bool all = qEnvironmentVariableIntValue("FOLIO_PARITY_ALL") == 1;
-    if (all) {
+    // Base and Gundam cover every code path (1024 and 640 views, tiles); the other two cost CI minutes.
+    if (qEnvironmentVariableIntValue("FOLIO_PARITY_ALL") == 1) {
       QTest::newRow("gundam_wide_1700x600") << "gundam_wide_1700x600";
       QTest::newRow("small_500x300") << "small_500x300";
     }
