@@ -63,8 +63,8 @@ torch::Tensor Clip::embeddings(const torch::Tensor& sam_features) const {
   const auto B = sam_features.size(0), h = sam_features.size(2), w = sam_features.size(3);
   const std::int64_t grid = config_.image_size / config_.patch_size;
   auto patches = sam_features.to(class_embedding_.options()).flatten(2).transpose(1, 2);  // [B, h*w, width]
-  auto class_token = class_embedding_.view({1, 1, -1}).expand({B, 1, -1});
-  auto patch_grid = position_embedding_.slice(0, 1).view({1, grid, grid, -1}).permute({0, 3, 1, 2});
+  auto class_token = class_embedding_.reshape({1, 1, -1}).expand({B, 1, -1});
+  auto patch_grid = position_embedding_.slice(0, 1).reshape({1, grid, grid, -1}).permute({0, 3, 1, 2});
   auto patch_positions = resizePositionGrid(patch_grid, h, w).permute({0, 2, 3, 1}).reshape({h * w, -1});
   auto positions = torch::cat({position_embedding_.slice(0, 0, 1), patch_positions}, 0);
   return torch::cat({class_token, patches}, 1) + positions.unsqueeze(0);
@@ -79,7 +79,7 @@ torch::Tensor Clip::layerForward(const Layer& layer, const torch::Tensor& x) con
 torch::Tensor Clip::selfAttention(const Layer& layer, const torch::Tensor& x) const {
   const auto B = x.size(0), T = x.size(1), C = x.size(2);
   const std::int64_t heads = config_.heads, head_dim = C / heads;
-  auto qkv = F::linear(x, layer.qkv_proj_weight, layer.qkv_proj_bias).view({B, T, 3, heads, head_dim});
+  auto qkv = F::linear(x, layer.qkv_proj_weight, layer.qkv_proj_bias).reshape({B, T, 3, heads, head_dim});
   qkv = qkv.permute({2, 0, 3, 1, 4});  // [3, B, heads, T, head_dim]
   auto out = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]);
   out = out.transpose(1, 2).reshape({B, T, C});

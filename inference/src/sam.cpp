@@ -27,7 +27,7 @@ torch::Tensor layerNorm2d(const torch::Tensor& x, const torch::Tensor& weight, c
   auto centred = x - x.mean(1, true);
   auto variance = centred.pow(2).mean(1, true);
   auto normalised = centred / torch::sqrt(variance + kNormEps);
-  return weight.view({-1, 1, 1}) * normalised + bias.view({-1, 1, 1});
+  return weight.reshape({-1, 1, 1}) * normalised + bias.reshape({-1, 1, 1});
 }
 
 // The relative-position table for `size` query and key positions along one axis: [size, size, head_dim], entry
@@ -46,7 +46,7 @@ torch::Tensor relativePositions(const torch::Tensor& rel_pos, std::int64_t size)
   }
   auto positions = torch::arange(size, torch::TensorOptions().dtype(torch::kLong).device(rel_pos.device()));
   auto index = positions.unsqueeze(1) - positions.unsqueeze(0) + (size - 1);
-  return table.index_select(0, index.flatten()).view({size, size, -1});
+  return table.index_select(0, index.flatten()).reshape({size, size, -1});
 }
 
 // Splits [B,H,W,C] into [B*nWindows, ws, ws, C], zero-padding H and W up to multiples of ws.
@@ -55,14 +55,14 @@ torch::Tensor windowPartition(const torch::Tensor& x, std::int64_t ws) {
   const auto pad_h = (ws - H % ws) % ws, pad_w = (ws - W % ws) % ws;
   auto padded = (pad_h || pad_w) ? F::pad(x, F::PadFuncOptions({0, 0, 0, pad_w, 0, pad_h})) : x;
   const auto Hp = H + pad_h, Wp = W + pad_w;
-  return padded.view({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, C});
+  return padded.reshape({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, C});
 }
 
 // Inverse of windowPartition: back to [B,H,W,C], padding dropped.
 torch::Tensor windowUnpartition(const torch::Tensor& windows, std::int64_t ws, std::int64_t H, std::int64_t W) {
   const auto Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws;
   const auto B = windows.size(0) / ((Hp / ws) * (Wp / ws));
-  auto x = windows.view({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, -1});
+  auto x = windows.reshape({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, -1});
   return x.slice(1, 0, H).slice(2, 0, W);
 }
 
@@ -171,7 +171,7 @@ torch::Tensor Sam::blockForward(const Block& block, const torch::Tensor& x) cons
 torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
   const auto B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
   const std::int64_t heads = config_.heads, head_dim = C / heads;
-  auto qkv = F::linear(x, block.qkv_weight, block.qkv_bias).view({B, H * W, 3, heads, head_dim});
+  auto qkv = F::linear(x, block.qkv_weight, block.qkv_bias).reshape({B, H * W, 3, heads, head_dim});
   qkv = qkv.permute({2, 0, 3, 1, 4});  // [3, B, heads, HW, head_dim]
   auto q = qkv[0], k = qkv[1], v = qkv[2];
 
@@ -180,10 +180,10 @@ torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
   auto q_grid = q.reshape({B * heads, H, W, head_dim});
   auto rel_h = torch::einsum("bhwc,hkc->bhwk", {q_grid, Rh});  // [B*heads, H, W, H]
   auto rel_w = torch::einsum("bhwc,wkc->bhwk", {q_grid, Rw});  // [B*heads, H, W, W]
-  auto bias = (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view({B, heads, H * W, H * W});
+  auto bias = (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).reshape({B, heads, H * W, H * W});
 
   auto out = at::scaled_dot_product_attention(q, k, v, bias);  // [B, heads, HW, head_dim]
-  out = out.view({B, heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
+  out = out.reshape({B, heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
   return F::linear(out, block.proj_weight, block.proj_bias);
 }
 

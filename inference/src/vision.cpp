@@ -17,7 +17,7 @@ std::int64_t squareSide(std::int64_t count, const char* what) {
 
 // Rows of a [rows, cols, D] grid, each followed by `newline`, flattened to [rows*(cols+1), D].
 torch::Tensor rowsWithNewlines(const torch::Tensor& grid, const torch::Tensor& newline) {
-  auto newlines = newline.view({1, 1, -1}).expand({grid.size(0), 1, grid.size(2)}).to(grid.dtype());
+  auto newlines = newline.reshape({1, 1, -1}).expand({grid.size(0), 1, grid.size(2)}).to(grid.dtype());
   return torch::cat({grid, newlines}, 1).reshape({-1, grid.size(2)});
 }
 
@@ -68,11 +68,11 @@ torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tens
                   "x" + std::to_string(grid_h) + " grid");
     const auto t = squareSide(tiles.size(1), "tile");
     // [tile row, tile col, y, x, D] -> [tile row, y, tile col, x, D]: one mosaic of grid_h*t rows.
-    auto mosaic = tiles.view({grid_h, grid_w, t, t, dim}).permute({0, 2, 1, 3, 4}).reshape({grid_h * t, grid_w * t, dim});
+    auto mosaic = tiles.reshape({grid_h, grid_w, t, t, dim}).permute({0, 2, 1, 3, 4}).reshape({grid_h * t, grid_w * t, dim});
     parts.push_back(rowsWithNewlines(mosaic, image_newline));
   }
-  parts.push_back(rowsWithNewlines(global.view({g, g, dim}), image_newline));
-  parts.push_back(view_seperator.view({1, dim}).to(global.dtype()));
+  parts.push_back(rowsWithNewlines(global.reshape({g, g, dim}), image_newline));
+  parts.push_back(view_seperator.reshape({1, dim}).to(global.dtype()));
   return torch::cat(parts, 0);
 }
 
