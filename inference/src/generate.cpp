@@ -73,8 +73,10 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
       result.cancelled = true;
       break;
     }
-    const auto next = torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64));
-    logits = decoder.forward(decoder.embed(next), cache);
+    logits = options.decode_step
+                 ? options.decode_step(token)
+                 : decoder.forward(decoder.embed(torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64))),
+                                   cache);
   }
   return result;
 }

@@ -21,6 +21,9 @@ struct GenerateOptions {
   int ngram_size = 0;       // no-repeat n-gram guard; 0 disables it
   int ngram_window = 0;     // how many of the latest generated tokens the guard searches; 0: all of them
   std::vector<std::int64_t> ngram_whitelist;  // never banned (upstream: <td> </td> = 128821, 128822)
+  // A faster single-token step (the CUDA graph decoder): logits of `token` at the cache's next position, the
+  // cache advanced. Empty: decoder.forward(decoder.embed(token)).
+  std::function<torch::Tensor(std::int64_t token)> decode_step;
 };
 
 struct GenerateResult {

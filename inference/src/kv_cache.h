@@ -26,6 +26,11 @@ class KvCache {
   std::pair<torch::Tensor, torch::Tensor> append(int layer, const torch::Tensor& k, const torch::Tensor& v);
   void advance(int n);
 
+  // A layer's whole preallocated keys / values [1, heads, max_tokens, head_dim], for kernels that write
+  // positions themselves (the CUDA graph decoder).
+  torch::Tensor& keys(int layer) { return keys_.at(layer); }
+  torch::Tensor& values(int layer) { return values_.at(layer); }
+
  private:
   std::vector<torch::Tensor> keys_;
   std::vector<torch::Tensor> values_;

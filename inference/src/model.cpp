@@ -1,0 +1,143 @@
+#include "model.h"
+
+#include <folio/engine.h>
+
+#include <filesystem>
+
+#include "kv_cache.h"
+#include "model_tensors.h"
+#include "prompt.h"
+#include "safetensors.h"
+
+#ifdef FOLIO_HAVE_CUDA
+#include "graph_decoder.h"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace folio {
+namespace {
+
+std::vector<std::shared_ptr<SafetensorsFile>> openCheckpointFiles(const fs::path& dir) {
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".safetensors") paths.push_back(entry.path());
+  if (paths.empty()) throw Error(dir.string() + ": no .safetensors file in the model folder");
+  std::sort(paths.begin(), paths.end());
+  std::vector<std::shared_ptr<SafetensorsFile>> files;
+  for (const auto& p : paths) files.push_back(SafetensorsFile::open(p.string()));
+  return files;
+}
+
+// Finds each tensor the config needs in the checkpoint files, checks its shape and moves it to the device.
+Weights loadWeights(const ModelConfig& config, const fs::path& dir, torch::Device device, torch::ScalarType dtype) {
+  auto files = openCheckpointFiles(dir);
+  Weights weights;
+  for (const auto& [name, shape] : expectedTensors(config)) {
+    const SafetensorsFile* owner = nullptr;
+    for (const auto& f : files)
+      if (f->contains(name)) owner = f.get();
+    if (!owner) throw Error(files.front()->path() + ": missing tensor " + name);
+    validateCheckpoint(*owner, {{name, shape}}, owner->find(name)->dtype);
+    weights.set(name, owner->tensor(name).to(device, dtype));
+  }
+  return weights;
+}
+
+std::string expertName(int layer, int expert, const char* projection) {
+  return "model.layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(expert) + "." + projection +
+         ".weight";
+}
+
+// Each MoE layer's routed experts as three stacked tensors [E, N, K]
+// (model.layers.N.mlp.experts.{gate,up,down}_proj.stacked); the per-expert weights become views of them, so
+// nothing is held twice. The CUDA decoder's expert GEMV reads the chosen experts from the stacks in place.
+void stackExperts(Weights& weights, const DecoderConfig& config) {
+  for (int layer = config.first_k_dense_replace; layer < config.num_hidden_layers; ++layer)
+    for (const char* projection : {"gate_proj", "up_proj", "down_proj"}) {
+      std::vector<torch::Tensor> experts;
+      for (int e = 0; e < config.n_routed_experts; ++e) experts.push_back(weights.at(expertName(layer, e, projection)));
+      auto stacked = torch::stack(experts);
+      experts.clear();
+      for (int e = 0; e < config.n_routed_experts; ++e) weights.set(expertName(layer, e, projection), stacked[e]);
+      weights.set("model.layers." + std::to_string(layer) + ".mlp.experts." + projection + ".stacked", stacked);
+    }
+}
+
+}  // namespace
+
+void synchronize(torch::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
+}
+
+OcrModel::OcrModel(ModelConfig config, Tokenizer tokenizer, torch::Device device, torch::ScalarType dtype)
+    : config_(std::move(config)), tokenizer_(std::move(tokenizer)), device_(device), dtype_(dtype) {}
+
+std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype) {
+  const fs::path dir(model_dir);
+  if (!fs::is_directory(dir)) throw Error(model_dir + ": model folder not found");
+  auto config = loadModelConfig((dir / "config.json").string());
+  auto tokenizer = Tokenizer::fromFile((dir / "tokenizer.json").string());
+  std::unique_ptr<OcrModel> model(new OcrModel(std::move(config), std::move(tokenizer), device, dtype));
+  auto image_id = model->tokenizer_.tokenId("<image>");
+  if (!image_id) throw Error((dir / "tokenizer.json").string() + ": no <image> token");
+  model->image_token_id_ = *image_id;
+  torch::InferenceMode guard;
+  model->weights_ = loadWeights(model->config_, dir, device, dtype);
+  stackExperts(model->weights_, model->config_.decoder);
+  model->vision_ = std::make_unique<VisionEncoder>(model->config_, model->weights_);
+  model->decoder_ = std::make_unique<Decoder>(model->config_.decoder, model->weights_);
+  model->graph_decoder_available_ = device.is_cuda() && dtype == torch::kBFloat16;
+  model->setUseCudaGraphs(true);
+  return model;
+}
+
+torch::Tensor OcrModel::encodeImage(const PreprocessedPage& page, StageTensors* stages) const {
+  auto global_view = page.global_view.to(device_, dtype_);
+  torch::Tensor tiles;
+  if (page.tiles.defined()) tiles = page.tiles.to(device_, dtype_);
+  return vision_->encode(global_view, tiles, page.grid.w, page.grid.h, stages);
+}
+
+torch::Tensor OcrModel::promptIds(const std::string& prompt, int n_image_tokens) const {
+  auto ids = buildPromptIds(tokenizer_, prompt, n_image_tokens, config_.decoder.bos_token_id,
+                            static_cast<int>(image_token_id_));
+  return torch::tensor(ids, torch::kInt64);
+}
+
+torch::Tensor OcrModel::promptEmbeddings(const torch::Tensor& ids, const torch::Tensor& image_features) const {
+  auto ids_on_device = ids.to(device_);
+  auto embeds = decoder_->embed(ids_on_device);
+  auto image_positions = (ids_on_device == image_token_id_).nonzero().squeeze(1);
+  if (image_positions.size(0) != image_features.size(0))
+    throw Error("prompt has " + std::to_string(image_positions.size(0)) + " <image> tokens but the page gave " +
+                std::to_string(image_features.size(0)) + " image features");
+  embeds.index_copy_(0, image_positions, image_features.to(embeds.scalar_type()));
+  return embeds;
+}
+
+void OcrModel::setUseCudaGraphs(bool use) {
+#ifdef FOLIO_HAVE_CUDA
+  if (use && graph_decoder_available_ && !graph_decoder_)
+    graph_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_);
+#endif
+  if (!use) graph_decoder_.reset();
+}
+
+GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const GenerateOptions& options,
+                                  const std::function<bool(std::int64_t)>& on_token, const std::atomic<bool>* cancel) {
+#ifdef FOLIO_HAVE_CUDA
+  if (graph_decoder_) {
+    auto& cache = graph_decoder_->cache();
+    cache.reset();
+    auto graph_options = options;
+    graph_options.decode_step = [graph = graph_decoder_.get()](std::int64_t token) { return graph->step(token); };
+    return folio::generate(*decoder_, cache, prompt_embeds, graph_options, on_token, cancel);
+  }
+#endif
+  const int capacity = static_cast<int>(prompt_embeds.size(0)) + std::max(options.max_new_tokens, 1);
+  KvCache cache(config_.decoder, std::min(capacity, config_.decoder.max_position_embeddings), device_, dtype_);
+  return folio::generate(*decoder_, cache, prompt_embeds, options, on_token, cancel);
+}
+
+}  // namespace folio

@@ -1,0 +1,72 @@
+// The loaded DeepSeek-OCR model: config, tokenizer and the weights on one device, with the stages the
+// engine, folio-cli (dump, parity) and the benchmark share: page -> image features -> prompt embeddings.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "decoder.h"
+#include "generate.h"
+#include "image_preprocess.h"
+#include "tokenizer.h"
+#include "vision.h"
+#include "weights.h"
+
+namespace folio {
+
+namespace cuda {
+class GraphDecoder;
+}
+
+using StageTensors = std::map<std::string, torch::Tensor>;
+
+class OcrModel {
+ public:
+  // Reads config.json, tokenizer.json and the .safetensors file(s) of model_dir, checks every tensor the
+  // config needs (name, shape, dtype) and moves the weights to device in dtype.
+  static std::unique_ptr<OcrModel> load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype);
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const Decoder& decoder() const { return *decoder_; }
+  torch::Device device() const { return device_; }
+  torch::ScalarType dtype() const { return dtype_; }
+  std::int64_t imageTokenId() const { return image_token_id_; }
+
+  // Image features [n_image_tokens, hidden] of a preprocessed page (tiles first, then the global view).
+  torch::Tensor encodeImage(const PreprocessedPage& page, StageTensors* stages = nullptr) const;
+  // Prompt ids for a prompt with one "<image>" placeholder expanded to n_image_tokens image tokens.
+  torch::Tensor promptIds(const std::string& prompt, int n_image_tokens) const;
+  // Token embeddings of ids with the image features placed at the <image> positions, in order.
+  torch::Tensor promptEmbeddings(const torch::Tensor& ids, const torch::Tensor& image_features) const;
+
+  // Prefill + greedy decoding on the fastest path for the device: on CUDA in bf16 single-token steps replay
+  // CUDA graphs over a persistent KV cache; elsewhere the eager decoder with a KV cache sized for the run.
+  GenerateResult generate(const torch::Tensor& prompt_embeds, const GenerateOptions& options,
+                          const std::function<bool(std::int64_t)>& on_token = {},
+                          const std::atomic<bool>* cancel = nullptr);
+  bool usesCudaGraphs() const { return graph_decoder_ != nullptr; }
+  void setUseCudaGraphs(bool use);  // for comparisons; on by default where available
+
+ private:
+  OcrModel(ModelConfig config, Tokenizer tokenizer, torch::Device device, torch::ScalarType dtype);
+  ModelConfig config_;
+  Tokenizer tokenizer_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  std::int64_t image_token_id_ = 0;
+  Weights weights_;
+  std::unique_ptr<VisionEncoder> vision_;
+  std::unique_ptr<Decoder> decoder_;
+  std::shared_ptr<cuda::GraphDecoder> graph_decoder_;  // CUDA bf16 only (shared_ptr: complete type only there)
+  bool graph_decoder_available_ = false;
+};
+
+// Waits for queued GPU work (timings); no-op on CPU.
+void synchronize(torch::Device device);
+
+}  // namespace folio

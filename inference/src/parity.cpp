@@ -1,0 +1,65 @@
+#include "parity.h"
+
+#include <folio/engine.h>
+
+
+namespace folio {
+
+StageTensors runGoldenStages(OcrModel& model, const PreprocessedPage& page, const std::string& prompt,
+                             int steps) {
+  torch::InferenceMode guard;
+  StageTensors stages;
+  auto features = model.encodeImage(page, &stages);
+  auto ids = model.promptIds(prompt, page.n_image_tokens);
+  auto embeds = model.promptEmbeddings(ids, features);
+
+  GenerateOptions options;
+  options.max_new_tokens = steps;
+  options.ignore_eos = true;
+  auto generation = model.generate(embeds, options);
+
+  stages["image_features"] = features;
+  stages["input_ids"] = ids;
+  stages["prompt_logits"] = generation.prompt_logits;
+  stages["greedy_ids"] = torch::tensor(generation.ids, torch::kInt64);
+  for (auto& [name, t] : stages) t = t.detach().to(torch::kCPU).contiguous();
+  for (auto& [name, t] : stages)
+    if (t.is_floating_point()) t = t.to(torch::kFloat32);
+  return stages;
+}
+
+StageError compareStage(const std::string& stage, const torch::Tensor& ours, const torch::Tensor& golden) {
+  if (ours.sizes() != golden.sizes()) {
+    std::ostringstream msg;
+    msg << stage << ": shape " << ours.sizes() << " differs from the golden " << golden.sizes();
+    throw Error(msg.str());
+  }
+  auto a = ours.to(torch::kCPU, torch::kFloat64);
+  auto b = golden.to(torch::kCPU, torch::kFloat64);
+  StageError error;
+  error.stage = stage;
+  error.max_abs_error = (a - b).abs().max().item<double>();
+  error.golden_max_abs = b.abs().max().item<double>();
+  return error;
+}
+
+double cosineSimilarity(const torch::Tensor& a, const torch::Tensor& b) {
+  auto x = a.to(torch::kCPU, torch::kFloat64).flatten();
+  auto y = b.to(torch::kCPU, torch::kFloat64).flatten();
+  return (x.dot(y) / (x.norm() * y.norm())).item<double>();
+}
+
+GreedyComparison compareGreedy(const torch::Tensor& ours, const torch::Tensor& golden_ids,
+                               const torch::Tensor& golden_margins, double margin_threshold) {
+  GreedyComparison result;
+  const auto n = std::min(ours.numel(), golden_ids.numel());
+  auto margins = golden_margins.to(torch::kFloat64);
+  while (result.comparable_steps < n && margins[result.comparable_steps].item<double>() >= margin_threshold)
+    ++result.comparable_steps;
+  while (result.matching_steps < n &&
+         ours[result.matching_steps].item<std::int64_t>() == golden_ids[result.matching_steps].item<std::int64_t>())
+    ++result.matching_steps;
+  return result;
+}
+
+}  // namespace folio

@@ -1,0 +1,173 @@
+// The engine end to end on a miniature model (same architecture, tiny sizes) written by folio-cli
+// synth-weights through the real loading path: streaming, cancellation, limits and clear errors.
+#include <QtTest/QtTest>
+
+#include <folio/engine.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "folio_test.h"
+#include "safetensors.h"
+
+namespace fs = std::filesystem;
+
+class TestEngine : public QObject {
+  Q_OBJECT
+
+  QTemporaryDir dir_;
+  std::string model_dir_;
+  std::unique_ptr<folio::Engine> engine_;
+
+  folio::RgbImage page(int width, int height) {
+    folio::RgbImage image{width, height, std::vector<std::uint8_t>(static_cast<std::size_t>(width) * height * 3, 255)};
+    for (int y = height / 8; y < height / 4; ++y)
+      for (int x = width / 8; x < width * 7 / 8; ++x)
+        for (int c = 0; c < 3; ++c) image.pixels[(static_cast<std::size_t>(y) * width + x) * 3 + c] = 0;
+    return image;
+  }
+
+  static void writeMiniModel(const std::string& out) {
+    QProcess synth;
+    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config",
+                                 QString::fromStdString(std::string(FOLIO_SOURCE_DIR) + "/tests/data/mini_config.json"),
+                                 "--tokenizer", QString::fromStdString(folio::test::sharedPath("model/tokenizer.json")),
+                                 "-o", QString::fromStdString(out)});
+    QVERIFY(synth.waitForFinished(120000));
+    QCOMPARE(synth.exitCode(), 0);
+  }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    model_dir_ = dir_.filePath("mini").toStdString();
+    writeMiniModel(model_dir_);
+    folio::EngineOptions options;
+    options.model_dir = model_dir_;
+    options.device = folio::Device::Cpu;
+    engine_ = folio::Engine::load(options);
+    QVERIFY(engine_ != nullptr);
+    QVERIFY(engine_->deviceDescription().find("CPU") != std::string::npos);
+  }
+
+  void runStreamsEveryToken() {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Tiny;
+    options.max_new_tokens = 12;
+    options.ignore_eos = true;
+    int calls = 0;
+    std::size_t last_length = 0;
+    bool grew_monotonically = true;
+    auto result = engine_->run(page(300, 200), options, [&](const folio::Progress& p) {
+      ++calls;
+      QCOMPARE(p.generated_tokens, calls);
+      grew_monotonically = grew_monotonically && p.text.size() >= last_length;
+      last_length = p.text.size();
+    });
+    QCOMPARE(result.generated_tokens, 12);
+    QCOMPARE(calls, 12);
+    QVERIFY(grew_monotonically);
+    QVERIFY(result.hit_token_limit);
+    QVERIFY(!result.cancelled);
+    QCOMPARE(result.image_tokens, 73);  // Tiny: (8+1)*8+1
+    QVERIFY(result.prompt_tokens > result.image_tokens);
+    QVERIFY(result.timings.vision_ms > 0);
+  }
+
+  void gundamPageHasTiles() {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Gundam;
+    options.max_new_tokens = 2;
+    auto result = engine_->run(page(1240, 1754), options);
+    QCOMPARE(result.image_tokens, 903);
+  }
+
+  void cancelStopsWithinOneStep() {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Tiny;
+    options.max_new_tokens = 50;
+    options.ignore_eos = true;
+    std::atomic<bool> cancel{false};
+    int tokens_after_cancel = 0;
+    auto result = engine_->run(page(300, 200), options, [&](const folio::Progress& p) {
+      if (cancel) ++tokens_after_cancel;
+      if (p.generated_tokens == 3) cancel = true;
+    }, &cancel);
+    QVERIFY(result.cancelled);
+    QCOMPARE(result.generated_tokens, 3);
+    QCOMPARE(tokens_after_cancel, 0);
+  }
+
+  void sameInputGivesSameOutput() {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Tiny;
+    options.max_new_tokens = 8;
+    options.ignore_eos = true;
+    auto a = engine_->run(page(300, 200), options);
+    auto b = engine_->run(page(300, 200), options);
+    QCOMPARE(a.raw_text, b.raw_text);
+  }
+
+  void emptyPageIsAnError() {
+    QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->run(folio::RgbImage{}, folio::RunOptions{}));
+  }
+
+  void missingFolderNamesIt() {
+    folio::EngineOptions options;
+    options.model_dir = "/nonexistent/folio-model";
+    options.device = folio::Device::Cpu;
+    try {
+      folio::Engine::load(options);
+      QFAIL("loading a missing folder succeeded");
+    } catch (const folio::Error& e) {
+      QVERIFY(std::string(e.what()).find("/nonexistent/folio-model") != std::string::npos);
+    }
+  }
+
+  void missingTensorIsNamed() {
+    // The mini model with one tensor left out of its checkpoint.
+    const auto broken = dir_.filePath("broken").toStdString();
+    fs::create_directories(broken);
+    fs::copy_file(model_dir_ + "/config.json", broken + "/config.json");
+    fs::copy_file(model_dir_ + "/tokenizer.json", broken + "/tokenizer.json");
+    auto source = folio::SafetensorsFile::open(model_dir_ + "/model-00001-of-000001.safetensors");
+    std::vector<std::pair<std::string, torch::Tensor>> kept;
+    for (const auto& info : source->tensors())
+      if (info.name != "model.layers.1.mlp.gate.weight") kept.emplace_back(info.name, source->tensor(info.name));
+    folio::writeSafetensors(broken + "/model.safetensors", kept);
+    folio::EngineOptions options;
+    options.model_dir = broken;
+    options.device = folio::Device::Cpu;
+    try {
+      folio::Engine::load(options);
+      QFAIL("a checkpoint without a tensor loaded");
+    } catch (const folio::Error& e) {
+      QVERIFY2(std::string(e.what()).find("model.layers.1.mlp.gate.weight") != std::string::npos, e.what());
+    }
+  }
+
+  void cudaWithoutGpuIsAClearError() {
+    if (torch::cuda::is_available()) QSKIP("this machine has a CUDA GPU");
+    folio::EngineOptions options;
+    options.model_dir = model_dir_;
+    options.device = folio::Device::Cuda;
+    try {
+      folio::Engine::load(options);
+      QFAIL("CUDA loading succeeded without a GPU");
+    } catch (const folio::Error& e) {
+      QVERIFY(std::string(e.what()).find("CUDA") != std::string::npos);
+    }
+  }
+
+  void findModelHonoursEnvironment() {
+    qputenv("FOLIO_MODEL_DIR", QByteArray::fromStdString(model_dir_));
+    auto search = folio::findModel();
+    qunsetenv("FOLIO_MODEL_DIR");
+    QVERIFY(search.found.has_value());
+    QCOMPARE(*search.found, model_dir_);
+    QCOMPARE(search.searched.front(), model_dir_);
+  }
+};
+
+QTEST_GUILESS_MAIN(TestEngine)
+#include "test_engine.moc"

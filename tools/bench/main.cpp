@@ -1,0 +1,179 @@
+// folio-bench: speed of Folio's engine on a model folder (the full-size synthetic checkpoint on the GPU
+// machine): vision per mode, prompt prefill, batch-1 decode, peak GPU memory, beside the upstream baseline.
+// Prints a table, or with --json one JSON object. Figures are measured, never timed tests.
+#include <CLI/CLI.hpp>
+#include <folio/engine.h>
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+
+#include "model.h"
+
+#ifdef FOLIO_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using folio::Mode;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A page of black text-like bars on white: vision cost does not depend on content, only on the page size.
+folio::RgbImage syntheticPage(int width, int height) {
+  folio::RgbImage page{width, height, std::vector<std::uint8_t>(static_cast<std::size_t>(width) * height * 3, 255)};
+  for (int y = height / 10; y < height * 9 / 10; y += 24)
+    for (int x = width / 10; x < width * 9 / 10; ++x)
+      for (int dy = 0; dy < 8; ++dy) {
+        auto* p = &page.pixels[(static_cast<std::size_t>(y + dy) * width + x) * 3];
+        p[0] = p[1] = p[2] = (x / 40) % 5 == 4 ? 255 : 20;
+      }
+  return page;
+}
+
+void resetPeakMemory(torch::Device device) {
+#ifdef FOLIO_HAVE_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+#endif
+  (void)device;
+}
+
+double peakMemoryGb(torch::Device device) {
+#ifdef FOLIO_HAVE_CUDA
+  if (device.is_cuda()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 30);
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
+std::string gpuName(torch::Device device) {
+#ifdef FOLIO_HAVE_CUDA
+  if (device.is_cuda()) return at::cuda::getCurrentDeviceProperties()->name;
+#endif
+  (void)device;
+  return "none (CPU)";
+}
+
+struct ModeCase {
+  Mode mode;
+  const char* name;
+  int width, height;  // the page: Gundam 1240x1754 gives the 2x3 tile grid
+};
+
+// Milliseconds per vision pass (SAM + CLIP + projector + layout) of one page, after warm-up.
+double visionMs(const folio::OcrModel& model, const folio::PreprocessedPage& page, int reps) {
+  for (int i = 0; i < 2; ++i) model.encodeImage(page);
+  folio::synchronize(model.device());
+  auto start = Clock::now();
+  for (int i = 0; i < reps; ++i) model.encodeImage(page);
+  folio::synchronize(model.device());
+  return 1000.0 * secondsSince(start) / reps;
+}
+
+struct DecodeFigures {
+  double prefill_ms = 0;
+  double tok_s = 0;
+  double peak_gb = 0;
+  int tokens = 0;
+};
+
+// Prefill a Base page prompt, then greedy-decode `tokens` tokens with eos ignored (fixed length).
+DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage& page, int tokens) {
+  const std::string prompt = folio::promptFor(folio::Task::Markdown);
+  auto ids = model.promptIds(prompt, page.n_image_tokens);
+  auto embeds = model.promptEmbeddings(ids, model.encodeImage(page));
+  folio::GenerateOptions options;
+  options.max_new_tokens = tokens;
+  options.ignore_eos = true;
+  DecodeFigures figures;
+  for (int round = 0; round < 2; ++round) {  // the first round warms up kernels and the allocator
+    resetPeakMemory(model.device());
+    folio::synchronize(model.device());
+    auto start = Clock::now();
+    Clock::time_point first_token;
+    int generated = 0;
+    model.generate(embeds, options, [&](std::int64_t) {
+      if (generated++ == 0) first_token = Clock::now();
+      return true;
+    });
+    const auto end = Clock::now();
+    figures.prefill_ms = std::chrono::duration<double, std::milli>(first_token - start).count();
+    figures.tok_s = (generated - 1) / std::chrono::duration<double>(end - first_token).count();
+    figures.tokens = generated;
+    figures.peak_gb = peakMemoryGb(model.device());
+  }
+  return figures;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"folio-bench: Folio engine speed"};
+  std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path;
+  int decode_tokens = 512, reps = 10;
+  bool json_only = false;
+  cli.add_option("--model", model_dir, "Model folder")->required();
+  cli.add_option("--device", device_name, "auto, cuda or cpu");
+  cli.add_option("--dtype", dtype_name, "auto, bf16 or fp32");
+  cli.add_option("--decode-tokens", decode_tokens, "Tokens decoded at batch 1");
+  cli.add_option("--reps", reps, "Repetitions per vision measurement");
+  cli.add_option("--upstream", upstream_path, "JSON printed by shared/reference/bench_upstream.py in the same run");
+  cli.add_flag("--json", json_only, "Print one JSON object");
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    torch::InferenceMode guard;
+    const bool cuda = device_name == "cuda" || (device_name == "auto" && torch::cuda::is_available());
+    const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    const auto dtype = dtype_name == "fp32" ? torch::kFloat32
+                       : dtype_name == "bf16" || cuda ? torch::kBFloat16 : torch::kFloat32;
+    auto model = folio::OcrModel::load(model_dir, device, dtype);
+
+    nlohmann::json out = {{"gpu", gpuName(device)}, {"torch", TORCH_VERSION},
+                          {"dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32"}};
+    const ModeCase cases[] = {{Mode::Tiny, "tiny", 800, 1100},   {Mode::Small, "small", 800, 1100},
+                              {Mode::Base, "base", 800, 1100},   {Mode::Large, "large", 800, 1100},
+                              {Mode::Gundam, "gundam", 1240, 1754}};
+    for (const auto& c : cases) {
+      auto page = folio::preprocessPage(syntheticPage(c.width, c.height), c.mode);
+      resetPeakMemory(device);
+      out["prefill_ms"][c.name] = visionMs(*model, page, reps);
+      out["vision_peak_gpu_mem_gb"][c.name] = peakMemoryGb(device);
+      out["image_tokens"][c.name] = page.n_image_tokens;
+      if (!json_only) std::cerr << c.name << ": vision " << out["prefill_ms"][c.name] << " ms\n";
+    }
+    auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base);
+    if (model->usesCudaGraphs()) {  // the eager path too, to show what the CUDA graphs buy
+      model->setUseCudaGraphs(false);
+      out["decode_tok_s_batch1_eager"] = decodeBatch1(*model, base_page, std::min(decode_tokens, 128)).tok_s;
+      model->setUseCudaGraphs(true);
+    }
+    auto decode = decodeBatch1(*model, base_page, decode_tokens);
+    out["prompt_prefill_ms"] = decode.prefill_ms;
+    out["decode_tokens"] = decode.tokens;
+    out["decode_tok_s_batch1"] = decode.tok_s;
+    out["peak_gpu_mem_gb"] = decode.peak_gb;
+    if (!upstream_path.empty()) {
+      std::ifstream in(upstream_path);
+      auto upstream = nlohmann::json::parse(in);
+      out["upstream"] = upstream;
+      out["upstream_decode_tok_s_batch1"] = upstream.at("decode_tok_s_batch1");
+      out["speedup_vs_upstream"] = decode.tok_s / upstream.at("decode_tok_s_batch1").get<double>();
+    }
+    std::cout << out.dump(json_only ? -1 : 1) << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "folio-bench: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

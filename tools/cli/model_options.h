@@ -1,0 +1,51 @@
+// Options shared by the folio-cli subcommands that load a model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <folio/engine.h>
+#include <torch/torch.h>
+
+#include <string>
+
+namespace folio::cli {
+
+struct ModelOptions {
+  std::string model_dir;
+  std::string device = "auto";  // auto | cuda | cpu
+  std::string dtype = "auto";   // auto | bf16 | fp32
+
+  void addTo(CLI::App& command) {
+    command.add_option("--model", model_dir, "Model folder (config.json, tokenizer.json, .safetensors)")->required();
+    command.add_option("--device", device, "auto, cuda or cpu")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+    command.add_option("--dtype", dtype, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32")
+        ->check(CLI::IsMember({"auto", "bf16", "fp32"}));
+  }
+
+  EngineOptions engineOptions() const {
+    EngineOptions options;
+    options.model_dir = model_dir;
+    options.device = device == "cuda" ? Device::Cuda : device == "cpu" ? Device::Cpu : Device::Auto;
+    options.dtype = dtype == "bf16" ? DType::BFloat16 : dtype == "fp32" ? DType::Float32 : DType::Auto;
+    return options;
+  }
+
+  torch::Device torchDevice() const {
+    const bool cuda = device == "cuda" || (device == "auto" && torch::cuda::is_available());
+    if (cuda && !torch::cuda::is_available()) throw Error("CUDA was requested but no CUDA GPU is available");
+    return cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  }
+
+  torch::ScalarType torchDtype() const {
+    if (dtype == "bf16") return torch::kBFloat16;
+    if (dtype == "fp32") return torch::kFloat32;
+    return torchDevice().is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  }
+};
+
+inline Mode modeOption(const std::string& name) {
+  auto mode = parseMode(name);
+  if (!mode) throw Error("unknown mode " + name + " (tiny, small, base, large, gundam)");
+  return *mode;
+}
+
+}  // namespace folio::cli
