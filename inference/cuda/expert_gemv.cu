@@ -46,7 +46,7 @@ at::Tensor expertGemv(const at::Tensor& stacked, const at::Tensor& x, const at::
   TORCH_CHECK(k % 8 == 0, "expertGemv: K must be a multiple of 8");
   TORCH_CHECK(x.scalar_type() == at::kBFloat16 && x.is_contiguous() && x.size(-1) == k &&
                   (x.size(0) == 1 || x.size(0) == top_k), "expertGemv: x must be contiguous bf16 [1 or k, K]");
-  TORCH_CHECK(ids.scalar_type() == at::kInt64 && ids.is_contiguous(), "expertGemv: ids must be int64");
+  TORCH_CHECK(ids.scalar_type() == at::kLong && ids.is_contiguous(), "expertGemv: ids must be int64");
   auto out = at::empty({top_k, n_rows}, x.options());
   const dim3 grid((n_rows + kWarps - 1) / kWarps, top_k);
   expertGemvKernel<<<grid, kWarps * 32, 0, at::cuda::getCurrentCUDAStream()>>>(

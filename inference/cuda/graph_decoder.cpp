@@ -137,8 +137,9 @@ torch::Tensor GraphDecoder::step(std::int64_t token) {
   auto it = graphs_.find(bucket);
   if (it == graphs_.end()) {
     // Warm up on a side stream (cuBLAS workspaces, allocator), then capture the same body.
+    // Capture needs a side stream; synchronising first and after is fine for a once-per-bucket event.
+    c10::cuda::device_synchronize();
     auto stream = c10::cuda::getStreamFromPool();
-    stream.wait_stream(c10::cuda::getCurrentCUDAStream());
     {
       c10::cuda::CUDAStreamGuard guard(stream);
       forward(bucket);
@@ -150,7 +151,7 @@ torch::Tensor GraphDecoder::step(std::int64_t token) {
       captured.logits = logits_;
       it = graphs_.emplace(bucket, std::move(captured)).first;
     }
-    c10::cuda::getCurrentCUDAStream().wait_stream(stream);
+    c10::cuda::device_synchronize();
   }
   it->second.graph->replay();
   cache_.advance(1);
