@@ -71,6 +71,23 @@ struct GroundedText {
 GroundedText parseGrounding(std::string_view raw_text, int page_width, int page_height,
                             std::string_view figure_stem = "page");
 
+// parseGrounding for text that arrives token by token: append() re-parses only the unfinished tail, and
+// current() always equals parseGrounding(all text appended so far).
+class GroundingStream {
+ public:
+  GroundingStream(int page_width, int page_height, std::string figure_stem = "page");
+  ~GroundingStream();
+  GroundingStream(GroundingStream&&) noexcept;
+  GroundingStream& operator=(GroundingStream&&) noexcept;
+
+  void append(std::string_view more);
+  const GroundedText& current() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 enum class Device { Auto, Cpu, Cuda };
 enum class DType { Auto, Float32, BFloat16 };
 
