@@ -185,7 +185,7 @@ void MainWindow::startBackend() {
   connect(worker, &app::OcrWorker::pageFailed, this, &MainWindow::onPageFailed);
 }
 
-QString MainWindow::bannerText() const { return banner_->isVisible() ? banner_->text() : QString(); }
+QString MainWindow::bannerText() const { return banner_->isHidden() ? QString() : banner_->text(); }
 
 void MainWindow::showError(const QString& message) {
   banner_->setText(message);
