@@ -1,0 +1,132 @@
+#include "document.h"
+
+#include <QFileInfo>
+#include <QImageReader>
+#include <QRegularExpression>
+#include <poppler-qt6.h>
+
+namespace folio::app {
+namespace {
+
+class PdfDocument : public Document {
+ public:
+  PdfDocument(QString path, std::unique_ptr<Poppler::Document> pdf) : path_(std::move(path)), pdf_(std::move(pdf)) {
+    pdf_->setRenderHint(Poppler::Document::Antialiasing);
+    pdf_->setRenderHint(Poppler::Document::TextAntialiasing);
+  }
+  QString path() const override { return path_; }
+  int pageCount() const override { return pdf_->numPages(); }
+  bool isVector() const override { return true; }
+  QImage renderPage(int index, double dpi) const override {
+    std::unique_ptr<Poppler::Page> page(pdf_->page(index));
+    if (!page) return fail(QStringLiteral("%1: page %2 does not exist").arg(path_).arg(index + 1));
+    QImage image = page->renderToImage(dpi, dpi);
+    if (image.isNull()) return fail(QStringLiteral("%1: page %2 could not be rendered").arg(path_).arg(index + 1));
+    return image.convertToFormat(QImage::Format_RGB888);
+  }
+  QString error() const override { return error_; }
+
+ private:
+  QImage fail(const QString& message) const {
+    error_ = message;
+    return {};
+  }
+  QString path_;
+  std::unique_ptr<Poppler::Document> pdf_;
+  mutable QString error_;
+};
+
+class ImageDocument : public Document {
+ public:
+  ImageDocument(QString path, int frames) : path_(std::move(path)), frames_(frames) {}
+  QString path() const override { return path_; }
+  int pageCount() const override { return frames_; }
+  bool isVector() const override { return false; }
+  QImage renderPage(int index, double) const override {
+    QImageReader reader(path_);
+    reader.setAutoTransform(true);
+    if (index > 0 && !reader.jumpToImage(index)) {
+      error_ = QStringLiteral("%1: frame %2 does not exist").arg(path_).arg(index + 1);
+      return {};
+    }
+    QImage image = reader.read();
+    if (image.isNull()) {
+      error_ = QStringLiteral("%1: %2").arg(path_, reader.errorString());
+      return {};
+    }
+    return image.convertToFormat(QImage::Format_RGB888);
+  }
+  QString error() const override { return error_; }
+
+ private:
+  QString path_;
+  int frames_;
+  mutable QString error_;
+};
+
+OpenResult openPdf(const QString& path, const QString& password) {
+  OpenResult result;
+  std::unique_ptr<Poppler::Document> pdf = Poppler::Document::load(path, password.toUtf8(), password.toUtf8());
+  if (!pdf) {
+    result.error = QStringLiteral("%1: not a readable PDF").arg(path);
+    return result;
+  }
+  if (pdf->isLocked()) {
+    result.needs_password = true;
+    result.error = QStringLiteral("%1 is encrypted: a password is needed").arg(path);
+    return result;
+  }
+  if (pdf->numPages() <= 0) {
+    result.error = QStringLiteral("%1: the PDF has no pages").arg(path);
+    return result;
+  }
+  result.document = std::make_unique<PdfDocument>(path, std::move(pdf));
+  return result;
+}
+
+OpenResult openImage(const QString& path) {
+  OpenResult result;
+  QImageReader reader(path);
+  if (!reader.canRead()) {
+    result.error = QStringLiteral("%1: %2").arg(path, reader.errorString());
+    return result;
+  }
+  // Multi-page TIFF reports its frame count; single images report 0 or 1.
+  result.document = std::make_unique<ImageDocument>(path, std::max(1, reader.imageCount()));
+  return result;
+}
+
+}  // namespace
+
+bool isPdfPath(const QString& path) { return QFileInfo(path).suffix().compare("pdf", Qt::CaseInsensitive) == 0; }
+
+OpenResult openDocument(const QString& path, const QString& password) {
+  if (!QFileInfo::exists(path)) return {nullptr, QStringLiteral("%1: no such file").arg(path), false};
+  return isPdfPath(path) ? openPdf(path, password) : openImage(path);
+}
+
+QString openFileFilter() {
+  return QStringLiteral("Documents (*.pdf *.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)");
+}
+
+QList<int> parsePageRange(const QString& text, int page_count, QString* error) {
+  QList<int> pages;
+  if (text.trimmed().isEmpty()) {
+    for (int i = 0; i < page_count; ++i) pages << i;
+    return pages;
+  }
+  static const QRegularExpression part(QStringLiteral("^\\s*(\\d+)\\s*(?:-\\s*(\\d+))?\\s*$"));
+  for (const QString& piece : text.split(',')) {
+    QRegularExpressionMatch match = part.match(piece);
+    int first = match.hasMatch() ? match.captured(1).toInt() : 0;
+    int last = match.captured(2).isEmpty() ? first : match.captured(2).toInt();
+    if (!match.hasMatch() || first < 1 || last < first || last > page_count) {
+      if (error) *error = QStringLiteral("\"%1\" is not a page range within 1-%2").arg(piece.trimmed()).arg(page_count);
+      return {};
+    }
+    for (int p = first; p <= last; ++p) pages << p - 1;
+  }
+  return pages;
+}
+
+}  // namespace folio::app

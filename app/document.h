@@ -1,0 +1,37 @@
+// A source document: a PDF (Poppler) or an image file (one or more frames). Pages are rendered to QImage at a
+// requested resolution; images ignore the dpi (their pixels are the page).
+#pragma once
+
+#include <QImage>
+#include <QString>
+#include <memory>
+
+namespace folio::app {
+
+class Document {
+ public:
+  virtual ~Document() = default;
+  virtual QString path() const = 0;
+  virtual int pageCount() const = 0;
+  virtual bool isVector() const = 0;  // true: renderPage gives sharper pages at higher dpi
+  // A null image when the page cannot be rendered; error() then says why.
+  virtual QImage renderPage(int index, double dpi) const = 0;
+  virtual QString error() const = 0;
+};
+
+struct OpenResult {
+  std::unique_ptr<Document> document;
+  QString error;                 // set when document is null
+  bool needs_password = false;  // an encrypted PDF whose password was missing or wrong
+};
+
+OpenResult openDocument(const QString& path, const QString& password = {});
+bool isPdfPath(const QString& path);
+// File dialog filter for every openable format.
+QString openFileFilter();
+
+// Parses "1-3,5" (1-based, inclusive) into 0-based page indices within page_count; empty text = all pages.
+// Returns an empty list and sets *error for malformed or out-of-range input.
+QList<int> parsePageRange(const QString& text, int page_count, QString* error);
+
+}  // namespace folio::app

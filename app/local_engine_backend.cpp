@@ -1,0 +1,45 @@
+#include "local_engine_backend.h"
+
+#include <QStringList>
+
+namespace folio::app {
+namespace {
+
+class LocalEngineBackend : public OcrBackend {
+ public:
+  explicit LocalEngineBackend(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+  Result run(const RgbImage& page, const RunOptions& options, const std::function<void(const Progress&)>& on_progress,
+             const std::atomic<bool>* cancel) override {
+    return engine_->run(page, options, on_progress, cancel);
+  }
+  QString description() const override { return QString::fromStdString(engine_->deviceDescription()); }
+
+ private:
+  std::unique_ptr<Engine> engine_;
+};
+
+std::string resolveModelDir(const QString& configured) {
+  if (!configured.isEmpty()) return configured.toStdString();
+  ModelSearch search = findModel();
+  if (search.found) return *search.found;
+  QStringList searched;
+  for (const std::string& folder : search.searched) searched << QString::fromStdString(folder);
+  throw Error(QStringLiteral("No DeepSeek-OCR model found. Folio looked in: %1. Download deepseek-ai/DeepSeek-OCR "
+                             "from Hugging Face (e.g. `huggingface-cli download deepseek-ai/DeepSeek-OCR`) or "
+                             "choose its folder in Settings. Viewing and editing still work.")
+                  .arg(searched.isEmpty() ? QStringLiteral("(nowhere)") : searched.join(QStringLiteral(", ")))
+                  .toStdString());
+}
+
+}  // namespace
+
+BackendFactory localEngineFactory(const QString& model_dir, Device device) {
+  return [model_dir, device]() -> std::unique_ptr<OcrBackend> {
+    EngineOptions options;
+    options.model_dir = resolveModelDir(model_dir);
+    options.device = device;
+    return std::make_unique<LocalEngineBackend>(Engine::load(options));
+  };
+}
+
+}  // namespace folio::app

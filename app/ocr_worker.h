@@ -1,0 +1,95 @@
+// Inference off the GUI thread: OcrWorker lives in its own QThread, owns the backend, takes pages from a
+// queue and reports through queued signals. Cancel flags are atomics the GUI sets directly; the backend checks
+// them between two decoding steps.
+#pragma once
+
+#include "ocr_backend.h"
+
+#include <QHash>
+#include <QImage>
+#include <QMutex>
+#include <QObject>
+#include <QQueue>
+#include <QRectF>
+#include <QThread>
+#include <atomic>
+
+namespace folio::app {
+
+class Document;
+
+struct PageJob {
+  int page = -1;  // index in the project
+  QString source;
+  int source_page = 0;
+  QString password;
+  double dpi = 144;
+  RunOptions options;
+  QRectF region;  // in page pixels; empty: the whole page
+};
+
+struct JobOutcome {
+  Result result;
+  QSize image_size;  // the page image the model saw (whole page, also for region jobs)
+  QPointF offset;    // top-left of the region for region jobs
+  bool region_only = false;
+};
+
+RgbImage toRgbImage(const QImage& image);
+
+class OcrWorker : public QObject {
+  Q_OBJECT
+ public:
+  explicit OcrWorker(BackendFactory factory);
+  ~OcrWorker() override;
+
+  // Thread-safe.
+  void enqueue(const PageJob& job);
+  void cancelCurrent();
+  QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running page
+  int currentPage() const { return current_page_; }
+
+ public slots:
+  void loadBackend();
+
+ signals:
+  void backendReady(const QString& description);
+  void backendFailed(const QString& message);
+  void pageStarted(int page);
+  void pageProgress(int page, const QString& raw_text, int tokens, double tokens_per_second);
+  void pageFinished(int page, const folio::app::JobOutcome& outcome);
+  void pageFailed(int page, const QString& message);
+
+ private slots:
+  void processQueue();
+
+ private:
+  void runJob(const PageJob& job);
+  QImage renderPage(const PageJob& job);
+
+  BackendFactory factory_;
+  std::unique_ptr<OcrBackend> backend_;
+  QString backend_error_;
+  QHash<QString, std::shared_ptr<Document>> documents_;  // opened sources, worker thread only
+  mutable QMutex mutex_;
+  QQueue<PageJob> queue_;
+  std::atomic<bool> cancel_current_{false};
+  std::atomic<int> current_page_{-1};
+};
+
+// Owns the worker thread: starts it, loads the backend in it, and stops it on destruction.
+class OcrService : public QObject {
+  Q_OBJECT
+ public:
+  explicit OcrService(BackendFactory factory, QObject* parent = nullptr);
+  ~OcrService() override;
+  OcrWorker* worker() const { return worker_; }
+
+ private:
+  QThread thread_;
+  OcrWorker* worker_;
+};
+
+}  // namespace folio::app
+
+Q_DECLARE_METATYPE(folio::app::JobOutcome)

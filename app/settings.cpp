@@ -1,0 +1,43 @@
+#include "settings.h"
+
+namespace folio::app {
+
+QString deviceName(Device device) {
+  switch (device) {
+    case Device::Cpu: return QStringLiteral("cpu");
+    case Device::Cuda: return QStringLiteral("cuda");
+    case Device::Auto: break;
+  }
+  return QStringLiteral("auto");
+}
+
+Device deviceFromName(const QString& name) {
+  if (name == "cpu") return Device::Cpu;
+  if (name == "cuda") return Device::Cuda;
+  return Device::Auto;
+}
+
+// Mode and task names are stored as indices so app/ needs no engine code to read them back.
+AppSettings AppSettings::load(QSettings& settings) {
+  AppSettings loaded;
+  loaded.model_dir = settings.value("model_dir").toString();
+  loaded.device = deviceFromName(settings.value("device", "auto").toString());
+  loaded.mode = static_cast<Mode>(std::clamp(settings.value("mode", int(Mode::Gundam)).toInt(), 0, 4));
+  loaded.task = static_cast<Task>(std::clamp(settings.value("task", int(Task::Markdown)).toInt(), 0, 5));
+  loaded.dpi = std::clamp(settings.value("dpi", 144.0).toDouble(), 36.0, 600.0);
+  loaded.page_markers = settings.value("page_markers", true).toBool();
+  loaded.last_project = settings.value("last_project").toString();
+  return loaded;
+}
+
+void AppSettings::save(QSettings& settings) const {
+  settings.setValue("model_dir", model_dir);
+  settings.setValue("device", deviceName(device));
+  settings.setValue("mode", int(mode));
+  settings.setValue("task", int(task));
+  settings.setValue("dpi", dpi);
+  settings.setValue("page_markers", page_markers);
+  settings.setValue("last_project", last_project);
+}
+
+}  // namespace folio::app

@@ -1,0 +1,27 @@
+// The user's settings, kept in QSettings.
+#pragma once
+
+#include <folio/engine.h>
+
+#include <QSettings>
+#include <QString>
+
+namespace folio::app {
+
+struct AppSettings {
+  QString model_dir;  // empty: search (folio::findModel)
+  Device device = Device::Auto;
+  Mode mode = Mode::Gundam;
+  Task task = Task::Markdown;
+  double dpi = 144;
+  bool page_markers = true;
+  QString last_project;
+
+  static AppSettings load(QSettings& settings);
+  void save(QSettings& settings) const;
+};
+
+QString deviceName(Device device);
+Device deviceFromName(const QString& name);
+
+}  // namespace folio::app

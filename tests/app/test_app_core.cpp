@@ -1,0 +1,209 @@
+// folio_app without widgets: documents, page ranges, autosave, the worker's cancel, export.
+#include <QtTest/QtTest>
+
+#include "document.h"
+#include "exporter.h"
+#include "ocr_worker.h"
+#include "project.h"
+#include "scripted_backend.h"
+
+#include <QPainter>
+#include <QPdfWriter>
+#include <QTemporaryDir>
+
+using namespace folio;
+using namespace std::chrono_literals;
+
+namespace {
+
+QString writePdf(const QString& path, int pages) {
+  QPdfWriter writer(path);
+  writer.setResolution(72);
+  QPainter painter(&writer);
+  for (int i = 0; i < pages; ++i) {
+    if (i > 0) writer.newPage();
+    painter.setFont(QFont("Sans", 24));
+    painter.drawText(72, 100, QStringLiteral("Page %1 of the test document").arg(i + 1));
+    painter.fillRect(100, 300, 200, 100, Qt::black);
+  }
+  return path;
+}
+
+QString writeImage(const QString& path, QSize size) {
+  QImage image(size, QImage::Format_RGB888);
+  image.fill(Qt::white);
+  QPainter(&image).fillRect(QRect(size.width() / 4, size.height() / 4, size.width() / 2, size.height() / 2), Qt::red);
+  if (!image.save(path)) qFatal("cannot write %s", qPrintable(path));
+  return path;
+}
+
+Result sampleResult(const QString& sample, QSize page, const std::string& stem) {
+  QString text = test::readSample(sample);
+  text.remove(test::kEndOfSentence);
+  Result result;
+  result.raw_text = text.toStdString();
+  result.grounded = parseGrounding(result.raw_text, page.width(), page.height(), stem);
+  return result;
+}
+
+}  // namespace
+
+class AppCoreTest : public QObject {
+  Q_OBJECT
+ private slots:
+  void opensMultiPagePdfAtConfiguredDpi() {
+    QTemporaryDir dir;
+    QString pdf = writePdf(dir.filePath("three.pdf"), 3);
+    app::OpenResult opened = app::openDocument(pdf);
+    QVERIFY2(opened.document, qPrintable(opened.error));
+    QCOMPARE(opened.document->pageCount(), 3);
+    QImage at144 = opened.document->renderPage(2, 144);
+    QImage at72 = opened.document->renderPage(2, 72);
+    QVERIFY(!at144.isNull());
+    QCOMPARE(at144.width(), 2 * at72.width());
+    // The black rectangle drawn at (100..300, 300..400) pt lands at twice that in 144-dpi pixels.
+    QVERIFY(qGray(at144.pixel(400, 700)) < 64);
+    QVERIFY(qGray(at144.pixel(20, 20)) > 192);
+  }
+
+  void opensImagesAndReportsBadFiles() {
+    QTemporaryDir dir;
+    for (const char* format : {"png", "jpg", "bmp"}) {
+      QString path = writeImage(dir.filePath(QStringLiteral("page.%1").arg(format)), QSize(300, 400));
+      app::OpenResult opened = app::openDocument(path);
+      QVERIFY2(opened.document, qPrintable(opened.error));
+      QCOMPARE(opened.document->pageCount(), 1);
+      QCOMPARE(opened.document->renderPage(0, 144).size(), QSize(300, 400));
+    }
+    QFile corrupt(dir.filePath("corrupt.pdf"));
+    QVERIFY(corrupt.open(QIODevice::WriteOnly));
+    corrupt.write("%PDF-1.4 this is not a pdf");
+    corrupt.close();
+    app::OpenResult bad = app::openDocument(corrupt.fileName());
+    QVERIFY(!bad.document);
+    QVERIFY(bad.error.contains("corrupt.pdf"));
+    QVERIFY(!app::openDocument(dir.filePath("missing.png")).document);
+  }
+
+  void parsesPageRanges() {
+    QString error;
+    QCOMPARE(app::parsePageRange("1-3,5", 6, &error), (QList<int>{0, 1, 2, 4}));
+    QCOMPARE(app::parsePageRange("", 2, &error), (QList<int>{0, 1}));
+    QVERIFY(app::parsePageRange("4-9", 6, &error).isEmpty());
+    QVERIFY(error.contains("4-9"));
+  }
+
+  void autosaveRestoresEdits() {
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(1000, 1000));
+    {
+      app::Project project;
+      project.setFolder(dir.filePath("project"));
+      app::Page page;
+      page.source = image;
+      int index = project.addPage(page);
+      project.setResult(index, sampleResult("paper_page.txt", QSize(1000, 1000), "page1"), QSize(1000, 1000));
+      QString edited = "EDIT " + project.page(index).markdown;
+      project.applyEdit(index, edited, 0, 0, 5);
+      // No explicit save: the autosave timer writes it.
+      QTRY_VERIFY_WITH_TIMEOUT(QFile(dir.filePath("project/project.json")).size() > 0 &&
+                                   QFile::exists(dir.filePath("project/project.json")),
+                               2000);
+      QTest::qWait(600);
+    }
+    app::Project reopened;
+    QString error;
+    QVERIFY2(reopened.load(dir.filePath("project"), &error), qPrintable(error));
+    QCOMPARE(reopened.pageCount(), 1);
+    const app::Page& page = reopened.page(0);
+    QVERIFY(page.edited);
+    QVERIFY(page.markdown.startsWith("EDIT "));
+    // The title region moved with the edit: it still covers the title text.
+    QString title = page.markdown.mid(page.regions[0].begin, page.regions[0].end - page.regions[0].begin);
+    QVERIFY2(title.contains("Optical Compression of Long Contexts") && !title.contains("EDIT"), qPrintable(title));
+  }
+
+  void cancelStopsWithinOneTokenStep() {
+    auto log = std::make_shared<test::ScriptLog>();
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    app::OcrService service(test::scriptedFactory("paper_page.txt", 10ms, log));
+    app::OcrWorker* worker = service.worker();
+    std::chrono::steady_clock::time_point cancelled_at{};
+    std::optional<app::JobOutcome> outcome;
+    connect(worker, &app::OcrWorker::pageProgress, this, [&](int, const QString&, int tokens, double) {
+      if (tokens >= 5 && cancelled_at == std::chrono::steady_clock::time_point{}) {
+        cancelled_at = std::chrono::steady_clock::now();
+        worker->cancelCurrent();
+      }
+    });
+    connect(worker, &app::OcrWorker::pageFinished, this,
+            [&](int, const app::JobOutcome& finished) { outcome = finished; });
+    app::PageJob job;
+    job.page = 0;
+    job.source = image;
+    worker->enqueue(job);
+    QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), 10000);
+    QVERIFY(outcome->result.cancelled);
+    QMutexLocker lock(&log->mutex);
+    int after_cancel = 0;
+    for (auto time : log->token_times) after_cancel += time > cancelled_at;
+    QVERIFY2(after_cancel <= 1, qPrintable(QString("%1 tokens after cancel").arg(after_cancel)));
+    QVERIFY(outcome->result.generated_tokens < 100);
+  }
+
+  void regionJobSeesOnlyTheRegion() {
+    auto log = std::make_shared<test::ScriptLog>();
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    app::OcrService service(test::scriptedFactory("free_ocr.txt", 0us, log));
+    std::optional<app::JobOutcome> outcome;
+    connect(service.worker(), &app::OcrWorker::pageFinished, this,
+            [&](int, const app::JobOutcome& finished) { outcome = finished; });
+    app::PageJob job;
+    job.source = image;
+    job.region = QRectF(100, 200, 300, 150);
+    service.worker()->enqueue(job);
+    QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), 10000);
+    QVERIFY(outcome->region_only);
+    QCOMPARE(outcome->offset, QPointF(100, 200));
+    QCOMPARE(outcome->image_size, QSize(640, 800));
+    QCOMPARE(log->page_sizes.value(0), QSize(300, 150));
+  }
+
+  void exportWritesMarkdownAndFigures() {
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(1000, 1000));
+    app::Project project;
+    for (int i = 0; i < 2; ++i) {
+      app::Page page;
+      page.source = image;
+      page.source_page = 0;
+      int index = project.addPage(page);
+      project.setResult(index, sampleResult("paper_page.txt", QSize(1000, 1000), QStringLiteral("p%1").arg(i).toStdString()),
+                        QSize(1000, 1000));
+    }
+    QString md = dir.filePath("out/doc.md");
+    QDir().mkpath(dir.filePath("out"));
+    app::ExportReport report = app::exportMarkdown(project, md, {});
+    QVERIFY2(report.errors.isEmpty(), qPrintable(report.errors.join("\n")));
+    QFile file(md);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QString text = QString::fromUtf8(file.readAll());
+    QVERIFY(text.contains("<!-- page 2 -->"));
+    static const QRegularExpression link(QStringLiteral("!\\[[^\\]]*\\]\\(([^)]+)\\)"));
+    int links = 0;
+    for (auto it = link.globalMatch(text); it.hasNext(); ++links) {
+      QString target = it.next().captured(1);
+      QImage figure(dir.filePath("out/" + target));
+      QVERIFY2(!figure.isNull(), qPrintable(target));
+      // The image region of paper_page.txt is [[160, 310, 840, 560]] on a 0-999 grid.
+      QVERIFY(std::abs(figure.width() - 681) <= 2);
+      QVERIFY(std::abs(figure.height() - 250) <= 2);
+    }
+    QCOMPARE(links, 2);
+  }
+};
+
+QTEST_MAIN(AppCoreTest)
+#include "test_app_core.moc"

@@ -1,0 +1,138 @@
+// The main window with the scripted backend: open, run, boxes, box <-> text, autosave, latency, errors.
+#include <QtTest/QtTest>
+
+#include "../app/scripted_backend.h"
+#include "main_window.h"
+
+#include <QListWidget>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QTemporaryDir>
+
+using namespace folio;
+using namespace std::chrono_literals;
+
+namespace {
+
+QString writePdf(const QString& path, int pages) {
+  QPdfWriter writer(path);
+  QPainter painter(&writer);
+  for (int i = 0; i < pages; ++i) {
+    if (i > 0) writer.newPage();
+    painter.drawText(200, 400, QStringLiteral("Page %1").arg(i + 1));
+  }
+  return path;
+}
+
+QString writeImage(const QString& path) {
+  QImage image(800, 1000, QImage::Format_RGB888);
+  image.fill(Qt::white);
+  image.save(path);
+  return path;
+}
+
+ui::BackendMaker scripted(std::chrono::microseconds delay, std::shared_ptr<test::ScriptLog> log = {}) {
+  if (!log) log = std::make_shared<test::ScriptLog>();
+  return [delay, log](const app::AppSettings&) { return test::scriptedFactory("paper_page.txt", delay, log); };
+}
+
+}  // namespace
+
+class MainWindowTest : public QObject {
+  Q_OBJECT
+ private slots:
+  void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+  void runDrawsBoxesAndLinksThemToText() {
+    QTemporaryDir dir;
+    ui::MainWindow window(scripted(0us), dir.filePath("project"));
+    window.show();
+    QVERIFY(window.openFile(writePdf(dir.filePath("doc.pdf"), 3)));
+    QVERIFY(window.openFile(writeImage(dir.filePath("page.png"))));
+    QCOMPARE(window.pageStrip()->count(), 4);
+    QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
+    window.showPage(0);
+    window.runAll();
+    QVERIFY(finished.wait(20000));
+    QCOMPARE(window.project().page(0).status, app::PageStatus::Done);
+    QCOMPARE(window.pageView()->boxCount(), test::sampleBoxCount("paper_page.txt"));
+
+    const app::PageRegion& title = window.project().page(0).regions[0];
+    QTest::mouseClick(window.pageView()->viewport(), Qt::LeftButton, {}, window.pageView()->boxViewportCenter(0));
+    QString selected = window.editor()->textCursor().selectedText();
+    QCOMPARE(selected, window.project().page(0).markdown.mid(title.begin, title.end - title.begin));
+    QVERIFY(selected.contains("Optical Compression"));
+
+    // Cursor in the text of region 3 -> its box highlights.
+    QTextCursor cursor = window.editor()->textCursor();
+    cursor.setPosition(window.project().page(0).regions[3].begin + 1);
+    window.editor()->setTextCursor(cursor);
+    QCOMPARE(window.pageView()->highlightedRegion(), 3);
+  }
+
+  void editIsAutosavedAndRestored() {
+    QTemporaryDir dir;
+    QString folder = dir.filePath("project");
+    {
+      ui::MainWindow window(scripted(0us), folder);
+      QVERIFY(window.openFile(writeImage(dir.filePath("page.png"))));
+      QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
+      window.runAll();
+      QVERIFY(finished.wait(20000));
+      window.editor()->moveCursor(QTextCursor::Start);
+      QTest::keyClicks(window.editor(), "MY EDIT ");
+      QTest::qWait(600);  // the autosave delay; no explicit save
+    }
+    ui::MainWindow reopened(scripted(0us), folder);
+    QCOMPARE(reopened.project().pageCount(), 1);
+    QVERIFY(reopened.project().page(0).edited);
+    QVERIFY(reopened.editor()->toPlainText().startsWith("MY EDIT "));
+  }
+
+  void eventLoopStaysResponsiveDuringInference() {
+    QTemporaryDir dir;
+    ui::MainWindow window(scripted(1ms), dir.filePath("project"));
+    window.show();
+    QVERIFY(window.openFile(writePdf(dir.filePath("doc.pdf"), 2)));
+    QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
+    QElapsedTimer clock;
+    qint64 last = 0, worst = 0;
+    QTimer ticker;
+    ticker.setInterval(5);
+    connect(&ticker, &QTimer::timeout, this, [&] {
+      qint64 now = clock.elapsed();
+      worst = std::max(worst, now - last);
+      last = now;
+    });
+    clock.start();
+    ticker.start();
+    window.runAll();
+    QVERIFY(finished.wait(30000));
+    ticker.stop();
+    qInfo("worst event-loop gap during inference: %lld ms", worst);
+    QVERIFY2(worst < 50, qPrintable(QString::number(worst)));
+  }
+
+  void missingModelAndBadFilesShowInTheWindow() {
+    QTemporaryDir dir;
+    ui::BackendMaker missing = [](const app::AppSettings&) -> app::BackendFactory {
+      return []() -> std::unique_ptr<app::OcrBackend> { throw Error("No DeepSeek-OCR model found. Folio looked in: x"); };
+    };
+    ui::MainWindow window(missing, dir.filePath("project"));
+    QTRY_VERIFY(window.bannerText().contains("No DeepSeek-OCR model found"));
+    QFile bad(dir.filePath("bad.pdf"));
+    QVERIFY(bad.open(QIODevice::WriteOnly));
+    bad.write("garbage");
+    bad.close();
+    QVERIFY(!window.openFile(bad.fileName()));
+    QVERIFY(window.bannerText().contains("bad.pdf"));
+    QVERIFY(window.openFile(writeImage(dir.filePath("page.png"))));  // viewing still works
+    QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
+    window.runAll();
+    QVERIFY(finished.wait(5000));
+    QCOMPARE(window.project().page(0).status, app::PageStatus::Failed);
+  }
+};
+
+QTEST_MAIN(MainWindowTest)
+#include "test_main_window.moc"
