@@ -25,6 +25,7 @@ AppSettings AppSettings::load(QSettings& settings) {
   loaded.mode = static_cast<Mode>(std::clamp(settings.value("mode", int(Mode::Gundam)).toInt(), 0, 4));
   loaded.task = static_cast<Task>(std::clamp(settings.value("task", int(Task::Markdown)).toInt(), 0, 5));
   loaded.dpi = std::clamp(settings.value("dpi", 144.0).toDouble(), 36.0, 600.0);
+  loaded.max_tokens = std::clamp(settings.value("max_tokens", 8192).toInt(), 16, 8192);
   loaded.page_markers = settings.value("page_markers", true).toBool();
   loaded.last_project = settings.value("last_project").toString();
   return loaded;
@@ -36,6 +37,7 @@ void AppSettings::save(QSettings& settings) const {
   settings.setValue("mode", int(mode));
   settings.setValue("task", int(task));
   settings.setValue("dpi", dpi);
+  settings.setValue("max_tokens", max_tokens);
   settings.setValue("page_markers", page_markers);
   settings.setValue("last_project", last_project);
 }

@@ -14,6 +14,7 @@ struct AppSettings {
   Mode mode = Mode::Gundam;
   Task task = Task::Markdown;
   double dpi = 144;
+  int max_tokens = 8192;  // most tokens the model writes per page
   bool page_markers = true;
   QString last_project;
 

@@ -10,6 +10,7 @@
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
+#include <QSpinBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
@@ -47,8 +48,7 @@ MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder
     : QMainWindow(parent), backend_maker_(std::move(backend_maker)) {
   QSettings settings;
   settings_ = app::AppSettings::load(settings);
-  run_options_.mode = settings_.mode;
-  run_options_.task = settings_.task;
+  setRunOptions(settings_.mode, settings_.task, settings_.max_tokens);
   setWindowTitle(tr("Folio"));
   setAcceptDrops(true);
   resize(1280, 800);
@@ -192,9 +192,10 @@ void MainWindow::showError(const QString& message) {
   banner_->show();
 }
 
-void MainWindow::setRunOptions(Mode mode, Task task) {
+void MainWindow::setRunOptions(Mode mode, Task task, int max_tokens) {
   run_options_.mode = mode;
   run_options_.task = task;
+  run_options_.max_new_tokens = max_tokens;
 }
 
 std::shared_ptr<app::Document> MainWindow::document(const QString& path) {
@@ -520,6 +521,10 @@ void MainWindow::settingsDialog() {
   form->addRow(tr("Default mode"), mode);
   form->addRow(tr("Default task"), task);
   form->addRow(tr("PDF dpi for the model"), dpi);
+  auto* max_tokens = new QSpinBox(&dialog);
+  max_tokens->setRange(16, 8192);
+  max_tokens->setValue(settings_.max_tokens);
+  form->addRow(tr("Most tokens per page"), max_tokens);
   form->addRow(markers);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
   form->addRow(buttons);
@@ -532,8 +537,9 @@ void MainWindow::settingsDialog() {
   settings_.mode = static_cast<Mode>(mode->currentIndex());
   settings_.task = static_cast<Task>(task->currentIndex());
   settings_.dpi = dpi->value();
+  settings_.max_tokens = max_tokens->value();
   settings_.page_markers = markers->isChecked();
-  setRunOptions(settings_.mode, settings_.task);
+  setRunOptions(settings_.mode, settings_.task, settings_.max_tokens);
   QSettings settings;
   settings_.save(settings);
   if (engine_changed) {

@@ -38,7 +38,7 @@ class MainWindow : public QMainWindow {
   QListWidget* pageStrip() const { return strip_; }
   QString bannerText() const;
   app::OcrWorker* worker() const { return service_->worker(); }
-  void setRunOptions(Mode mode, Task task);
+  void setRunOptions(Mode mode, Task task, int max_tokens = 8192);
 
  public slots:
   void runAll();

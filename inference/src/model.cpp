@@ -82,6 +82,11 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   auto image_id = model->tokenizer_.tokenId("<image>");
   if (!image_id) throw Error((dir / "tokenizer.json").string() + ": no <image> token");
   model->image_token_id_ = *image_id;
+  if (device.is_cuda() && dtype == torch::kFloat32) {
+    // fp32 means fp32: PyTorch lets cuDNN run fp32 convolutions in TF32 by default (3e-4 relative error in SAM).
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
   torch::InferenceMode guard;
   model->weights_ = loadWeights(model->config_, dir, device, dtype);
   stackExperts(model->weights_, model->config_.decoder);

@@ -1,5 +1,4 @@
 // The main window on the real engine with a miniature synthetic model (folio-cli synth-weights).
-// Skips until the engine (inference/src/engine.cpp) is merged and folio-cli has synth-weights.
 #include <QtTest/QtTest>
 
 #include "../app/scripted_backend.h"
@@ -16,17 +15,11 @@ class RealEngineTest : public QObject {
   Q_OBJECT
  private slots:
   void runsAPageWithTheMiniatureModel() {
-#if !__has_include("../../inference/src/engine.cpp")
-    QSKIP("The engine (inference/src/engine.cpp) is not merged yet: LocalEngineBackend cannot link.");
-#else
-    QProcess help;
-    help.start(FOLIO_CLI_PATH, {"synth-weights", "--help"});
-    if (!help.waitForFinished(30000) || help.exitCode() != 0)
-      QSKIP("`folio-cli synth-weights` is not available yet: no miniature model to run the real engine on.");
     QTemporaryDir dir;
     QString model = dir.filePath("model");
     QProcess synth;
-    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--out", model, "--miniature"});
+    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", FOLIO_SOURCE_DIR "/tests/data/mini_config.json",
+                                 "--tokenizer", FOLIO_SHARED_DIR "/model/tokenizer.json", "-o", model});
     QVERIFY(synth.waitForFinished(600000));
     QVERIFY2(synth.exitCode() == 0, synth.readAllStandardError().constData());
 
@@ -38,7 +31,7 @@ class RealEngineTest : public QObject {
         [model](const app::AppSettings&) { return app::localEngineFactory(model, Device::Cpu); },
         dir.filePath("project"));
     QVERIFY(window.openFile(dir.filePath("page.png")));
-    window.setRunOptions(Mode::Tiny, Task::Markdown);
+    window.setRunOptions(Mode::Tiny, Task::Markdown, 24);
     QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
     window.runAll();
     QVERIFY(finished.wait(300000));
@@ -47,7 +40,6 @@ class RealEngineTest : public QObject {
     int boxes = 0;
     for (const app::PageRegion& region : window.project().page(0).regions) boxes += region.boxes.size();
     QCOMPARE(window.pageView()->boxCount(), boxes);
-#endif
   }
 };
 
