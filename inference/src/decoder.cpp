@@ -42,35 +42,6 @@ torch::Tensor rotateHalf(const torch::Tensor& x) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> decoderTensorShapes(const DecoderConfig& c) {
-  const std::int64_t hidden = c.hidden_size;
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes{
-      {"model.embed_tokens.weight", {c.vocab_size, hidden}}};
-  const auto addMlp = [&](const std::string& prefix, std::int64_t intermediate) {
-    shapes.push_back({prefix + "gate_proj.weight", {intermediate, hidden}});
-    shapes.push_back({prefix + "up_proj.weight", {intermediate, hidden}});
-    shapes.push_back({prefix + "down_proj.weight", {hidden, intermediate}});
-  };
-  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
-    const auto p = layerPrefix(layer);
-    shapes.push_back({p + "input_layernorm.weight", {hidden}});
-    shapes.push_back({p + "post_attention_layernorm.weight", {hidden}});
-    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"})
-      shapes.push_back({p + "self_attn." + proj + ".weight", {hidden, hidden}});
-    if (isDense(c, layer)) {
-      addMlp(p + "mlp.", c.intermediate_size);
-      continue;
-    }
-    shapes.push_back({p + "mlp.gate.weight", {c.n_routed_experts, hidden}});
-    for (int e = 0; e < c.n_routed_experts; ++e)
-      addMlp(p + "mlp.experts." + std::to_string(e) + ".", c.moe_intermediate_size);
-    addMlp(p + "mlp.shared_experts.", static_cast<std::int64_t>(c.moe_intermediate_size) * c.n_shared_experts);
-  }
-  shapes.push_back({"model.norm.weight", {hidden}});
-  shapes.push_back({"lm_head.weight", {c.vocab_size, hidden}});
-  return shapes;
-}
-
 Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(config) {
   checkConfig(config);
   const std::int64_t hidden = config.hidden_size;

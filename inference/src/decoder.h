@@ -18,14 +18,11 @@
 
 namespace folio {
 
-// Name and shape of every tensor the decoder reads (model.embed_tokens.weight, model.layers.N.*, model.norm.weight,
-// lm_head.weight), in checkpoint naming.
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> decoderTensorShapes(const DecoderConfig& config);
-
 class Decoder {
  public:
-  // Takes the tensors of decoderTensorShapes() from `weights` (shared, not copied; their device and dtype are the
-  // decoder's). Throws folio::Error naming the first missing or misshapen tensor.
+  // Takes its tensors (model.embed_tokens, model.layers.N.*, model.norm, lm_head; see expectedTensors()) from
+  // `weights` (shared, not copied; their device and dtype are the decoder's). Throws folio::Error naming the
+  // first missing or misshapen tensor.
   Decoder(const DecoderConfig& config, const Weights& weights);
 
   const DecoderConfig& config() const { return config_; }
