@@ -6,7 +6,7 @@ set -euo pipefail
 FOLIO_CACHE=${FOLIO_CACHE:-$HOME/.cache/folio}
 TORCH_VERSION=2.11.0
 APT_PACKAGES=(cmake ninja-build g++ pkg-config python3-pip
-  qt6-base-dev qt6-base-dev-tools libqt6svg6-dev libpoppler-qt6-dev libopencv-dev
+  qt6-base-dev qt6-base-dev-tools libpoppler-qt6-dev libopencv-dev
   nlohmann-json3-dev libpcre2-dev libcli11-dev xvfb xauth)
 
 missing=()

@@ -68,6 +68,13 @@ class MainWindowTest : public QObject {
     cursor.setPosition(window.project().page(0).regions[3].begin + 1);
     window.editor()->setTextCursor(cursor);
     QCOMPARE(window.pageView()->highlightedRegion(), 3);
+
+    // FOLIO_SCREENSHOT=file.png keeps a picture of this state (docs/screenshot.png is taken so under Xvfb).
+    if (const QString path = qEnvironmentVariable("FOLIO_SCREENSHOT"); !path.isEmpty()) {
+      window.resize(1440, 900);
+      QTest::qWait(300);
+      QVERIFY(window.grab().save(path));
+    }
   }
 
   void editIsAutosavedAndRestored() {
