@@ -113,6 +113,7 @@ void MainWindow::buildUi() {
   splitter->addWidget(tabs);
   splitter->setStretchFactor(1, 3);
   splitter->setStretchFactor(2, 2);
+  splitter->setSizes({170, 740, 530});  // the page gets the most room at start
 
   auto* central = new QWidget(this);
   auto* layout = new QVBoxLayout(central);
