@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <folio/engine.h>
 
+#include "decoder.h"
 #include "expert_gemv.h"
 
 namespace folio::cuda {
@@ -12,14 +13,9 @@ namespace {
 
 std::string layerPrefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
 
-torch::Tensor rotateHalf(const torch::Tensor& x) {
-  const auto half = x.size(-1) / 2;
-  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
-torch::Tensor siluMlp(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& up,
-                      const torch::Tensor& down) {
-  return F::linear(F::silu(F::linear(x, gate)) * F::linear(x, up), down);
+Mlp mlpAt(const Weights& weights, const std::string& prefix) {
+  return Mlp{weights.at(prefix + "gate_proj.weight"), weights.at(prefix + "up_proj.weight"),
+             weights.at(prefix + "down_proj.weight")};
 }
 
 }  // namespace
@@ -48,35 +44,18 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights)
       layer.experts_gate = weights.at(p + "mlp.experts.gate_proj.stacked");
       layer.experts_up = weights.at(p + "mlp.experts.up_proj.stacked");
       layer.experts_down = weights.at(p + "mlp.experts.down_proj.stacked");
-      layer.shared_gate = weights.at(p + "mlp.shared_experts.gate_proj.weight");
-      layer.shared_up = weights.at(p + "mlp.shared_experts.up_proj.weight");
-      layer.shared_down = weights.at(p + "mlp.shared_experts.down_proj.weight");
+      layer.mlp = mlpAt(weights, p + "mlp.shared_experts.");
     } else {
-      layer.gate_proj = weights.at(p + "mlp.gate_proj.weight");
-      layer.up_proj = weights.at(p + "mlp.up_proj.weight");
-      layer.down_proj = weights.at(p + "mlp.down_proj.weight");
+      layer.mlp = mlpAt(weights, p + "mlp.");
     }
     layers_.push_back(std::move(layer));
   }
-  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  const int head_dim = config.head_dim();
-  const auto inv_freq = 1.0 / torch::pow(config.rope_theta, torch::arange(0, head_dim, 2, f32) / head_dim);
-  const auto angles = torch::outer(torch::arange(config.max_position_embeddings, f32), inv_freq);
-  const auto both = torch::cat({angles, angles}, -1);
-  rope_cos_ = both.cos().to(embed_tokens_.device(), torch::kBFloat16);
-  rope_sin_ = both.sin().to(embed_tokens_.device(), torch::kBFloat16);
+  auto [cos, sin] = ropeTables(config);
+  rope_cos_ = cos.to(embed_tokens_.device(), torch::kBFloat16);
+  rope_sin_ = sin.to(embed_tokens_.device(), torch::kBFloat16);
   const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
   token_ = torch::zeros({1}, on_gpu);
   position_ = torch::zeros({1}, on_gpu);
-}
-
-torch::Tensor GraphDecoder::rmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const {
-  const auto xf = x.to(torch::kFloat32);
-  return weight * (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + config_.rms_norm_eps)).to(x.scalar_type());
-}
-
-torch::Tensor GraphDecoder::rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const {
-  return x * cos + rotateHalf(x) * sin;
 }
 
 // Router softmax -> top-k experts, their SiLU MLPs read in place by the expert GEMV kernel, plus the shared experts.
@@ -90,17 +69,17 @@ torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) cons
                          expertGemv(layer.experts_up, h, expert_ids);             // [k, I]
   const auto routed = expertGemv(layer.experts_down, activated, expert_ids);    // [k, H]
   const auto weighted = (routed * route_weights.view({-1, 1}).to(routed.scalar_type())).sum(0, true);
-  return weighted + siluMlp(h, layer.shared_gate, layer.shared_up, layer.shared_down);
+  return weighted + layer.mlp.forward(h);
 }
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {
   const std::int64_t heads = config_.num_attention_heads, head_dim = config_.head_dim();
   const auto cos = rope_cos_.index_select(0, position_);
   const auto sin = rope_sin_.index_select(0, position_);
-  const auto h = rmsNorm(x, layer.input_layernorm);
+  const auto h = rmsNorm(x, layer.input_layernorm, config_.rms_norm_eps);
   const auto toHeads = [&](const torch::Tensor& t) { return t.view({1, heads, 1, head_dim}); };
-  const auto q = rope(toHeads(F::linear(h, layer.q_proj)), cos, sin);
-  const auto k = rope(toHeads(F::linear(h, layer.k_proj)), cos, sin);
+  const auto q = applyRope(toHeads(F::linear(h, layer.q_proj)), cos, sin);
+  const auto k = applyRope(toHeads(F::linear(h, layer.k_proj)), cos, sin);
   const auto v = toHeads(F::linear(h, layer.v_proj));
   auto& keys = cache_.keys(index);
   auto& values = cache_.values(index);
@@ -111,14 +90,14 @@ torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const to
   const auto attn = torch::scaled_dot_product_attention(q, keys.narrow(2, 0, bucket), values.narrow(2, 0, bucket),
                                                         visible);
   auto out = x + F::linear(attn.view({1, config_.hidden_size}), layer.o_proj);
-  const auto normed = rmsNorm(out, layer.post_attention_layernorm);
-  return out + (layer.moe ? moe(layer, normed) : siluMlp(normed, layer.gate_proj, layer.up_proj, layer.down_proj));
+  const auto normed = rmsNorm(out, layer.post_attention_layernorm, config_.rms_norm_eps);
+  return out + (layer.moe ? moe(layer, normed) : layer.mlp.forward(normed));
 }
 
 void GraphDecoder::forward(int bucket) {
   auto x = embed_tokens_.index_select(0, token_);  // [1, H]
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) x = layerForward(layers_[i], i, x, bucket);
-  logits_ = F::linear(rmsNorm(x, norm_), lm_head_).view({-1}).to(torch::kFloat32);
+  logits_ = F::linear(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_).view({-1}).to(torch::kFloat32);
 }
 
 // Attention reads keys up to a power-of-two bucket (at least 512) of the current length: one graph per bucket.

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "kv_cache.h"
+#include "moe.h"
 #include "weights.h"
 
 namespace folio::cuda {
@@ -32,10 +33,9 @@ class GraphDecoder {
  private:
   struct Layer {
     torch::Tensor input_layernorm, q_proj, k_proj, v_proj, o_proj, post_attention_layernorm;
-    torch::Tensor gate_proj, up_proj, down_proj;  // dense layers
-    torch::Tensor router;                         // MoE layers: mlp.gate in float32
+    Mlp mlp;  // dense layers: the MLP; MoE layers: the shared experts
+    torch::Tensor router;                                  // MoE layers: mlp.gate in float32
     torch::Tensor experts_gate, experts_up, experts_down;  // [E, N, K] stacked
-    torch::Tensor shared_gate, shared_up, shared_down;
     bool moe = false;
   };
   struct Captured {
@@ -45,8 +45,6 @@ class GraphDecoder {
 
   void forward(int bucket);  // the captured body: reads token_/position_, writes logits_
   torch::Tensor layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket);
-  torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const;
-  torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const;
   torch::Tensor moe(const Layer& layer, const torch::Tensor& h) const;
   static int bucketFor(int length, int capacity);
 

@@ -25,6 +25,8 @@ void checkConfig(const DecoderConfig& c) {
          " != num_attention_heads " + std::to_string(c.num_attention_heads) + ")");
 }
 
+}  // namespace
+
 // RoPE angles position * theta^(-2i/head_dim) for every position, as cos and sin [positions, head_dim] with
 // the half-dimension frequencies repeated (the rotate-half layout). Computed in float32 like the reference.
 std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& c) {
@@ -40,7 +42,15 @@ torch::Tensor rotateHalf(const torch::Tensor& x) {
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-}  // namespace
+torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  // In float32 whatever the model dtype, as the reference does.
+  const auto xf = x.to(torch::kFloat32);
+  return weight * (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
+}
+
+torch::Tensor applyRope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  return x * cos + rotateHalf(x) * sin;
+}
 
 Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(config) {
   checkConfig(config);
@@ -82,18 +92,13 @@ torch::Tensor Decoder::embed(const torch::Tensor& ids) const {
 }
 
 torch::Tensor Decoder::rmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const {
-  // In float32 whatever the model dtype, as the reference does.
-  const auto xf = x.to(torch::kFloat32);
-  const auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + config_.rms_norm_eps);
-  return weight * normed.to(x.scalar_type());
+  return folio::rmsNorm(x, weight, config_.rms_norm_eps);
 }
 
 torch::Tensor Decoder::applyRope(const torch::Tensor& x, int start) const {
   // x [1, heads, n, head_dim] at positions start .. start+n-1.
   const auto n = x.size(2);
-  const auto cos = rope_cos_.narrow(0, start, n);
-  const auto sin = rope_sin_.narrow(0, start, n);
-  return x * cos + rotateHalf(x) * sin;
+  return folio::applyRope(x, rope_cos_.narrow(0, start, n), rope_sin_.narrow(0, start, n));
 }
 
 // Self-attention over the cached positions plus x's, for the queries of x's rows first_query.. only (the

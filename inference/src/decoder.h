@@ -18,6 +18,15 @@
 
 namespace folio {
 
+// Building blocks shared by the eager decoder and the CUDA graph decoder.
+// RoPE angles as cos and sin [max_position_embeddings, head_dim] (rotate-half layout), float32.
+std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& config);
+torch::Tensor rotateHalf(const torch::Tensor& x);
+// x * cos + rotateHalf(x) * sin, cos/sin broadcast over x's last dimension.
+torch::Tensor applyRope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// RMSNorm computed in float32, scaled by weight in x's dtype.
+torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
 class Decoder {
  public:
   // Takes its tensors (model.embed_tokens, model.layers.N.*, model.norm, lm_head; see expectedTensors()) from
