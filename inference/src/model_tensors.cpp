@@ -130,4 +130,9 @@ TensorShapes expectedTensors(const ModelConfig& config) {
   return shapes;
 }
 
+bool isDecoderTensor(const std::string& name) {
+  return name.rfind("model.layers.", 0) == 0 || name == "model.embed_tokens.weight" || name == "model.norm.weight" ||
+         name == "lm_head.weight";
+}
+
 }  // namespace folio

@@ -16,4 +16,7 @@ using TensorShapes = std::vector<std::pair<std::string, std::vector<std::int64_t
 // Names and shapes in checkpoint order: SAM, CLIP, projector, the two learned separators, the decoder.
 TensorShapes expectedTensors(const ModelConfig& config);
 
+// Whether a checkpoint tensor belongs to the language decoder (not the vision encoder or projector).
+bool isDecoderTensor(const std::string& name);
+
 }  // namespace folio

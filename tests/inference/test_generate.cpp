@@ -9,6 +9,7 @@
 #include "decoder.h"
 #include "generate.h"
 #include "kv_cache.h"
+#include "model_tensors.h"
 #include "moe.h"
 
 namespace {
@@ -35,8 +36,11 @@ folio::DecoderConfig tinyConfig() {
 folio::Weights randomWeights(const folio::DecoderConfig& config, std::uint64_t seed) {
   torch::manual_seed(seed);
   folio::Weights weights;
-  for (const auto& [name, shape] : folio::decoderTensorShapes(config))
-    weights.set(name, shape.size() == 1 ? 1.0 + 0.1 * torch::randn(shape) : 0.3 * torch::randn(shape));
+  folio::ModelConfig model_config;
+  model_config.decoder = config;
+  for (const auto& [name, shape] : folio::expectedTensors(model_config))
+    if (folio::isDecoderTensor(name))
+      weights.set(name, shape.size() == 1 ? 1.0 + 0.1 * torch::randn(shape) : 0.3 * torch::randn(shape));
   return weights;
 }
 

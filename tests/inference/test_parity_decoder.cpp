@@ -23,12 +23,6 @@ folio::DecoderConfig ciConfig() {
   return config;
 }
 
-// The decoder's part of the checkpoint: everything outside the vision encoder and projector.
-bool isDecoderTensor(const std::string& name) {
-  return name.rfind("model.layers.", 0) == 0 || name == "model.embed_tokens.weight" || name == "model.norm.weight" ||
-         name == "lm_head.weight";
-}
-
 }  // namespace
 
 class TestParityDecoder : public QObject {
@@ -44,7 +38,7 @@ class TestParityDecoder : public QObject {
     folio::ModelConfig model_config;
     model_config.decoder = config;
     for (const auto& [name, shape] : folio::expectedTensors(model_config))
-      if (isDecoderTensor(name)) weights.set(name, folio::syntheticTensor(name, shape).to(torch::kFloat32));
+      if (folio::isDecoderTensor(name)) weights.set(name, folio::syntheticTensor(name, shape).to(torch::kFloat32));
     decoder_ = std::make_unique<folio::Decoder>(config, weights);
     qInfo("ci decoder with synthetic fp32 weights ready in %lld ms", static_cast<long long>(timer.elapsed()));
   }
