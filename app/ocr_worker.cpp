@@ -126,8 +126,9 @@ OcrService::OcrService(BackendFactory factory, QObject* parent)
   connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
   thread_.setObjectName("folio-ocr");
   thread_.start();
-  QMetaObject::invokeMethod(worker_, &OcrWorker::loadBackend, Qt::QueuedConnection);
 }
+
+void OcrService::start() { QMetaObject::invokeMethod(worker_, &OcrWorker::loadBackend, Qt::QueuedConnection); }
 
 OcrService::~OcrService() {
   worker_->cancelAll();

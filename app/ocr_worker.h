@@ -84,6 +84,9 @@ class OcrService : public QObject {
   explicit OcrService(BackendFactory factory, QObject* parent = nullptr);
   ~OcrService() override;
   OcrWorker* worker() const { return worker_; }
+  // Loads the backend on the worker thread. Call after connecting to the worker's signals, so that a backend
+  // that fails at once (no model) cannot report before anyone listens.
+  void start();
 
  private:
   QThread thread_;

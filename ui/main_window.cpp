@@ -184,6 +184,7 @@ void MainWindow::startBackend() {
   connect(worker, &app::OcrWorker::pageProgress, this, &MainWindow::onPageProgress);
   connect(worker, &app::OcrWorker::pageFinished, this, &MainWindow::onPageFinished);
   connect(worker, &app::OcrWorker::pageFailed, this, &MainWindow::onPageFailed);
+  service_->start();
 }
 
 QString MainWindow::bannerText() const { return banner_->isHidden() ? QString() : banner_->text(); }

@@ -142,6 +142,7 @@ class AppCoreTest : public QObject {
     app::PageJob job;
     job.page = 0;
     job.source = image;
+    service.start();
     worker->enqueue(job);
     QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), 10000);
     QVERIFY(outcome->result.cancelled);
@@ -163,6 +164,7 @@ class AppCoreTest : public QObject {
     app::PageJob job;
     job.source = image;
     job.region = QRectF(100, 200, 300, 150);
+    service.start();
     service.worker()->enqueue(job);
     QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), 10000);
     QVERIFY(outcome->region_only);
