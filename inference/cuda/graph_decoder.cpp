@@ -6,6 +6,7 @@
 
 #include "decoder.h"
 #include "expert_gemv.h"
+#include "fused_ops.h"
 
 namespace folio::cuda {
 namespace F = torch::nn::functional;
@@ -74,27 +75,28 @@ torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) cons
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {
   const std::int64_t heads = config_.num_attention_heads, head_dim = config_.head_dim();
-  const auto cos = rope_cos_.index_select(0, position_);
-  const auto sin = rope_sin_.index_select(0, position_);
   const auto h = rmsNorm(x, layer.input_layernorm, config_.rms_norm_eps);
   const auto toHeads = [&](const torch::Tensor& t) { return t.view({1, heads, 1, head_dim}); };
-  const auto q = applyRope(toHeads(F::linear(h, layer.q_proj)), cos, sin);
-  const auto k = applyRope(toHeads(F::linear(h, layer.k_proj)), cos, sin);
+  auto q = F::linear(h, layer.q_proj);
+  auto k = F::linear(h, layer.k_proj);
+  applyRopeInPlace(q.view({heads, head_dim}), k.view({heads, head_dim}), rope_cos_, rope_sin_, position_);
+  q = toHeads(q);
+  k = toHeads(k);
   const auto v = toHeads(F::linear(h, layer.v_proj));
   auto& keys = cache_.keys(index);
   auto& values = cache_.values(index);
   keys.index_copy_(2, position_, k);
   values.index_copy_(2, position_, v);
-  // Attend over the bucket's first positions; those after the current one are masked out.
-  const auto visible = (torch::arange(bucket, position_.options()) <= position_).view({1, 1, 1, bucket});
   const auto attn = torch::scaled_dot_product_attention(q, keys.narrow(2, 0, bucket), values.narrow(2, 0, bucket),
-                                                        visible);
+                                                        visible_);
   auto out = x + F::linear(attn.view({1, config_.hidden_size}), layer.o_proj);
   const auto normed = rmsNorm(out, layer.post_attention_layernorm, config_.rms_norm_eps);
   return out + (layer.moe ? moe(layer, normed) : layer.mlp.forward(normed));
 }
 
 void GraphDecoder::forward(int bucket) {
+  // Attend over the bucket's first positions; those after the current one are masked out (one mask for all layers).
+  visible_ = (torch::arange(bucket, position_.options()) <= position_).view({1, 1, 1, bucket});
   auto x = embed_tokens_.index_select(0, token_);  // [1, H]
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) x = layerForward(layers_[i], i, x, bucket);
   logits_ = F::linear(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_).view({-1}).to(torch::kFloat32);

@@ -52,6 +52,7 @@ class GraphDecoder {
   torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
   std::vector<Layer> layers_;
   torch::Tensor token_, position_, logits_;  // the graphs' static inputs and output
+  torch::Tensor visible_;                     // this step's attention mask, shared by the layers
   KvCache cache_;
   std::map<int, Captured> graphs_;  // by attention bucket
   at::cuda::MempoolId_t pool_;
