@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU-machine session: build, write the synthetic checkpoints, run parity (ci fp32, full fp32, full bf16),
 # the benchmark and the upstream baseline. Everything lands in $OUT (or out/). Needs .deps/ and .shared/
-# (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [parity] [bench]
+# (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [parity] [reference] [bench]
+# (reference: the upstream code's own bf16 error against its fp32 goldens, scripts/reference_bf16.py)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$here/out}; mkdir -p "$out"
@@ -22,6 +23,10 @@ if [[ " $steps " == *" parity "* ]]; then
   "$cli" parity --model /tmp/ci --device cuda --dtype fp32 --config ci --goldens $goldens --json "$out/parity_ci_fp32_cuda.json"
   "$cli" parity --model /tmp/full --device cuda --dtype fp32 --config full --goldens $goldens --json "$out/parity_full_fp32_cuda.json"
   "$cli" parity --model /tmp/full --device cuda --dtype bf16 --config full --goldens $goldens --json "$out/parity_full_bf16_cuda.json"
+fi
+if [[ " $steps " == *" reference "* ]]; then
+  $py "$here/scripts/reference_bf16.py" "$shared" > "$out/reference_bf16.json" 2> "$out/reference_bf16.err"
+  tail -5 "$out/reference_bf16.err"
 fi
 if [[ " $steps " == *" bench "* ]]; then
   (cd "$shared/reference" && $py bench_upstream.py --tokens 256 --mode base > "$out/upstream_base.json" 2> "$out/upstream.err")

@@ -18,25 +18,27 @@ __device__ float blockSum(float value) {
   return total;
 }
 
-__global__ void rmsNormKernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ weight,
+__device__ float toFloat(float v) { return v; }
+__device__ float toFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename In>
+__global__ void rmsNormKernel(const In* __restrict__ x, const __nv_bfloat16* __restrict__ weight,
                               __nv_bfloat16* __restrict__ out, int hidden, float eps) {
-  const auto* row = x + static_cast<long long>(blockIdx.x) * hidden;
+  const In* row = x + static_cast<long long>(blockIdx.x) * hidden;
   auto* out_row = out + static_cast<long long>(blockIdx.x) * hidden;
   float squares = 0.f;
   for (int i = threadIdx.x; i < hidden; i += kThreads) {
-    const float v = __bfloat162float(row[i]);
+    const float v = toFloat(row[i]);
     squares += v * v;
   }
   const float scale = rsqrtf(blockSum(squares) / hidden + eps);
-  for (int i = threadIdx.x; i < hidden; i += kThreads) {
-    const __nv_bfloat16 normed = __float2bfloat16(__bfloat162float(row[i]) * scale);
-    out_row[i] = __float2bfloat16(__bfloat162float(weight[i]) * __bfloat162float(normed));
-  }
+  for (int i = threadIdx.x; i < hidden; i += kThreads)
+    out_row[i] = __float2bfloat16(__bfloat162float(weight[i]) * toFloat(row[i]) * scale);
 }
 
 // blockIdx.x: head, blockIdx.y: 0 = q, 1 = k. Each thread writes one element; the block reads its head first.
 __global__ void ropeKernel(__nv_bfloat16* __restrict__ q, __nv_bfloat16* __restrict__ k,
-                           const __nv_bfloat16* __restrict__ cos, const __nv_bfloat16* __restrict__ sin,
+                           const float* __restrict__ cos, const float* __restrict__ sin,
                            const long long* __restrict__ position, int head_dim) {
   auto* x = (blockIdx.y == 0 ? q : k) + static_cast<long long>(blockIdx.x) * head_dim;
   const long long row = *position * head_dim;
@@ -45,21 +47,26 @@ __global__ void ropeKernel(__nv_bfloat16* __restrict__ q, __nv_bfloat16* __restr
   const float value = __bfloat162float(x[d]);
   const float rotated = d < half ? -__bfloat162float(x[d + half]) : __bfloat162float(x[d - half]);
   __syncthreads();  // every element of the head is read before any is overwritten
-  const float a = __bfloat162float(__float2bfloat16(value * __bfloat162float(cos[row + d])));
-  const float b = __bfloat162float(__float2bfloat16(rotated * __bfloat162float(sin[row + d])));
-  x[d] = __float2bfloat16(a + b);
+  x[d] = __float2bfloat16(value * cos[row + d] + rotated * sin[row + d]);
 }
 
 }  // namespace
 
 at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  TORCH_CHECK(x.is_cuda() && x.scalar_type() == at::kBFloat16 && x.is_contiguous() && x.dim() == 2,
-              "rmsNorm: x must be contiguous bf16 [rows, H] on the GPU");
+  const bool float_input = x.scalar_type() == at::kFloat;
+  TORCH_CHECK(x.is_cuda() && (float_input || x.scalar_type() == at::kBFloat16) && x.is_contiguous() && x.dim() == 2,
+              "rmsNorm: x must be contiguous float32 or bf16 [rows, H] on the GPU");
   TORCH_CHECK(weight.scalar_type() == at::kBFloat16 && weight.numel() == x.size(1), "rmsNorm: weight must be bf16 [H]");
-  auto out = at::empty_like(x);
-  rmsNormKernel<<<x.size(0), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-      reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), reinterpret_cast<const __nv_bfloat16*>(weight.data_ptr()),
-      reinterpret_cast<__nv_bfloat16*>(out.data_ptr()), static_cast<int>(x.size(1)), static_cast<float>(eps));
+  auto out = at::empty(x.sizes(), x.options().dtype(at::kBFloat16));
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto* w = reinterpret_cast<const __nv_bfloat16*>(weight.data_ptr());
+  auto* o = reinterpret_cast<__nv_bfloat16*>(out.data_ptr());
+  const int hidden = static_cast<int>(x.size(1));
+  if (float_input)
+    rmsNormKernel<<<x.size(0), kThreads, 0, stream>>>(x.data_ptr<float>(), w, o, hidden, static_cast<float>(eps));
+  else
+    rmsNormKernel<<<x.size(0), kThreads, 0, stream>>>(reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), w, o,
+                                                      hidden, static_cast<float>(eps));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
@@ -70,10 +77,11 @@ void applyRopeInPlace(const at::Tensor& q, const at::Tensor& k, const at::Tensor
               "applyRopeInPlace: q and k must be contiguous bf16 of one shape");
   const auto head_dim = q.size(-1);
   TORCH_CHECK(head_dim % 2 == 0 && head_dim <= 1024 && cos.size(-1) == head_dim, "applyRopeInPlace: bad head_dim");
+  TORCH_CHECK(cos.scalar_type() == at::kFloat && sin.scalar_type() == at::kFloat, "applyRopeInPlace: float32 tables");
   const auto heads = q.numel() / head_dim;
   ropeKernel<<<dim3(heads, 2), head_dim, 0, at::cuda::getCurrentCUDAStream()>>>(
       reinterpret_cast<__nv_bfloat16*>(q.data_ptr()), reinterpret_cast<__nv_bfloat16*>(k.data_ptr()),
-      reinterpret_cast<const __nv_bfloat16*>(cos.data_ptr()), reinterpret_cast<const __nv_bfloat16*>(sin.data_ptr()),
+      cos.data_ptr<float>(), sin.data_ptr<float>(),
       reinterpret_cast<const long long*>(position.data_ptr<int64_t>()), static_cast<int>(head_dim));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

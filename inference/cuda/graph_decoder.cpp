@@ -52,8 +52,8 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights)
     layers_.push_back(std::move(layer));
   }
   auto [cos, sin] = ropeTables(config);
-  rope_cos_ = cos.to(embed_tokens_.device(), torch::kBFloat16);
-  rope_sin_ = sin.to(embed_tokens_.device(), torch::kBFloat16);
+  rope_cos_ = cos.to(embed_tokens_.device());
+  rope_sin_ = sin.to(embed_tokens_.device());
   const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
   token_ = torch::zeros({1}, on_gpu);
   position_ = torch::zeros({1}, on_gpu);
@@ -69,8 +69,8 @@ torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) cons
   const auto activated = F::silu(expertGemv(layer.experts_gate, h, expert_ids)) *
                          expertGemv(layer.experts_up, h, expert_ids);             // [k, I]
   const auto routed = expertGemv(layer.experts_down, activated, expert_ids);    // [k, H]
-  const auto weighted = (routed * route_weights.view({-1, 1}).to(routed.scalar_type())).sum(0, true);
-  return weighted + layer.mlp.forward(h);
+  const auto weighted = (routed.to(torch::kFloat32) * route_weights.view({-1, 1})).sum(0, true);
+  return weighted + layer.mlp.forward(h);  // float32, for the residual stream
 }
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {
@@ -97,9 +97,9 @@ torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const to
 void GraphDecoder::forward(int bucket) {
   // Attend over the bucket's first positions; those after the current one are masked out (one mask for all layers).
   visible_ = (torch::arange(bucket, position_.options()) <= position_).view({1, 1, 1, bucket});
-  auto x = embed_tokens_.index_select(0, token_);  // [1, H]
+  auto x = embed_tokens_.index_select(0, token_).to(torch::kFloat32);  // [1, H], the float32 residual stream
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) x = layerForward(layers_[i], i, x, bucket);
-  logits_ = F::linear(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_).view({-1}).to(torch::kFloat32);
+  logits_ = logitsOf(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_).view({-1});
 }
 
 // Attention reads keys up to a power-of-two bucket (at least 512) of the current length: one graph per bucket.

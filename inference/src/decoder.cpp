@@ -43,13 +43,20 @@ torch::Tensor rotateHalf(const torch::Tensor& x) {
 }
 
 torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-  // In float32 whatever the model dtype, as the reference does.
   const auto xf = x.to(torch::kFloat32);
-  return weight * (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
+  return (weight.to(torch::kFloat32) * xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(weight.scalar_type());
 }
 
 torch::Tensor applyRope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  return x * cos + rotateHalf(x) * sin;
+  return (x * cos + rotateHalf(x) * sin).to(x.scalar_type());
+}
+
+torch::Tensor logitsOf(const torch::Tensor& normed, const torch::Tensor& lm_head) {
+  // cuBLAS accumulates in float32 anyway; asking for a float32 result avoids rounding logits of magnitude ~20
+  // to bf16 (steps of 0.125), which alone could flip a greedy choice. The CPU has no such kernel.
+  if (normed.is_cuda() && normed.scalar_type() == torch::kBFloat16)
+    return at::mm(normed, lm_head.t(), torch::kFloat32);
+  return F::linear(normed, lm_head).to(torch::kFloat32);
 }
 
 Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(config) {
@@ -74,8 +81,8 @@ Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(
   norm_ = weightOfShape(weights, "model.norm.weight", {hidden});
   lm_head_ = weightOfShape(weights, "lm_head.weight", {config.vocab_size, hidden});
   auto [cos, sin] = ropeTables(config);
-  rope_cos_ = cos.to(device(), dtype());
-  rope_sin_ = sin.to(device(), dtype());
+  rope_cos_ = cos.to(device());
+  rope_sin_ = sin.to(device());
 }
 
 torch::Tensor Decoder::embed(const torch::Tensor& ids) const {
@@ -145,7 +152,8 @@ torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
     throw Error("decoder: " + std::to_string(cache.length() + rows) + " positions exceed the KV cache's " +
                 std::to_string(cache.capacity()));
 
-  auto h = x.to(device(), dtype());
+  // The residual stream stays float32 in every dtype: only matmul inputs are rounded to the weights' dtype.
+  auto h = x.to(device(), torch::kFloat32);
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) {
     const Layer& layer = layers_[i];
     // Only the last position's logits are wanted, so the last layer computes every row's keys and values but
@@ -158,7 +166,7 @@ torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
     h = h + (layer.dense_mlp ? layer.dense_mlp->forward(normed) : layer.moe->forward(normed));
   }
   cache.advance(static_cast<int>(rows));
-  return F::linear(rmsNorm(h, norm_), lm_head_).squeeze(0).to(torch::kFloat32);
+  return logitsOf(rmsNorm(h, norm_), lm_head_).squeeze(0);
 }
 
 }  // namespace folio

@@ -22,10 +22,14 @@ namespace folio {
 // RoPE angles as cos and sin [max_position_embeddings, head_dim] (rotate-half layout), float32.
 std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& config);
 torch::Tensor rotateHalf(const torch::Tensor& x);
-// x * cos + rotateHalf(x) * sin, cos/sin broadcast over x's last dimension.
+// x * cos + rotateHalf(x) * sin in float32 (cos/sin float32, broadcast over x's last dimension), rounded once
+// to x's dtype.
 torch::Tensor applyRope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
-// RMSNorm computed in float32, scaled by weight in x's dtype.
+// RMSNorm of x (any float dtype) with the statistics and the weight product in float32, rounded once to the
+// weight's dtype: the dtype of the matmul that follows.
 torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// lm_head(normed) as float32 logits [.., vocab], without rounding them to bf16 on the way.
+torch::Tensor logitsOf(const torch::Tensor& normed, const torch::Tensor& lm_head);
 
 class Decoder {
  public:
@@ -67,7 +71,7 @@ class Decoder {
   std::vector<Layer> layers_;
   torch::Tensor norm_;
   torch::Tensor lm_head_;
-  torch::Tensor rope_cos_;  // [max_position_embeddings, head_dim], in the decoder's dtype
+  torch::Tensor rope_cos_;  // [max_position_embeddings, head_dim], float32
   torch::Tensor rope_sin_;
 };
 

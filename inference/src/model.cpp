@@ -112,12 +112,13 @@ torch::Tensor OcrModel::promptIds(const std::string& prompt, int n_image_tokens)
 
 torch::Tensor OcrModel::promptEmbeddings(const torch::Tensor& ids, const torch::Tensor& image_features) const {
   auto ids_on_device = ids.to(device_);
-  auto embeds = decoder_->embed(ids_on_device);
+  // float32: the decoder's residual stream starts here, so golden (float32) features lose nothing on the way.
+  auto embeds = decoder_->embed(ids_on_device).to(torch::kFloat32);
   auto image_positions = (ids_on_device == image_token_id_).nonzero().squeeze(1);
   if (image_positions.size(0) != image_features.size(0))
     throw Error("prompt has " + std::to_string(image_positions.size(0)) + " <image> tokens but the page gave " +
                 std::to_string(image_features.size(0)) + " image features");
-  embeds.index_copy_(0, image_positions, image_features.to(embeds.scalar_type()));
+  embeds.index_copy_(0, image_positions, image_features.to(device_, torch::kFloat32));
   return embeds;
 }
 

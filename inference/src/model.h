@@ -41,7 +41,8 @@ class OcrModel {
   torch::Tensor encodeImage(const PreprocessedPage& page, StageTensors* stages = nullptr) const;
   // Prompt ids for a prompt with one "<image>" placeholder expanded to n_image_tokens image tokens.
   torch::Tensor promptIds(const std::string& prompt, int n_image_tokens) const;
-  // Token embeddings of ids with the image features placed at the <image> positions, in order.
+  // Token embeddings of ids with the image features placed at the <image> positions, in order; float32, the
+  // decoder's residual stream dtype.
   torch::Tensor promptEmbeddings(const torch::Tensor& ids, const torch::Tensor& image_features) const;
 
   // Prefill + greedy decoding on the fastest path for the device: on CUDA in bf16 single-token steps replay

@@ -65,17 +65,18 @@ torch::Tensor Moe::routedExperts(const torch::Tensor& x, const torch::Tensor& ex
   const auto flat_experts = expert_ids.flatten();
   const auto order = std::get<1>(flat_experts.sort(std::optional<bool>(true), 0));
   const auto tokens = order.div(top_k_, "floor");
-  const auto route_weights = expert_weights.flatten().index_select(0, order).to(x.scalar_type()).unsqueeze(1);
+  const auto route_weights = expert_weights.flatten().index_select(0, order).unsqueeze(1);  // float32
   // The run lengths come to the host once: the only synchronisation of the block.
   const auto counts = flat_experts.bincount({}, static_cast<std::int64_t>(experts_.size())).cpu();
   const auto* count = counts.data_ptr<std::int64_t>();
 
-  auto out = torch::zeros_like(x);
+  // Summed in float32: the sum of the k weighted experts is added to the float32 residual stream.
+  auto out = torch::zeros(x.sizes(), x.options().dtype(torch::kFloat32));
   std::int64_t begin = 0;
   for (std::size_t e = 0; e < experts_.size(); ++e) {
     if (count[e] == 0) continue;
     const auto rows = tokens.narrow(0, begin, count[e]);
-    const auto y = experts_[e].forward(x.index_select(0, rows)) * route_weights.narrow(0, begin, count[e]);
+    const auto y = experts_[e].forward(x.index_select(0, rows)).to(torch::kFloat32) * route_weights.narrow(0, begin, count[e]);
     out.index_add_(0, rows, y);
     begin += count[e];
   }

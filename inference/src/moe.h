@@ -34,7 +34,7 @@ class Moe {
  public:
   // prefix e.g. "model.layers.1.mlp.".
   Moe(const DecoderConfig& config, const Weights& weights, const std::string& prefix);
-  torch::Tensor forward(const torch::Tensor& x) const;  // [T, hidden] -> [T, hidden]
+  torch::Tensor forward(const torch::Tensor& x) const;  // [T, hidden] -> [T, hidden] float32
 
  private:
   // Each expert runs once on the tokens routed to it (not all experts on all tokens).

@@ -5,26 +5,40 @@
 
 namespace folio {
 
+namespace {
+
+void moveToCpuFloat32(StageTensors& stages) {
+  for (auto& [name, t] : stages) {
+    t = t.detach().to(torch::kCPU).contiguous();
+    if (t.is_floating_point()) t = t.to(torch::kFloat32);
+  }
+}
+
+}  // namespace
+
+StageTensors runGoldenDecoder(OcrModel& model, const torch::Tensor& ids, const torch::Tensor& image_features,
+                              int steps) {
+  torch::InferenceMode guard;
+  GenerateOptions options;
+  options.max_new_tokens = steps;
+  options.ignore_eos = true;
+  auto generation = model.generate(model.promptEmbeddings(ids, image_features), options);
+  StageTensors stages{{"prompt_logits", generation.prompt_logits},
+                      {"greedy_ids", torch::tensor(generation.ids, torch::kInt64)}};
+  moveToCpuFloat32(stages);
+  return stages;
+}
+
 StageTensors runGoldenStages(OcrModel& model, const PreprocessedPage& page, const std::string& prompt,
                              int steps) {
   torch::InferenceMode guard;
   StageTensors stages;
   auto features = model.encodeImage(page, &stages);
   auto ids = model.promptIds(prompt, page.n_image_tokens);
-  auto embeds = model.promptEmbeddings(ids, features);
-
-  GenerateOptions options;
-  options.max_new_tokens = steps;
-  options.ignore_eos = true;
-  auto generation = model.generate(embeds, options);
-
+  stages.merge(runGoldenDecoder(model, ids, features, steps));
   stages["image_features"] = features;
   stages["input_ids"] = ids;
-  stages["prompt_logits"] = generation.prompt_logits;
-  stages["greedy_ids"] = torch::tensor(generation.ids, torch::kInt64);
-  for (auto& [name, t] : stages) t = t.detach().to(torch::kCPU).contiguous();
-  for (auto& [name, t] : stages)
-    if (t.is_floating_point()) t = t.to(torch::kFloat32);
+  moveToCpuFloat32(stages);
   return stages;
 }
 

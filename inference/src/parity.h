@@ -16,6 +16,11 @@ namespace folio {
 // (`steps` greedy tokens with the KV cache, eos ignored, no n-gram guard) and greedy_top2_margin.
 StageTensors runGoldenStages(OcrModel& model, const PreprocessedPage& page, const std::string& prompt, int steps);
 
+// The decoder stages alone (prompt_logits, greedy_ids) for given prompt ids and image features, e.g. the
+// golden features, to tell the decoder's share of an error from the vision encoder's.
+StageTensors runGoldenDecoder(OcrModel& model, const torch::Tensor& ids, const torch::Tensor& image_features,
+                              int steps);
+
 struct StageError {
   std::string stage;
   double max_abs_error = 0;
