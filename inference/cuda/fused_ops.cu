@@ -36,12 +36,13 @@ __global__ void rmsNormKernel(const In* __restrict__ x, const __nv_bfloat16* __r
     out_row[i] = __float2bfloat16(__bfloat162float(weight[i]) * toFloat(row[i]) * scale);
 }
 
-// blockIdx.x: head, blockIdx.y: 0 = q, 1 = k. Each thread writes one element; the block reads its head first.
+// blockIdx.x: head row (token * heads_per_token + head), blockIdx.y: 0 = q, 1 = k. Each thread writes one
+// element; the block reads its head first.
 __global__ void ropeKernel(__nv_bfloat16* __restrict__ q, __nv_bfloat16* __restrict__ k,
                            const float* __restrict__ cos, const float* __restrict__ sin,
-                           const long long* __restrict__ position, int head_dim) {
+                           const long long* __restrict__ position, int heads_per_token, int head_dim) {
   auto* x = (blockIdx.y == 0 ? q : k) + static_cast<long long>(blockIdx.x) * head_dim;
-  const long long row = *position * head_dim;
+  const long long row = position[blockIdx.x / heads_per_token] * head_dim;
   const int d = threadIdx.x;
   const int half = head_dim / 2;
   const float value = __bfloat162float(x[d]);
@@ -79,10 +80,13 @@ void applyRopeInPlace(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   TORCH_CHECK(head_dim % 2 == 0 && head_dim <= 1024 && cos.size(-1) == head_dim, "applyRopeInPlace: bad head_dim");
   TORCH_CHECK(cos.scalar_type() == at::kFloat && sin.scalar_type() == at::kFloat, "applyRopeInPlace: float32 tables");
   const auto heads = q.numel() / head_dim;
+  TORCH_CHECK(position.scalar_type() == at::kLong && heads % position.numel() == 0,
+              "applyRopeInPlace: one int64 position per token");
   ropeKernel<<<dim3(heads, 2), head_dim, 0, at::cuda::getCurrentCUDAStream()>>>(
       reinterpret_cast<__nv_bfloat16*>(q.data_ptr()), reinterpret_cast<__nv_bfloat16*>(k.data_ptr()),
       cos.data_ptr<float>(), sin.data_ptr<float>(),
-      reinterpret_cast<const long long*>(position.data_ptr<int64_t>()), static_cast<int>(head_dim));
+      reinterpret_cast<const long long*>(position.data_ptr<int64_t>()), static_cast<int>(heads / position.numel()),
+      static_cast<int>(head_dim));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

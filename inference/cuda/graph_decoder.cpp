@@ -21,10 +21,11 @@ Mlp mlpAt(const Weights& weights, const std::string& prefix) {
 
 }  // namespace
 
-GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights)
+GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch, int capacity)
     : config_(config),
       embed_tokens_(weights.at("model.embed_tokens.weight")),
-      cache_(config, config.max_position_embeddings, embed_tokens_.device(), embed_tokens_.scalar_type()),
+      cache_(config, capacity > 0 ? std::min(capacity, config.max_position_embeddings) : config.max_position_embeddings,
+             embed_tokens_.device(), embed_tokens_.scalar_type(), batch),
       pool_(at::cuda::graph_pool_handle()) {
   if (!embed_tokens_.is_cuda() || embed_tokens_.scalar_type() != torch::kBFloat16)
     throw Error("the CUDA graph decoder needs bf16 weights on the GPU");
@@ -55,51 +56,82 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights)
   rope_cos_ = cos.to(embed_tokens_.device());
   rope_sin_ = sin.to(embed_tokens_.device());
   const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
-  token_ = torch::zeros({1}, on_gpu);
-  position_ = torch::zeros({1}, on_gpu);
+  token_ = torch::zeros({batch}, on_gpu);
+  position_ = torch::zeros({batch}, on_gpu);
+  for (int b = 0; b < batch; ++b) slots_.push_back(cache_.slot(b));
 }
 
-// Router softmax -> top-k experts, their SiLU MLPs read in place by the expert GEMV kernel, plus the shared experts.
+// Router softmax -> top-k experts per row, their SiLU MLPs weighted, plus the shared experts; float32 out.
 torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) const {
   const auto scores = F::linear(h.to(torch::kFloat32), layer.router).softmax(-1);
   auto [route_weights, ids] = scores.topk(config_.num_experts_per_tok, -1);
   if (config_.norm_topk_prob) route_weights = route_weights / (route_weights.sum(-1, true) + 1e-20);
   route_weights = route_weights * config_.routed_scaling_factor;
-  const auto expert_ids = ids.view({-1});
-  const auto activated = F::silu(expertGemv(layer.experts_gate, h, expert_ids)) *
-                         expertGemv(layer.experts_up, h, expert_ids);             // [k, I]
-  const auto routed = expertGemv(layer.experts_down, activated, expert_ids);    // [k, H]
-  const auto weighted = (routed.to(torch::kFloat32) * route_weights.view({-1, 1})).sum(0, true);
-  return weighted + layer.mlp.forward(h);  // float32, for the residual stream
+  // Few rows pick few experts: read just those (pairs may repeat an expert). Many rows pick most of them: read
+  // every expert once as big GEMMs and let the zero route weights drop the unchosen ones.
+  const bool few_routes = ids.numel() <= layer.experts_gate.size(0) / 2;
+  const auto routed = few_routes ? routedExpertsByPair(layer, h, ids, route_weights)
+                                 : routedExpertsDense(layer, h, ids, route_weights);
+  return routed + layer.mlp.forward(h);
+}
+
+// One in-place GEMV per (row, chosen expert) pair: h [B, H], ids / weights [B, k] -> [B, H] float32.
+torch::Tensor GraphDecoder::routedExpertsByPair(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
+                                                const torch::Tensor& weights) const {
+  const auto rows = h.size(0), k = ids.size(1);
+  const auto expert_ids = ids.reshape({-1});
+  const auto x = rows == 1 ? h : h.repeat_interleave(k, 0);  // the row of every pair
+  const auto activated = F::silu(expertGemv(layer.experts_gate, x, expert_ids)) *
+                         expertGemv(layer.experts_up, x, expert_ids);            // [B*k, I]
+  const auto routed = expertGemv(layer.experts_down, activated, expert_ids);   // [B*k, H]
+  return (routed.to(torch::kFloat32) * weights.reshape({-1, 1})).view({rows, k, -1}).sum(1);
+}
+
+// Every expert on every row: gate/up as one GEMM each over the stacked [E*I, H] weights, down as a batched GEMM
+// per expert, then the route weights (zero for unchosen experts) sum the experts of each row.
+torch::Tensor GraphDecoder::routedExpertsDense(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
+                                               const torch::Tensor& weights) const {
+  const auto rows = h.size(0), experts = layer.experts_gate.size(0), inner = layer.experts_gate.size(1);
+  const auto hidden = h.size(1);
+  const auto gate = F::linear(h, layer.experts_gate.view({experts * inner, hidden})).view({rows, experts, inner});
+  const auto up = F::linear(h, layer.experts_up.view({experts * inner, hidden})).view({rows, experts, inner});
+  const auto activated = (F::silu(gate) * up).transpose(0, 1).contiguous();            // [E, B, I]
+  const auto out = torch::bmm(activated, layer.experts_down.transpose(1, 2));           // [E, B, H]
+  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
+  return (out.to(torch::kFloat32) * dense_weights.t().unsqueeze(-1)).sum(0);
 }
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {
-  const std::int64_t heads = config_.num_attention_heads, head_dim = config_.head_dim();
+  const std::int64_t rows = x.size(0), heads = config_.num_attention_heads, head_dim = config_.head_dim();
   const auto h = rmsNorm(x, layer.input_layernorm, config_.rms_norm_eps);
-  const auto toHeads = [&](const torch::Tensor& t) { return t.view({1, heads, 1, head_dim}); };
   auto q = F::linear(h, layer.q_proj);
   auto k = F::linear(h, layer.k_proj);
-  applyRopeInPlace(q.view({heads, head_dim}), k.view({heads, head_dim}), rope_cos_, rope_sin_, position_);
-  q = toHeads(q);
-  k = toHeads(k);
-  const auto v = toHeads(F::linear(h, layer.v_proj));
+  applyRopeInPlace(q.view({rows * heads, head_dim}), k.view({rows * heads, head_dim}), rope_cos_, rope_sin_,
+                   position_);
+  const auto v = F::linear(h, layer.v_proj);
   auto& keys = cache_.keys(index);
   auto& values = cache_.values(index);
-  keys.index_copy_(2, position_, k);
-  values.index_copy_(2, position_, v);
-  const auto attn = torch::scaled_dot_product_attention(q, keys.narrow(2, 0, bucket), values.narrow(2, 0, bucket),
-                                                        visible_);
-  auto out = x + F::linear(attn.view({1, config_.hidden_size}), layer.o_proj);
+  keys.view({-1, head_dim}).index_copy_(0, kv_rows_, k.view({rows * heads, head_dim}));
+  values.view({-1, head_dim}).index_copy_(0, kv_rows_, v.view({rows * heads, head_dim}));
+  const auto attn = torch::scaled_dot_product_attention(q.view({rows, heads, 1, head_dim}), keys.narrow(2, 0, bucket),
+                                                        values.narrow(2, 0, bucket), visible_);
+  auto out = x + F::linear(attn.view({rows, config_.hidden_size}), layer.o_proj);
   const auto normed = rmsNorm(out, layer.post_attention_layernorm, config_.rms_norm_eps);
   return out + (layer.moe ? moe(layer, normed) : layer.mlp.forward(normed));
 }
 
 void GraphDecoder::forward(int bucket) {
-  // Attend over the bucket's first positions; those after the current one are masked out (one mask for all layers).
-  visible_ = (torch::arange(bucket, position_.options()) <= position_).view({1, 1, 1, bucket});
-  auto x = embed_tokens_.index_select(0, token_).to(torch::kFloat32);  // [1, H], the float32 residual stream
+  const auto rows = token_.size(0);
+  const auto heads = config_.num_attention_heads;
+  // Row b attends over the bucket's first positions up to its own (one mask for all layers), and writes its
+  // keys at (b, head, position[b]) of every layer's cache.
+  visible_ = (torch::arange(bucket, position_.options()).view({1, bucket}) <= position_.view({rows, 1}))
+                 .view({rows, 1, 1, bucket});
+  kv_rows_ = torch::arange(rows * heads, position_.options()) * cache_.capacity() +
+             position_.repeat_interleave(heads);
+  auto x = embed_tokens_.index_select(0, token_).to(torch::kFloat32);  // [B, H], the float32 residual stream
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) x = layerForward(layers_[i], i, x, bucket);
-  logits_ = logitsOf(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_).view({-1});
+  logits_ = logitsOf(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_);
 }
 
 // Attention reads keys up to a power-of-two bucket (at least 512) of the current length: one graph per bucket.
@@ -109,12 +141,23 @@ int GraphDecoder::bucketFor(int length, int capacity) {
   return std::min(bucket, capacity);
 }
 
-torch::Tensor GraphDecoder::step(std::int64_t token) {
-  const int position = cache_.length();
-  if (position >= cache_.capacity()) throw Error("decoder: the KV cache is full");
-  token_.fill_(token);
-  position_.fill_(position);
-  const int bucket = bucketFor(position + 1, cache_.capacity());
+torch::Tensor GraphDecoder::step(std::int64_t token) { return step({token}, {true}).view({-1}); }
+
+torch::Tensor GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) {
+  const int rows = batch();
+  if (static_cast<int>(tokens.size()) != rows || static_cast<int>(active.size()) != rows)
+    throw Error("decoder: a step takes one token per slot (" + std::to_string(rows) + ")");
+  std::vector<std::int64_t> inputs(tokens);
+  int longest = 0;
+  for (int b = 0; b < rows; ++b) {
+    if (slots_[b].length() >= capacity()) throw Error("decoder: the KV cache of slot " + std::to_string(b) + " is full");
+    inputs.push_back(slots_[b].length());
+    longest = std::max(longest, slots_[b].length() + 1);
+  }
+  const auto staged = torch::tensor(inputs, torch::kInt64).view({2, rows});
+  token_.copy_(staged[0]);
+  position_.copy_(staged[1]);
+  const int bucket = bucketFor(longest, capacity());
   auto it = graphs_.find(bucket);
   if (it == graphs_.end()) {
     // Warm up on a side stream (cuBLAS workspaces, allocator), then capture the same body.
@@ -135,7 +178,12 @@ torch::Tensor GraphDecoder::step(std::int64_t token) {
     c10::cuda::device_synchronize();
   }
   it->second.graph->replay();
-  cache_.advance(1);
+  for (int b = 0; b < rows; ++b) {
+    if (active[b])
+      slots_[b].advance(1);
+    else
+      slots_[b].reset();
+  }
   return it->second.logits;
 }
 

@@ -1,6 +1,7 @@
-// Single-token decoding on CUDA as one CUDA graph per KV-length bucket: the whole 12-layer step (embedding,
-// attention over the cached keys, MoE with in-place expert GEMVs, lm_head) is replayed with one launch, so
-// decode speed is bound by reading the weights rather than by launching ~500 kernels per token.
+// Decoding on CUDA as one CUDA graph per KV-length bucket: the whole 12-layer step (embedding, attention over
+// the cached keys, MoE, lm_head) is replayed with one launch, so decode speed is bound by reading the weights
+// rather than by launching ~500 kernels per token. One step advances `batch` sequences (slots) at once, each at
+// its own position: pages in flight together share every weight read.
 #pragma once
 
 #include <ATen/cuda/CUDAGraph.h>
@@ -11,23 +12,30 @@
 #include <vector>
 
 #include "config.h"
+#include "generate.h"
 #include "kv_cache.h"
 #include "moe.h"
 #include "weights.h"
 
 namespace folio::cuda {
 
-class GraphDecoder {
+class GraphDecoder : public BatchStepper {
  public:
   // Takes the decoder weights (bf16 on the GPU) and the stacked expert tensors that OcrModel::load adds
-  // (model.layers.N.mlp.experts.{gate,up,down}_proj.stacked).
-  GraphDecoder(const DecoderConfig& config, const Weights& weights);
+  // (model.layers.N.mlp.experts.{gate,up,down}_proj.stacked). Each of the `batch` slots holds up to `capacity`
+  // positions (prompt and generated tokens).
+  GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch = 1, int capacity = 0);
 
-  // The KV cache the graphs read and write (max_position_embeddings positions; prefill the prompt into it).
-  KvCache& cache() { return cache_; }
+  int batch() const override { return static_cast<int>(slots_.size()); }
+  int capacity() const { return cache_.capacity(); }
+  // Slot b's KV cache (prefill a prompt into it with the eager decoder; reset() frees the slot).
+  KvCache& slot(int b) override { return slots_.at(b); }
 
-  // Logits [vocab] float32 of `token` at position cache().length(); appends its keys and values and advances
-  // the cache. The returned tensor is overwritten by the next step.
+  // Logits [batch, vocab] float32 of tokens[b] at position slot(b).length() for every slot; appends their keys
+  // and values and advances every slot by one (an idle slot is reset after its step, so it stays empty). The
+  // returned tensor is overwritten by the next step. Throws folio::Error when a slot is full.
+  torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override;
+  // Batch 1: logits [vocab] of `token` at slot 0.
   torch::Tensor step(std::int64_t token);
 
  private:
@@ -46,14 +54,20 @@ class GraphDecoder {
   void forward(int bucket);  // the captured body: reads token_/position_, writes logits_
   torch::Tensor layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket);
   torch::Tensor moe(const Layer& layer, const torch::Tensor& h) const;
+  torch::Tensor routedExpertsByPair(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
+                                    const torch::Tensor& weights) const;
+  torch::Tensor routedExpertsDense(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
+                                   const torch::Tensor& weights) const;
   static int bucketFor(int length, int capacity);
 
   DecoderConfig config_;
   torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
   std::vector<Layer> layers_;
-  torch::Tensor token_, position_, logits_;  // the graphs' static inputs and output
-  torch::Tensor visible_;                     // this step's attention mask, shared by the layers
+  torch::Tensor token_, position_, logits_;  // the graphs' static inputs [batch] and output [batch, vocab]
+  torch::Tensor visible_;                     // this step's attention mask [batch, 1, 1, bucket], for all layers
+  torch::Tensor kv_rows_;                     // this step's rows of each layer's cache viewed as [B*heads*cap, D]
   KvCache cache_;
+  std::vector<KvCache> slots_;
   std::map<int, Captured> graphs_;  // by attention bucket
   at::cuda::MempoolId_t pool_;
 };

@@ -42,6 +42,34 @@ std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& gen
   return banned;
 }
 
+namespace {
+
+// After `token` joins result.ids: whether the sequence goes on, recording why it stops.
+bool continuesAfter(std::int64_t token, GenerateResult& result, const GenerateOptions& options,
+                    const std::function<bool(std::int64_t)>& on_token, const std::atomic<bool>* cancel,
+                    bool cache_full) {
+  result.ids.push_back(token);
+  const bool go_on = !on_token || on_token(token);
+  if (token == options.eos_id && !options.ignore_eos) return false;
+  if (!go_on) return false;
+  if (static_cast<int>(result.ids.size()) >= options.max_new_tokens || cache_full) {
+    result.hit_token_limit = true;
+    return false;
+  }
+  if (isCancelled(cancel)) {
+    result.cancelled = true;
+    return false;
+  }
+  return true;
+}
+
+// Feeding a token back needs one more position in the cache and in the RoPE range.
+bool cacheFull(const Decoder& decoder, const KvCache& cache) {
+  return cache.length() >= std::min(cache.capacity(), decoder.config().max_position_embeddings);
+}
+
+}  // namespace
+
 GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
                         const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token,
                         const std::atomic<bool>* cancel) {
@@ -53,32 +81,104 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
   }
   auto logits = decoder.forward(prompt_embeds, cache);
   result.prompt_logits = logits;
-  // Feeding a token back needs one more position in the cache and in the RoPE range.
-  const int position_limit = std::min(cache.capacity(), decoder.config().max_position_embeddings);
   if (options.max_new_tokens <= 0) {
     result.hit_token_limit = true;
     return result;
   }
   while (true) {
     const std::int64_t token = pickToken(logits, result.ids, options);
-    result.ids.push_back(token);
-    const bool go_on = !on_token || on_token(token);
-    if (token == options.eos_id && !options.ignore_eos) break;
-    if (!go_on) break;
-    if (static_cast<int>(result.ids.size()) >= options.max_new_tokens || cache.length() >= position_limit) {
-      result.hit_token_limit = true;
-      break;
-    }
-    if (isCancelled(cancel)) {
-      result.cancelled = true;
-      break;
-    }
+    if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, cache))) break;
     logits = options.decode_step
                  ? options.decode_step(token)
                  : decoder.forward(decoder.embed(torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64))),
                                    cache);
   }
   return result;
+}
+
+namespace {
+
+// Greedy picks for every row of logits [B, vocab] after each active row's n-gram bans, with one copy to the host.
+struct ActiveRow {
+  const std::vector<std::int64_t>* generated = nullptr;  // null: an idle slot
+  const GenerateOptions* options = nullptr;
+};
+
+std::vector<std::int64_t> pickTokens(torch::Tensor logits, const std::vector<ActiveRow>& rows) {
+  std::vector<std::int64_t> banned_rows, banned_ids;
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    if (!rows[b].generated) continue;
+    const auto& options = *rows[b].options;
+    for (auto id : noRepeatNgramBans(*rows[b].generated, options.ngram_size, options.ngram_window,
+                                     options.ngram_whitelist)) {
+      banned_rows.push_back(static_cast<std::int64_t>(b));
+      banned_ids.push_back(id);
+    }
+  }
+  if (!banned_rows.empty()) {
+    const auto on_device = torch::TensorOptions().dtype(torch::kInt64).device(logits.device());
+    logits.index_put_({torch::tensor(banned_rows).to(on_device), torch::tensor(banned_ids).to(on_device)},
+                      -std::numeric_limits<float>::infinity());
+  }
+  const auto picks = logits.argmax(1).to(torch::kCPU);
+  return {picks.data_ptr<std::int64_t>(), picks.data_ptr<std::int64_t>() + picks.numel()};
+}
+
+}  // namespace
+
+std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& stepper,
+                                          std::vector<GenerateRequest>& requests) {
+  c10::InferenceMode inference_mode;
+  std::vector<GenerateResult> results(requests.size());
+  const int slots = stepper.batch();
+  std::vector<int> request_of(slots, -1);
+  std::vector<std::int64_t> tokens(slots, 0);
+  std::vector<bool> active(slots, false);
+  std::size_t next = 0;
+
+  // Prefills the next request into slot b and picks its first token; false when that request ended at once.
+  const auto start = [&](int b, std::size_t r) {
+    auto& request = requests[r];
+    auto& result = results[r];
+    if (isCancelled(request.cancel)) return result.cancelled = true, false;
+    auto& cache = stepper.slot(b);
+    cache.reset();
+    result.prompt_logits = decoder.forward(request.prompt_embeds, cache);
+    if (request.options.max_new_tokens <= 0) return result.hit_token_limit = true, false;
+    const auto token = pickToken(result.prompt_logits, {}, request.options);
+    if (!continuesAfter(token, result, request.options, request.on_token, request.cancel, cacheFull(decoder, cache)))
+      return false;
+    tokens[b] = token;
+    return true;
+  };
+  while (true) {
+    for (int b = 0; b < slots; ++b) {
+      while (!active[b] && next < requests.size()) {
+        const auto r = next++;
+        if (start(b, r)) request_of[b] = static_cast<int>(r), active[b] = true;
+        else stepper.slot(b).reset();
+      }
+    }
+    if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
+    auto logits = stepper.step(tokens, active);
+    std::vector<ActiveRow> rows(slots);
+    for (int b = 0; b < slots; ++b)
+      if (active[b]) rows[b] = {&results[request_of[b]].ids, &requests[request_of[b]].options};
+    const auto picks = pickTokens(logits, rows);
+    for (int b = 0; b < slots; ++b) {
+      if (!active[b]) continue;
+      auto& request = requests[request_of[b]];
+      if (continuesAfter(picks[b], results[request_of[b]], request.options, request.on_token, request.cancel,
+                         cacheFull(decoder, stepper.slot(b)))) {
+        tokens[b] = picks[b];
+      } else {
+        active[b] = false;
+        request_of[b] = -1;
+        stepper.slot(b).reset();
+      }
+    }
+  }
+  return results;
 }
 
 }  // namespace folio

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "decoder.h"
@@ -46,5 +47,29 @@ std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& gen
 GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
                         const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token = {},
                         const std::atomic<bool>* cancel = nullptr);
+
+// A decoder that advances several sequences ("slots") per step, each at its own position: the CUDA graph
+// decoder. Prompts are prefilled into a slot's cache by the eager decoder.
+class BatchStepper {
+ public:
+  virtual ~BatchStepper() = default;
+  virtual int batch() const = 0;
+  virtual KvCache& slot(int b) = 0;
+  // Logits [batch, vocab] float32 of tokens[b] for every slot; active slots advance by one, idle ones stay empty.
+  virtual torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) = 0;
+};
+
+struct GenerateRequest {
+  torch::Tensor prompt_embeds;  // [L, hidden]
+  GenerateOptions options;
+  std::function<bool(std::int64_t)> on_token;  // as in generate()
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Continuous batching: requests take the stepper's slots in order; a slot whose sequence ends (eos, limit,
+// on_token false, cancel) is refilled with the next request's prefill before the next step, so up to batch()
+// pages decode together. Each result equals what generate() gives for the request, up to float summation order.
+std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& stepper,
+                                          std::vector<GenerateRequest>& requests);
 
 }  // namespace folio

@@ -6,15 +6,26 @@
 
 namespace folio {
 
-KvCache::KvCache(const DecoderConfig& config, int max_tokens, torch::Device device, torch::ScalarType dtype)
+KvCache::KvCache(const DecoderConfig& config, int max_tokens, torch::Device device, torch::ScalarType dtype,
+                 int batch)
     : capacity_(max_tokens) {
   if (max_tokens <= 0) throw Error("KV cache: max_tokens must be positive, got " + std::to_string(max_tokens));
+  if (batch <= 0) throw Error("KV cache: batch must be positive, got " + std::to_string(batch));
   const auto options = torch::TensorOptions().device(device).dtype(dtype);
-  const std::vector<std::int64_t> shape{1, config.num_key_value_heads, max_tokens, config.head_dim()};
+  const std::vector<std::int64_t> shape{batch, config.num_key_value_heads, max_tokens, config.head_dim()};
   for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
     keys_.push_back(torch::empty(shape, options));
     values_.push_back(torch::empty(shape, options));
   }
+}
+
+KvCache KvCache::slot(int b) const {
+  if (b < 0 || b >= batch()) throw Error("KV cache: no slot " + std::to_string(b));
+  KvCache view;
+  view.capacity_ = capacity_;
+  for (const auto& k : keys_) view.keys_.push_back(k.narrow(0, b, 1));
+  for (const auto& v : values_) view.values_.push_back(v.narrow(0, b, 1));
+  return view;
 }
 
 std::pair<torch::Tensor, torch::Tensor> KvCache::append(int layer, const torch::Tensor& k, const torch::Tensor& v) {

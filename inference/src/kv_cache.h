@@ -11,10 +11,17 @@
 namespace folio {
 
 // Preallocated for max_tokens positions so that decoding appends in place instead of reallocating each step.
-// Per layer K and V are [batch, heads, max_tokens, head_dim] (the layout attention consumes); batch is 1 for now.
+// Per layer K and V are [batch, heads, max_tokens, head_dim] (the layout attention consumes). A batch holds one
+// sequence per row ("slot"); append()/length() treat the cache as one sequence, so a batched cache is filled
+// through slot(b), a batch-1 view of row b with its own length.
 class KvCache {
  public:
-  KvCache(const DecoderConfig& config, int max_tokens, torch::Device device, torch::ScalarType dtype);
+  KvCache(const DecoderConfig& config, int max_tokens, torch::Device device, torch::ScalarType dtype,
+          int batch = 1);
+
+  int batch() const { return static_cast<int>(keys_.empty() ? 0 : keys_.front().size(0)); }
+  // Row b as a batch-1 cache sharing this one's memory, starting empty.
+  KvCache slot(int b) const;
 
   int length() const { return length_; }      // positions already cached
   int capacity() const { return capacity_; }  // max_tokens
@@ -26,12 +33,13 @@ class KvCache {
   std::pair<torch::Tensor, torch::Tensor> append(int layer, const torch::Tensor& k, const torch::Tensor& v);
   void advance(int n);
 
-  // A layer's whole preallocated keys / values [1, heads, max_tokens, head_dim], for kernels that write
+  // A layer's whole preallocated keys / values [batch, heads, max_tokens, head_dim], for kernels that write
   // positions themselves (the CUDA graph decoder).
   torch::Tensor& keys(int layer) { return keys_.at(layer); }
   torch::Tensor& values(int layer) { return values_.at(layer); }
 
  private:
+  KvCache() = default;
   std::vector<torch::Tensor> keys_;
   std::vector<torch::Tensor> values_;
   int capacity_ = 0;

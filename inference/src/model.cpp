@@ -134,7 +134,7 @@ GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const Gene
                                   const std::function<bool(std::int64_t)>& on_token, const std::atomic<bool>* cancel) {
 #ifdef FOLIO_HAVE_CUDA
   if (graph_decoder_) {
-    auto& cache = graph_decoder_->cache();
+    auto& cache = graph_decoder_->slot(0);
     cache.reset();
     auto graph_options = options;
     graph_options.decode_step = [graph = graph_decoder_.get()](std::int64_t token) { return graph->step(token); };
@@ -144,6 +144,27 @@ GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const Gene
   const int capacity = static_cast<int>(prompt_embeds.size(0)) + std::max(options.max_new_tokens, 1);
   KvCache cache(config_.decoder, std::min(capacity, config_.decoder.max_position_embeddings), device_, dtype_);
   return folio::generate(*decoder_, cache, prompt_embeds, options, on_token, cancel);
+}
+
+std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>& requests, int max_batch) {
+#ifdef FOLIO_HAVE_CUDA
+  if (graph_decoder_available_ && max_batch > 1 && requests.size() > 1) {
+    int capacity = 1;
+    for (const auto& r : requests)
+      capacity = std::max(capacity, static_cast<int>(r.prompt_embeds.size(0)) + std::max(r.options.max_new_tokens, 1));
+    capacity = std::min(capacity, config_.decoder.max_position_embeddings);
+    const int batch = std::min<int>(max_batch, static_cast<int>(requests.size()));
+    if (!batch_decoder_ || batch_decoder_->batch() != batch || batch_decoder_->capacity() < capacity) {
+      batch_decoder_.reset();  // free its cache and graphs before making the next
+      batch_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_, batch, capacity);
+    }
+    return folio::generateBatch(*decoder_, *batch_decoder_, requests);
+  }
+#endif
+  (void)max_batch;
+  std::vector<GenerateResult> results;
+  for (auto& r : requests) results.push_back(generate(r.prompt_embeds, r.options, r.on_token, r.cancel));
+  return results;
 }
 
 }  // namespace folio

@@ -50,6 +50,9 @@ class OcrModel {
   GenerateResult generate(const torch::Tensor& prompt_embeds, const GenerateOptions& options,
                           const std::function<bool(std::int64_t)>& on_token = {},
                           const std::atomic<bool>* cancel = nullptr);
+  // Several pages' prompts decoded together (continuous batching over up to max_batch slots, CUDA bf16); on
+  // other devices one after the other with generate().
+  std::vector<GenerateResult> generateBatch(std::vector<GenerateRequest>& requests, int max_batch);
   bool usesCudaGraphs() const { return graph_decoder_ != nullptr; }
   void setUseCudaGraphs(bool use);  // for comparisons; on by default where available
 
@@ -64,6 +67,7 @@ class OcrModel {
   std::unique_ptr<VisionEncoder> vision_;
   std::unique_ptr<Decoder> decoder_;
   std::shared_ptr<cuda::GraphDecoder> graph_decoder_;  // CUDA bf16 only (shared_ptr: complete type only there)
+  std::shared_ptr<cuda::GraphDecoder> batch_decoder_;  // the last generateBatch's, kept with its graphs
   bool graph_decoder_available_ = false;
 };
 

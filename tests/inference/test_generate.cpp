@@ -56,6 +56,41 @@ torch::Tensor randomPrompt(const folio::DecoderConfig& config, int length) {
   return torch::randn({length, config.hidden_size});
 }
 
+// The batch scheduler's contract on the CPU: a stepper that advances each active slot with the eager decoder,
+// so batched results must equal one-by-one generate() exactly.
+class EagerStepper : public folio::BatchStepper {
+ public:
+  EagerStepper(const folio::Decoder& decoder, int batch, int capacity)
+      : decoder_(decoder), cache_(decoder.config(), capacity, torch::kCPU, torch::kFloat32, batch) {
+    for (int b = 0; b < batch; ++b) slots_.push_back(cache_.slot(b));
+  }
+  int batch() const override { return static_cast<int>(slots_.size()); }
+  folio::KvCache& slot(int b) override { return slots_.at(b); }
+  torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override {
+    std::vector<torch::Tensor> rows;
+    int busy = 0;
+    for (int b = 0; b < batch(); ++b) {
+      if (!active[b]) {
+        slots_[b].reset();
+        rows.push_back(torch::zeros({decoder_.config().vocab_size}));
+        continue;
+      }
+      ++busy;
+      rows.push_back(decoder_.forward(decoder_.embed(torch::tensor({tokens[b]}, torch::kInt64)), slots_[b]));
+    }
+    most_busy = std::max(most_busy, busy);
+    ++steps;
+    return torch::stack(rows);
+  }
+  int most_busy = 0;
+  int steps = 0;
+
+ private:
+  const folio::Decoder& decoder_;
+  folio::KvCache cache_;
+  std::vector<folio::KvCache> slots_;
+};
+
 double maxRelativeError(const torch::Tensor& got, const torch::Tensor& want) {
   return ((got - want).abs().max() / want.abs().max()).item<double>();
 }
@@ -253,6 +288,57 @@ class TestGenerate : public QObject {
     QCOMPARE(result.ids, streamed);
     QVERIFY(!result.cancelled);
     QVERIFY(!result.hit_token_limit);
+  }
+
+  void batchedGenerationEqualsOneByOne() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 8));
+    constexpr int kCapacity = 24;
+    std::vector<folio::GenerateRequest> requests(6);
+    const int max_tokens[] = {3, 7, 1, 9, 0, 30};  // the last one fills its cache
+    for (int i = 0; i < 6; ++i) {
+      requests[i].prompt_embeds = randomPrompt(config, 3 + i);
+      requests[i].options.eos_id = -1;
+      requests[i].options.max_new_tokens = max_tokens[i];
+    }
+    requests[1].options.ngram_size = 2;  // bans, applied per row
+    requests[3].on_token = [n = 0](std::int64_t) mutable { return ++n < 4; };
+    std::atomic<bool> cancel_batched{false}, cancel_single{false};
+    const auto cancelAfterTwo = [](std::atomic<bool>& flag) {
+      return [&flag, n = 0](std::int64_t) mutable {
+        if (++n == 2) flag = true;
+        return true;
+      };
+    };
+    requests[2].options.max_new_tokens = 10;
+    requests[2].on_token = cancelAfterTwo(cancel_batched);
+    requests[2].cancel = &cancel_batched;
+
+    EagerStepper stepper(decoder, 2, kCapacity);
+    const auto batched = folio::generateBatch(decoder, stepper, requests);
+    QCOMPARE(batched.size(), requests.size());
+    QCOMPARE(stepper.most_busy, 2);
+
+    requests[2].on_token = cancelAfterTwo(cancel_single);
+    requests[2].cancel = &cancel_single;
+    requests[3].on_token = [n = 0](std::int64_t) mutable { return ++n < 4; };
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      folio::KvCache cache(config, kCapacity, torch::kCPU, torch::kFloat32);
+      const auto single = folio::generate(decoder, cache, requests[i].prompt_embeds, requests[i].options,
+                                          requests[i].on_token, requests[i].cancel);
+      QCOMPARE(batched[i].ids, single.ids);
+      QCOMPARE(batched[i].hit_token_limit, single.hit_token_limit);
+      QCOMPARE(batched[i].cancelled, single.cancelled);
+      QVERIFY(torch::equal(batched[i].prompt_logits, single.prompt_logits));
+    }
+    QCOMPARE(batched[0].ids.size(), std::size_t{3});
+    QCOMPARE(batched[2].ids.size(), std::size_t{2});
+    QVERIFY(batched[2].cancelled);
+    QCOMPARE(batched[3].ids.size(), std::size_t{4});
+    QVERIFY(batched[4].ids.empty());
+    QCOMPARE(static_cast<int>(batched[5].ids.size()), kCapacity - 8 + 1);
+    QVERIFY(batched[5].hit_token_limit);
   }
 
   void badInputsThrow() {

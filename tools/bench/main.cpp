@@ -115,18 +115,59 @@ DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage
   return figures;
 }
 
+struct BatchFigures {
+  double seconds = 0, decode_seconds = 0, peak_gb = 0;
+  int generated = 0;
+  int leading_tokens_like_batch1 = 0;  // of the first page, against a batch-1 run of the same page
+};
+
+// N pages in flight: each page's vision + prompt, then all decoded together (continuous batching), `tokens`
+// per page with eos ignored. The second of two rounds is measured (the first captures the CUDA graphs).
+BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage& page, int pages, int tokens,
+                           const std::vector<std::int64_t>& batch1_ids) {
+  const std::string prompt = folio::promptFor(folio::Task::Markdown);
+  BatchFigures figures;
+  for (int round = 0; round < 2; ++round) {
+    resetPeakMemory(model.device());
+    folio::synchronize(model.device());
+    const auto start = Clock::now();
+    std::vector<folio::GenerateRequest> requests(pages);
+    for (auto& request : requests) {
+      request.prompt_embeds = model.promptEmbeddings(model.promptIds(prompt, page.n_image_tokens), model.encodeImage(page));
+      request.options.max_new_tokens = tokens;
+      request.options.ignore_eos = true;
+    }
+    const auto decode_start = Clock::now();
+    const auto results = model.generateBatch(requests, pages);
+    figures.seconds = secondsSince(start);
+    figures.decode_seconds = secondsSince(decode_start);
+    figures.peak_gb = peakMemoryGb(model.device());
+    figures.generated = 0;
+    for (const auto& r : results) figures.generated += static_cast<int>(r.ids.size());
+    const auto& first = results.front().ids;
+    figures.leading_tokens_like_batch1 = 0;
+    while (figures.leading_tokens_like_batch1 < static_cast<int>(std::min(first.size(), batch1_ids.size())) &&
+           first[figures.leading_tokens_like_batch1] == batch1_ids[figures.leading_tokens_like_batch1])
+      ++figures.leading_tokens_like_batch1;
+  }
+  return figures;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"folio-bench: Folio engine speed"};
   std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path;
-  int decode_tokens = 512, reps = 10;
+  int decode_tokens = 512, reps = 10, batch_tokens = 1000;
+  std::vector<int> batch_sizes{1, 8, 32, 64};
   bool json_only = false;
   cli.add_option("--model", model_dir, "Model folder")->required();
   cli.add_option("--device", device_name, "auto, cuda or cpu");
   cli.add_option("--dtype", dtype_name, "auto, bf16 or fp32");
   cli.add_option("--decode-tokens", decode_tokens, "Tokens decoded at batch 1");
   cli.add_option("--reps", reps, "Repetitions per vision measurement");
+  cli.add_option("--batch-tokens", batch_tokens, "Tokens per page in the batched runs");
+  cli.add_option("--batches", batch_sizes, "Pages in flight together (0 skips the batched runs)");
   cli.add_option("--upstream", upstream_path, "JSON printed by shared/reference/bench_upstream.py in the same run");
   cli.add_flag("--json", json_only, "Print one JSON object");
   CLI11_PARSE(cli, argc, argv);
@@ -163,6 +204,29 @@ int main(int argc, char** argv) {
     out["decode_tokens"] = decode.tokens;
     out["decode_tok_s_batch1"] = decode.tok_s;
     out["peak_gpu_mem_gb"] = decode.peak_gb;
+    out["batch_tokens_per_page"] = batch_tokens;
+    std::vector<std::int64_t> batch1_ids;
+    {
+      const std::string prompt = folio::promptFor(folio::Task::Markdown);
+      folio::GenerateOptions options;
+      options.max_new_tokens = batch_tokens;
+      options.ignore_eos = true;
+      batch1_ids = model->generate(model->promptEmbeddings(model->promptIds(prompt, base_page.n_image_tokens),
+                                                           model->encodeImage(base_page)), options).ids;
+    }
+    for (int pages : batch_sizes) {
+      if (pages <= 0) continue;
+      const auto b = decodeBatched(*model, base_page, pages, batch_tokens, batch1_ids);
+      auto& entry = out["batched"][std::to_string(pages)];
+      entry = {{"tok_s", b.generated / b.seconds},
+               {"pages_s", pages / b.seconds},
+               {"prefill_and_decode_tok_s", b.generated / b.decode_seconds},
+               {"seconds", b.seconds},
+               {"vision_s", b.seconds - b.decode_seconds},
+               {"peak_gpu_mem_gb", b.peak_gb},
+               {"first_page_tokens_like_batch1", b.leading_tokens_like_batch1}};
+      if (!json_only) std::cerr << "batch " << pages << ": " << entry.dump() << "\n";
+    }
     if (!upstream_path.empty()) {
       std::ifstream in(upstream_path);
       auto upstream = nlohmann::json::parse(in);
