@@ -31,6 +31,7 @@ fi
 if [[ " $steps " == *" bench "* ]]; then
   (cd "$shared/reference" && $py bench_upstream.py --tokens 256 --mode base > "$out/upstream_base.json" 2> "$out/upstream.err")
   cat "$out/upstream_base.json"
-  "$here/build-gpu/tools/folio-bench" --model /tmp/full --upstream "$out/upstream_base.json" --json | tee "$out/perf.json"
+  "$here/build-gpu/tools/folio-bench" --model /tmp/full --upstream "$out/upstream_base.json" --profile "$out/profile.json" \
+    --json | tee "$out/perf.json"
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 fi

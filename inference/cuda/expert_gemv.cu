@@ -12,12 +12,12 @@ constexpr int kWarps = 8;  // rows per block, one warp per row
 // load, accumulated in float32. Memory-bound: every weight byte is read once.
 __global__ void expertGemvKernel(const __nv_bfloat16* __restrict__ stacked, const __nv_bfloat16* __restrict__ x,
                                  const long long* __restrict__ ids, __nv_bfloat16* __restrict__ out, int n_rows,
-                                 int k, long long x_row_stride) {
+                                 int k, long long expert_stride, long long row_stride, long long x_row_stride) {
   const int j = blockIdx.y;
   const int row = blockIdx.x * kWarps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= n_rows) return;
-  const auto* w = reinterpret_cast<const uint4*>(stacked + (ids[j] * n_rows + row) * static_cast<long long>(k));
+  const auto* w = reinterpret_cast<const uint4*>(stacked + ids[j] * expert_stride + row * row_stride);
   const auto* v = reinterpret_cast<const uint4*>(x + j * x_row_stride);
   float sum = 0.f;
   for (int i = lane; i < k / 8; i += 32) {
@@ -41,7 +41,9 @@ __global__ void expertGemvKernel(const __nv_bfloat16* __restrict__ stacked, cons
 
 at::Tensor expertGemv(const at::Tensor& stacked, const at::Tensor& x, const at::Tensor& ids) {
   TORCH_CHECK(stacked.is_cuda() && stacked.scalar_type() == at::kBFloat16 && stacked.dim() == 3 &&
-                  stacked.is_contiguous(), "expertGemv: stacked weights must be contiguous bf16 [E,N,K] on the GPU");
+                  stacked.stride(2) == 1 && stacked.stride(0) % 8 == 0 && stacked.stride(1) % 8 == 0 &&
+                  stacked.storage_offset() % 8 == 0,
+              "expertGemv: stacked weights must be bf16 [E,N,K] on the GPU with 16-byte aligned rows");
   const auto n_rows = stacked.size(1), k = stacked.size(2), top_k = ids.size(0);
   TORCH_CHECK(k % 8 == 0, "expertGemv: K must be a multiple of 8");
   TORCH_CHECK(x.scalar_type() == at::kBFloat16 && x.is_contiguous() && x.size(-1) == k &&
@@ -53,7 +55,7 @@ at::Tensor expertGemv(const at::Tensor& stacked, const at::Tensor& x, const at::
       reinterpret_cast<const __nv_bfloat16*>(stacked.data_ptr()), reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()),
       reinterpret_cast<const long long*>(ids.data_ptr<std::int64_t>()),
       reinterpret_cast<__nv_bfloat16*>(out.data_ptr()), static_cast<int>(n_rows), static_cast<int>(k),
-      x.size(0) == 1 ? 0 : k);
+      stacked.stride(0), stacked.stride(1), x.size(0) == 1 ? 0 : k);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }

@@ -43,8 +43,7 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
     layer.moe = i >= config.first_k_dense_replace;
     if (layer.moe) {
       layer.router = weights.at(p + "mlp.gate.weight").to(torch::kFloat32);
-      layer.experts_gate = weights.at(p + "mlp.experts.gate_proj.stacked");
-      layer.experts_up = weights.at(p + "mlp.experts.up_proj.stacked");
+      layer.experts_gate_up = weights.at(p + "mlp.experts.gate_up_proj.stacked");
       layer.experts_down = weights.at(p + "mlp.experts.down_proj.stacked");
       layer.mlp = mlpAt(weights, p + "mlp.shared_experts.");
     } else {
@@ -69,7 +68,7 @@ torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) cons
   route_weights = route_weights * config_.routed_scaling_factor;
   // Few rows pick few experts: read just those (pairs may repeat an expert). Many rows pick most of them: read
   // every expert once as big GEMMs and let the zero route weights drop the unchosen ones.
-  const bool few_routes = ids.numel() <= layer.experts_gate.size(0) / 2;
+  const bool few_routes = ids.numel() <= layer.experts_gate_up.size(0) / 2;
   const auto routed = few_routes ? routedExpertsByPair(layer, h, ids, route_weights)
                                  : routedExpertsDense(layer, h, ids, route_weights);
   return routed + layer.mlp.forward(h);
@@ -78,27 +77,28 @@ torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) cons
 // One in-place GEMV per (row, chosen expert) pair: h [B, H], ids / weights [B, k] -> [B, H] float32.
 torch::Tensor GraphDecoder::routedExpertsByPair(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
                                                 const torch::Tensor& weights) const {
-  const auto rows = h.size(0), k = ids.size(1);
+  const auto rows = h.size(0), k = ids.size(1), inner = layer.experts_gate_up.size(1) / 2;
   const auto expert_ids = ids.reshape({-1});
   const auto x = rows == 1 ? h : h.repeat_interleave(k, 0);  // the row of every pair
-  const auto activated = F::silu(expertGemv(layer.experts_gate, x, expert_ids)) *
-                         expertGemv(layer.experts_up, x, expert_ids);            // [B*k, I]
-  const auto routed = expertGemv(layer.experts_down, activated, expert_ids);   // [B*k, H]
+  const auto gate_up = expertGemv(layer.experts_gate_up, x, expert_ids);  // [B*k, 2I]
+  const auto activated = F::silu(gate_up.narrow(1, 0, inner)) * gate_up.narrow(1, inner, inner);
+  const auto routed = expertGemv(layer.experts_down.transpose(0, 1), activated.contiguous(), expert_ids);  // [B*k, H]
   return (routed.to(torch::kFloat32) * weights.reshape({-1, 1})).view({rows, k, -1}).sum(1);
 }
 
-// Every expert on every row: gate/up as one GEMM each over the stacked [E*I, H] weights, down as a batched GEMM
-// per expert, then the route weights (zero for unchosen experts) sum the experts of each row.
+// Every expert on every row, each projection one GEMM over all experts: gate/up over the stacked [E*2I, H],
+// then the route-weighted activations [B, E*I] (zero for unchosen experts) times down [H, E*I] sums the experts.
 torch::Tensor GraphDecoder::routedExpertsDense(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
                                                const torch::Tensor& weights) const {
-  const auto rows = h.size(0), experts = layer.experts_gate.size(0), inner = layer.experts_gate.size(1);
+  const auto rows = h.size(0), experts = layer.experts_gate_up.size(0), inner = layer.experts_gate_up.size(1) / 2;
   const auto hidden = h.size(1);
-  const auto gate = F::linear(h, layer.experts_gate.view({experts * inner, hidden})).view({rows, experts, inner});
-  const auto up = F::linear(h, layer.experts_up.view({experts * inner, hidden})).view({rows, experts, inner});
-  const auto activated = (F::silu(gate) * up).transpose(0, 1).contiguous();            // [E, B, I]
-  const auto out = torch::bmm(activated, layer.experts_down.transpose(1, 2));           // [E, B, H]
+  const auto gate_up =
+      F::linear(h, layer.experts_gate_up.view({experts * 2 * inner, hidden})).view({rows, experts, 2 * inner});
   const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
-  return (out.to(torch::kFloat32) * dense_weights.t().unsqueeze(-1)).sum(0);
+  const auto activated = (F::silu(gate_up.narrow(2, 0, inner)) * gate_up.narrow(2, inner, inner) *
+                          dense_weights.unsqueeze(-1)).to(h.scalar_type());
+  return F::linear(activated.view({rows, experts * inner}), layer.experts_down.view({hidden, experts * inner}))
+      .to(torch::kFloat32);
 }
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {

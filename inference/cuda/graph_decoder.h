@@ -22,7 +22,7 @@ namespace folio::cuda {
 class GraphDecoder : public BatchStepper {
  public:
   // Takes the decoder weights (bf16 on the GPU) and the stacked expert tensors that OcrModel::load adds
-  // (model.layers.N.mlp.experts.{gate,up,down}_proj.stacked). Each of the `batch` slots holds up to `capacity`
+  // (model.layers.N.mlp.experts.{gate_up,down}_proj.stacked). Each of the `batch` slots holds up to `capacity`
   // positions (prompt and generated tokens).
   GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch = 1, int capacity = 0);
 
@@ -43,7 +43,8 @@ class GraphDecoder : public BatchStepper {
     torch::Tensor input_layernorm, q_proj, k_proj, v_proj, o_proj, post_attention_layernorm;
     Mlp mlp;  // dense layers: the MLP; MoE layers: the shared experts
     torch::Tensor router;                                  // MoE layers: mlp.gate in float32
-    torch::Tensor experts_gate, experts_up, experts_down;  // [E, N, K] stacked
+    torch::Tensor experts_gate_up;  // [E, 2I, H]: gate_proj rows, then up_proj rows
+    torch::Tensor experts_down;     // [H, E, I]
     bool moe = false;
   };
   struct Captured {

@@ -49,19 +49,35 @@ std::string expertName(int layer, int expert, const char* projection) {
          ".weight";
 }
 
-// Each MoE layer's routed experts as three stacked tensors [E, N, K]
-// (model.layers.N.mlp.experts.{gate,up,down}_proj.stacked); the per-expert weights become views of them, so
-// nothing is held twice. The CUDA decoder's expert GEMV reads the chosen experts from the stacks in place.
+// Each MoE layer's routed experts as two stacks, laid out for the CUDA decoder:
+//   model.layers.N.mlp.experts.gate_up_proj.stacked [E, 2I, H]: expert e's gate_proj rows, then its up_proj rows;
+//   model.layers.N.mlp.experts.down_proj.stacked    [H, E, I]: viewed as [H, E*I], one GEMM sums all experts'
+//                                                      down projections of route-weighted activations.
+// The per-expert weights become views of them, so nothing is held twice; the expert GEMV reads the chosen
+// experts from the stacks in place.
 void stackExperts(Weights& weights, const DecoderConfig& config) {
-  for (int layer = config.first_k_dense_replace; layer < config.num_hidden_layers; ++layer)
-    for (const char* projection : {"gate_proj", "up_proj", "down_proj"}) {
-      std::vector<torch::Tensor> experts;
-      for (int e = 0; e < config.n_routed_experts; ++e) experts.push_back(weights.at(expertName(layer, e, projection)));
-      auto stacked = torch::stack(experts);
-      experts.clear();
-      for (int e = 0; e < config.n_routed_experts; ++e) weights.set(expertName(layer, e, projection), stacked[e]);
-      weights.set("model.layers." + std::to_string(layer) + ".mlp.experts." + projection + ".stacked", stacked);
+  const auto experts = config.n_routed_experts;
+  for (int layer = config.first_k_dense_replace; layer < config.num_hidden_layers; ++layer) {
+    const auto prefix = "model.layers." + std::to_string(layer) + ".mlp.experts.";
+    std::vector<torch::Tensor> gate_up, down;
+    for (int e = 0; e < experts; ++e) {
+      gate_up.push_back(torch::cat({weights.at(expertName(layer, e, "gate_proj")),
+                                    weights.at(expertName(layer, e, "up_proj"))}));
+      down.push_back(weights.at(expertName(layer, e, "down_proj")));
     }
+    const auto gate_up_stacked = torch::stack(gate_up);
+    const auto down_stacked = torch::stack(down, 1);
+    gate_up.clear();
+    down.clear();
+    const auto inner = config.moe_intermediate_size;
+    for (int e = 0; e < experts; ++e) {
+      weights.set(expertName(layer, e, "gate_proj"), gate_up_stacked[e].narrow(0, 0, inner));
+      weights.set(expertName(layer, e, "up_proj"), gate_up_stacked[e].narrow(0, inner, inner));
+      weights.set(expertName(layer, e, "down_proj"), down_stacked.select(1, e));
+    }
+    weights.set(prefix + "gate_up_proj.stacked", gate_up_stacked);
+    weights.set(prefix + "down_proj.stacked", down_stacked);
+  }
 }
 
 }  // namespace

@@ -4,11 +4,14 @@
 #include <CLI/CLI.hpp>
 #include <folio/engine.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "model.h"
 
@@ -115,6 +118,54 @@ DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage
   return figures;
 }
 
+// GPU milliseconds by kernel name over `work` (CUPTI through the Kineto profiler; kernels inside CUDA graph
+// replays are recorded one by one).
+struct KernelTime {
+  double ms = 0;
+  double calls = 0;
+};
+using KernelTimes = std::map<std::string, KernelTime>;
+
+KernelTimes profileGpu(torch::Device device, const std::function<void()>& work) {
+  namespace prof = torch::autograd::profiler;
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
+                                                                  torch::profiler::impl::ActivityType::CUDA};
+  prof::prepareProfiler(config, activities);
+  prof::enableProfiler(config, activities);
+  work();
+  folio::synchronize(device);
+  const auto result = prof::disableProfiler();
+  KernelTimes times;
+  for (const auto& event : result->events()) {
+    if (event.deviceType() != c10::DeviceType::CUDA) continue;
+    auto& t = times[event.name().substr(0, 100)];
+    t.ms += event.durationNs() / 1e6;
+    t.calls += 1;
+  }
+  return times;
+}
+
+// (times - minus) / per, as {"gpu_ms", "kernels": the top 25 by time with calls, ms and share}.
+nlohmann::json kernelTable(const KernelTimes& times, const KernelTimes& minus = {}, double per = 1) {
+  std::vector<std::pair<std::string, KernelTime>> rows;
+  double total = 0;
+  for (auto [name, t] : times) {
+    if (auto it = minus.find(name); it != minus.end()) t.ms -= it->second.ms, t.calls -= it->second.calls;
+    t.ms /= per;
+    t.calls /= per;
+    if (t.calls <= 0) continue;
+    total += t.ms;
+    rows.emplace_back(name, t);
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+  nlohmann::json out = {{"gpu_ms", total}, {"kernels", nlohmann::json::array()}};
+  for (std::size_t i = 0; i < std::min<std::size_t>(rows.size(), 25); ++i)
+    out["kernels"].push_back({{"name", rows[i].first}, {"calls", rows[i].second.calls}, {"ms", rows[i].second.ms},
+                              {"share", total > 0 ? rows[i].second.ms / total : 0}});
+  return out;
+}
+
 struct BatchFigures {
   double seconds = 0, decode_seconds = 0, peak_gb = 0;
   int generated = 0;
@@ -157,7 +208,7 @@ BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage
 
 int main(int argc, char** argv) {
   CLI::App cli{"folio-bench: Folio engine speed"};
-  std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path;
+  std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path, profile_path;
   int decode_tokens = 512, reps = 10, batch_tokens = 1000;
   std::vector<int> batch_sizes{1, 8, 32, 64};
   bool json_only = false;
@@ -170,6 +221,7 @@ int main(int argc, char** argv) {
   cli.add_option("--batches", batch_sizes, "Pages in flight together (0 skips the batched runs)");
   cli.add_option("--upstream", upstream_path, "JSON printed by shared/reference/bench_upstream.py in the same run");
   cli.add_flag("--json", json_only, "Print one JSON object");
+  cli.add_option("--profile", profile_path, "Write GPU time by kernel (Base vision, a batch-1 decode step) here");
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -226,6 +278,26 @@ int main(int argc, char** argv) {
                {"peak_gpu_mem_gb", b.peak_gb},
                {"first_page_tokens_like_batch1", b.leading_tokens_like_batch1}};
       if (!json_only) std::cerr << "batch " << pages << ": " << entry.dump() << "\n";
+    }
+    if (!profile_path.empty()) {
+      // Vision: one Base pass. Decode: a 65-token run minus a prefill-only run, per step (64 graph steps).
+      nlohmann::json profile;
+      profile["base_vision_pass"] = kernelTable(profileGpu(device, [&] { model->encodeImage(base_page); }));
+      const std::string prompt = folio::promptFor(folio::Task::Markdown);
+      const auto embeds =
+          model->promptEmbeddings(model->promptIds(prompt, base_page.n_image_tokens), model->encodeImage(base_page));
+      folio::GenerateOptions options;
+      options.ignore_eos = true;
+      const auto run = [&](int tokens) {
+        options.max_new_tokens = tokens;
+        return profileGpu(device, [&] { model->generate(embeds, options); });
+      };
+      run(65);  // warm: every graph captured
+      const auto prefill = run(1);
+      const auto generate = run(65);
+      profile["base_prompt_prefill"] = kernelTable(prefill);
+      profile["batch1_decode_step"] = kernelTable(generate, prefill, 64);
+      std::ofstream(profile_path) << profile.dump(1) << "\n";
     }
     if (!upstream_path.empty()) {
       std::ifstream in(upstream_path);
