@@ -3,6 +3,7 @@
 #include <folio/engine.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 namespace folio {
@@ -166,35 +167,37 @@ torch::Tensor Sam::blockForward(const Block& block, const torch::Tensor& x) cons
   return residual + mlp;
 }
 
-// Multi-head self-attention over [B,H,W,C] with the decomposed relative-position bias (MViTv2) as attn_mask:
-// bias[(y,x),(y',x')] = q(y,x)·Rh[y,y'] + q(y,x)·Rw[x,x'] (q unscaled, as upstream).
-// The bias is a full [HW, HW] matrix per (image, head): for global attention at Large that is 6400² values per
-// head, so the heads go through in groups whose bias stays under kBiasBudgetBytes (peak memory, not speed).
+// Multi-head self-attention over [B,H,W,C] with the decomposed relative-position bias (MViTv2):
+//   logits[(y,x),(y',x')] = scale·q(y,x)·k(y',x') + q(y,x)·Rh[y,y'] + q(y,x)·Rw[x,x']   (q unscaled in the bias).
+// The bias is never materialised (it would be [HW, HW] per head: 6400² at Large). Its two terms are dot products
+// with one-hot key features instead: q' = [scale·q, q·Rh[y,:], q·Rw[x,:]] and k' = [k, onehot(y'), onehot(x')],
+// so q'·k' is exactly the biased logit and one fused attention kernel (scale 1) does the rest.
 torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
-  constexpr std::int64_t kBiasBudgetBytes = std::int64_t{256} << 20;
   const auto B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
-  const std::int64_t heads = config_.heads, head_dim = C / heads;
+  const std::int64_t heads = config_.heads, head_dim = C / heads, n = B * heads;
   auto qkv = F::linear(x, block.qkv_weight, block.qkv_bias).reshape({B, H * W, 3, heads, head_dim});
-  qkv = qkv.permute({2, 0, 3, 1, 4}).reshape({3, B * heads, H * W, head_dim});
+  qkv = qkv.permute({2, 0, 3, 1, 4}).reshape({3, n, H * W, head_dim});
   const auto q = qkv[0], k = qkv[1], v = qkv[2];
-  const auto Rh = relativePositions(block.rel_pos_h, H);  // [H, H, head_dim]
-  const auto Rw = relativePositions(block.rel_pos_w, W);  // [W, W, head_dim]
 
-  const std::int64_t bias_bytes = H * W * H * W * static_cast<std::int64_t>(x.element_size());
-  const std::int64_t group = std::max<std::int64_t>(1, kBiasBudgetBytes / bias_bytes);
-  std::vector<torch::Tensor> outs;
-  for (std::int64_t first = 0; first < B * heads; first += group) {
-    const auto n = std::min(group, B * heads - first);
-    const auto q_part = q.narrow(0, first, n);
-    const auto q_grid = q_part.reshape({n, H, W, head_dim});
-    const auto rel_h = torch::einsum("bhwc,hkc->bhwk", {q_grid, Rh});  // [n, H, W, H]
-    const auto rel_w = torch::einsum("bhwc,wkc->bhwk", {q_grid, Rw});  // [n, H, W, W]
-    const auto bias = (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).reshape({1, n, H * W, H * W});
-    outs.push_back(at::scaled_dot_product_attention(q_part.unsqueeze(0), k.narrow(0, first, n).unsqueeze(0),
-                                                    v.narrow(0, first, n).unsqueeze(0), bias)
-                       .squeeze(0));
-  }
-  auto out = outs.size() == 1 ? outs.front() : torch::cat(outs);  // [B*heads, HW, head_dim]
+  const auto q_grid = q.reshape({n, H, W, head_dim});
+  const auto rel_h = torch::einsum("bhwc,hkc->bhwk", {q_grid, relativePositions(block.rel_pos_h, H)});  // [n,H,W,H]
+  const auto rel_w = torch::einsum("bhwc,wkc->bhwk", {q_grid, relativePositions(block.rel_pos_w, W)});  // [n,H,W,W]
+  const auto on = x.options();
+  const auto row_of_key = torch::eye(H, on).unsqueeze(1).expand({H, W, H});   // [(y',x'), y'] one-hot
+  const auto col_of_key = torch::eye(W, on).unsqueeze(0).expand({H, W, W});   // [(y',x'), x'] one-hot
+  // Fused attention kernels want a head size that is a multiple of 8: zero-pad q', k' and v alike.
+  const auto features = head_dim + H + W;
+  const auto pad = (8 - features % 8) % 8;
+  const auto zeros = [&](std::int64_t width) { return torch::zeros({n, H * W, width}, on); };
+  const auto q_aug = torch::cat({q * (1.0 / std::sqrt(static_cast<double>(head_dim))), rel_h.reshape({n, H * W, H}),
+                                 rel_w.reshape({n, H * W, W}), zeros(pad)}, -1);
+  const auto k_aug = torch::cat({k, torch::cat({row_of_key, col_of_key}, -1).reshape({1, H * W, H + W}).expand({n, H * W, H + W}),
+                                 zeros(pad)}, -1);
+  const auto v_aug = F::pad(v, F::PadFuncOptions({0, features + pad - head_dim}));
+  auto out = at::scaled_dot_product_attention(q_aug.unsqueeze(0), k_aug.unsqueeze(0), v_aug.unsqueeze(0), {}, 0.0,
+                                              false, 1.0)
+                 .squeeze(0)
+                 .narrow(-1, 0, head_dim);  // [n, HW, head_dim]
   out = out.reshape({B, heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
   return F::linear(out, block.proj_weight, block.proj_bias);
 }

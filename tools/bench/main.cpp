@@ -297,6 +297,19 @@ int main(int argc, char** argv) {
       const auto generate = run(65);
       profile["base_prompt_prefill"] = kernelTable(prefill);
       profile["batch1_decode_step"] = kernelTable(generate, prefill, 64);
+      // 64 pages in flight: a 33-token run minus a 1-token run (the prefills), per step (32 batched steps).
+      const auto batch_run = [&](int tokens) {
+        std::vector<folio::GenerateRequest> requests(64);
+        for (auto& r : requests) {
+          r.prompt_embeds = embeds;
+          r.options.max_new_tokens = tokens;
+          r.options.ignore_eos = true;
+        }
+        return profileGpu(device, [&] { model->generateBatch(requests, 64); });
+      };
+      batch_run(33);
+      const auto batch_prefill = batch_run(1);
+      profile["batch64_decode_step"] = kernelTable(batch_run(33), batch_prefill, 32);
       std::ofstream(profile_path) << profile.dump(1) << "\n";
     }
     if (!upstream_path.empty()) {
