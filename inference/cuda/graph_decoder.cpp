@@ -70,7 +70,7 @@ torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) cons
   // every expert once as big GEMMs and let the zero route weights drop the unchosen ones.
   const bool few_routes = ids.numel() <= layer.experts_gate_up.size(0) / 2;
   const auto routed = few_routes ? routedExpertsByPair(layer, h, ids, route_weights)
-                                 : routedExpertsDense(layer, h, ids, route_weights);
+                                 : routedExpertsDense(h, ids, route_weights, layer.experts_gate_up, layer.experts_down);
   return routed + layer.mlp.forward(h);
 }
 
@@ -84,21 +84,6 @@ torch::Tensor GraphDecoder::routedExpertsByPair(const Layer& layer, const torch:
   const auto activated = F::silu(gate_up.narrow(1, 0, inner)) * gate_up.narrow(1, inner, inner);
   const auto routed = expertGemv(layer.experts_down.transpose(0, 1), activated.contiguous(), expert_ids);  // [B*k, H]
   return (routed.to(torch::kFloat32) * weights.reshape({-1, 1})).view({rows, k, -1}).sum(1);
-}
-
-// Every expert on every row, each projection one GEMM over all experts: gate/up over the stacked [E*2I, H],
-// then the route-weighted activations [B, E*I] (zero for unchosen experts) times down [H, E*I] sums the experts.
-torch::Tensor GraphDecoder::routedExpertsDense(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
-                                               const torch::Tensor& weights) const {
-  const auto rows = h.size(0), experts = layer.experts_gate_up.size(0), inner = layer.experts_gate_up.size(1) / 2;
-  const auto hidden = h.size(1);
-  const auto gate_up =
-      F::linear(h, layer.experts_gate_up.view({experts * 2 * inner, hidden})).view({rows, experts, 2 * inner});
-  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
-  const auto activated = (F::silu(gate_up.narrow(2, 0, inner)) * gate_up.narrow(2, inner, inner) *
-                          dense_weights.unsqueeze(-1)).to(h.scalar_type());
-  return F::linear(activated.view({rows, experts * inner}), layer.experts_down.view({hidden, experts * inner}))
-      .to(torch::kFloat32);
 }
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {

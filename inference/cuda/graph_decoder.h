@@ -57,8 +57,6 @@ class GraphDecoder : public BatchStepper {
   torch::Tensor moe(const Layer& layer, const torch::Tensor& h) const;
   torch::Tensor routedExpertsByPair(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
                                     const torch::Tensor& weights) const;
-  torch::Tensor routedExpertsDense(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
-                                   const torch::Tensor& weights) const;
   static int bucketFor(int length, int capacity);
 
   DecoderConfig config_;

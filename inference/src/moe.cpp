@@ -49,6 +49,21 @@ Moe::Moe(const DecoderConfig& config, const Weights& weights, const std::string&
                                  config.moe_intermediate_size));
   shared_experts_ = Mlp::load(weights, prefix + "shared_experts.", config.hidden_size,
                               config.moe_intermediate_size * config.n_shared_experts);
+  if (weights.contains(prefix + "experts.gate_up_proj.stacked")) {
+    stacked_gate_up_ = weights.at(prefix + "experts.gate_up_proj.stacked");
+    stacked_down_ = weights.at(prefix + "experts.down_proj.stacked");
+  }
+}
+
+torch::Tensor routedExpertsDense(const torch::Tensor& x, const torch::Tensor& ids, const torch::Tensor& weights,
+                                 const torch::Tensor& gate_up, const torch::Tensor& down) {
+  namespace F = torch::nn::functional;
+  const auto rows = x.size(0), hidden = x.size(1), experts = gate_up.size(0), inner = gate_up.size(1) / 2;
+  const auto projected = F::linear(x, gate_up.view({experts * 2 * inner, hidden})).view({rows, experts, 2 * inner});
+  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
+  const auto activated = (F::silu(projected.narrow(2, 0, inner)) * projected.narrow(2, inner, inner) *
+                          dense_weights.unsqueeze(-1)).to(x.scalar_type());
+  return F::linear(activated.view({rows, experts * inner}), down.view({hidden, experts * inner})).to(torch::kFloat32);
 }
 
 torch::Tensor Moe::forward(const torch::Tensor& x) const {
@@ -56,7 +71,11 @@ torch::Tensor Moe::forward(const torch::Tensor& x) const {
   auto [weights, expert_ids] = scores.topk(top_k_, -1);
   if (norm_topk_prob_) weights = weights / (weights.sum(-1, true) + 1e-20);
   weights = weights * routed_scaling_factor_;
-  return routedExperts(x, expert_ids, weights) + shared_experts_.forward(x);
+  // On a GPU a long prompt picks nearly every expert: a few big GEMMs beat ~10 small launches per expert.
+  const bool dense = stacked_gate_up_.defined() && x.is_cuda() && expert_ids.numel() > 2 * stacked_gate_up_.size(0);
+  const auto routed = dense ? routedExpertsDense(x, expert_ids, weights, stacked_gate_up_, stacked_down_)
+                            : routedExperts(x, expert_ids, weights);
+  return routed + shared_experts_.forward(x);
 }
 
 torch::Tensor Moe::routedExperts(const torch::Tensor& x, const torch::Tensor& expert_ids,

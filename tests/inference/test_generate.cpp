@@ -156,6 +156,34 @@ class TestGenerate : public QObject {
     }
   }
 
+  void denseRoutedExpertsEqualPerExpertSum() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const auto weights = randomWeights(config, 9);
+    const std::string prefix = "model.layers.1.mlp.experts.";
+    std::vector<folio::Mlp> experts;
+    std::vector<torch::Tensor> gate_up, down;
+    for (int e = 0; e < config.n_routed_experts; ++e) {
+      experts.push_back(folio::Mlp::load(weights, prefix + std::to_string(e) + ".", config.hidden_size,
+                                         config.moe_intermediate_size));
+      gate_up.push_back(torch::cat({experts.back().gate_proj, experts.back().up_proj}));
+      down.push_back(experts.back().down_proj);
+    }
+    const auto x = torch::randn({4, config.hidden_size});
+    const auto ids = torch::stack({torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3),
+                                   torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3),
+                                   torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3),
+                                   torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3)});
+    const auto route_weights = torch::rand({4, 3});
+    const auto dense = folio::routedExpertsDense(x, ids, route_weights, torch::stack(gate_up), torch::stack(down, 1));
+    for (int t = 0; t < 4; ++t) {
+      auto want = torch::zeros({1, config.hidden_size});
+      for (int j = 0; j < 3; ++j)
+        want += route_weights[t][j].item<double>() * experts[ids[t][j].item<int>()].forward(x.narrow(0, t, 1));
+      QVERIFY(maxRelativeError(dense.narrow(0, t, 1), want) < 1e-5);
+    }
+  }
+
   void ngramBansFollowUpstreamWindow() {
     const Ids seq{5, 6, 7, 5, 6};
     QCOMPARE(folio::noRepeatNgramBans(seq, 3, 0, {}), (Ids{7}));
