@@ -55,8 +55,9 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
   rope_cos_ = cos.to(embed_tokens_.device());
   rope_sin_ = sin.to(embed_tokens_.device());
   const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
-  token_ = torch::zeros({batch}, on_gpu);
-  position_ = torch::zeros({batch}, on_gpu);
+  inputs_ = torch::zeros({2, batch}, on_gpu);
+  token_ = inputs_[0];
+  position_ = inputs_[1];
   for (int b = 0; b < batch; ++b) slots_.push_back(cache_.slot(b));
 }
 
@@ -119,11 +120,11 @@ void GraphDecoder::forward(int bucket) {
   logits_ = logitsOf(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_);
 }
 
-// Attention reads keys up to a power-of-two bucket (at least 512) of the current length: one graph per bucket.
+// Attention reads keys up to the current length rounded up to a multiple of 256: one graph per bucket, and at
+// most 255 masked positions read per step (with 64 pages in flight attention is a third of the step).
 int GraphDecoder::bucketFor(int length, int capacity) {
-  int bucket = 512;
-  while (bucket < length) bucket *= 2;
-  return std::min(bucket, capacity);
+  constexpr int kStep = 256;
+  return std::min((length + kStep - 1) / kStep * kStep, capacity);
 }
 
 torch::Tensor GraphDecoder::step(std::int64_t token) { return step({token}, {true}).view({-1}); }
@@ -139,9 +140,7 @@ torch::Tensor GraphDecoder::step(const std::vector<std::int64_t>& tokens, const 
     inputs.push_back(slots_[b].length());
     longest = std::max(longest, slots_[b].length() + 1);
   }
-  const auto staged = torch::tensor(inputs, torch::kInt64).view({2, rows});
-  token_.copy_(staged[0]);
-  position_.copy_(staged[1]);
+  inputs_.copy_(torch::tensor(inputs, torch::kInt64).view({2, rows}));  // one copy: tokens, then positions
   const int bucket = bucketFor(longest, capacity());
   auto it = graphs_.find(bucket);
   if (it == graphs_.end()) {

@@ -62,6 +62,7 @@ class GraphDecoder : public BatchStepper {
   DecoderConfig config_;
   torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
   std::vector<Layer> layers_;
+  torch::Tensor inputs_;                      // [2, batch]: token_ and position_ are its rows
   torch::Tensor token_, position_, logits_;  // the graphs' static inputs [batch] and output [batch, vocab]
   torch::Tensor visible_;                     // this step's attention mask [batch, 1, 1, bucket], for all layers
   torch::Tensor kv_rows_;                     // this step's rows of each layer's cache viewed as [B*heads*cap, D]
