@@ -1,4 +1,5 @@
-// folio::Engine: one page through preprocessing, vision, prompt, greedy decoding and grounding.
+// folio::Engine: pages through preprocessing, vision, prompt, greedy decoding (one page, or several decoding
+// together) and grounding.
 #include <folio/engine.h>
 
 #include <chrono>
@@ -44,12 +45,60 @@ std::string stripTrailingEos(std::string text) {
 
 }  // namespace
 
+// One page on its way through the engine: its prompt embeddings and generation settings, then the text its
+// tokens decode to (streamed to a progress callback) and its timings.
+struct PageRun {
+  const RgbImage* page = nullptr;
+  torch::Tensor embeds;
+  GenerateOptions options;
+  Result result;
+  std::string text, pending_bytes;
+  Clock::time_point start, decode_start;
+
+  // The per-token callback for generate(): decodes, reports progress; prefill time ends at the first token.
+  std::function<bool(std::int64_t)> onToken(const Tokenizer& tokenizer,
+                                            std::function<void(const Progress&)> on_progress) {
+    return [this, &tokenizer, on_progress = std::move(on_progress)](std::int64_t id) {
+      if (result.generated_tokens++ == 0) {
+        decode_start = Clock::now();
+        result.timings.prefill_ms = std::chrono::duration<double, std::milli>(decode_start - start).count();
+      }
+      text += tokenizer.decodeNext(static_cast<std::int32_t>(id), pending_bytes);
+      if (on_progress) {
+        const double seconds = std::chrono::duration<double>(Clock::now() - decode_start).count();
+        Progress progress;
+        progress.generated_tokens = result.generated_tokens;
+        progress.text = text;
+        progress.tokens_per_second = seconds > 0 ? (result.generated_tokens - 1) / seconds : 0;
+        on_progress(progress);
+      }
+      return true;
+    };
+  }
+
+  Result finish(const GenerateResult& generation, const RunOptions& run_options) {
+    result.timings.decode_ms = result.generated_tokens > 0 ? millisecondsSince(decode_start) : 0;
+    text += Tokenizer::decodeFlush(pending_bytes);
+    result.generated_tokens = static_cast<int>(generation.ids.size());
+    result.cancelled = generation.cancelled;
+    result.hit_token_limit = generation.hit_token_limit;
+    result.raw_text = stripTrailingEos(std::move(text));
+    result.grounded = parseGrounding(result.raw_text, page->width, page->height, run_options.figure_stem);
+    return std::move(result);
+  }
+};
+
 struct Engine::Impl {
   std::unique_ptr<OcrModel> model;
   std::string description;
 
+  // Preprocessing, vision and the prompt of one page (timed), ready for generation.
+  std::unique_ptr<PageRun> prepare(const RgbImage& page, const RunOptions& options) const;
   Result run(const RgbImage& page, const RunOptions& options, const std::function<void(const Progress&)>& on_progress,
              const std::atomic<bool>* cancel);
+  std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                               const std::function<void(std::size_t, const Progress&)>& on_progress,
+                               const std::atomic<bool>* cancel, int max_batch);
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -83,11 +132,24 @@ Result Engine::run(const RgbImage& page, const RunOptions& options,
   }
 }
 
-Result Engine::Impl::run(const RgbImage& page, const RunOptions& options,
-                         const std::function<void(const Progress&)>& on_progress, const std::atomic<bool>* cancel) {
-  torch::InferenceMode inference_mode;
+std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                                     const std::function<void(std::size_t, const Progress&)>& on_progress,
+                                     const std::atomic<bool>* cancel, int max_batch) {
+  try {
+    return impl_->runBatch(pages, options, on_progress, cancel, max_batch);
+  } catch (const c10::OutOfMemoryError&) {
+    throw Error("out of GPU memory with " + std::to_string(std::min<std::size_t>(pages.size(), max_batch)) +
+                " pages in flight; use fewer pages at once or a smaller mode");
+  } catch (const c10::Error& e) {
+    throw Error(std::string("inference failed: ") + e.what_without_backtrace());
+  }
+}
+
+std::unique_ptr<PageRun> Engine::Impl::prepare(const RgbImage& page, const RunOptions& options) const {
   const auto& config = model->config().decoder;
-  Result result;
+  auto run = std::make_unique<PageRun>();
+  run->page = &page;
+  auto& result = run->result;
 
   auto start = Clock::now();
   const auto preprocessed = preprocessPage(page, options.mode);
@@ -99,50 +161,59 @@ Result Engine::Impl::run(const RgbImage& page, const RunOptions& options,
   result.timings.vision_ms = millisecondsSince(start);
 
   const auto ids = model->promptIds(promptFor(options.task, options.locate_text), preprocessed.n_image_tokens);
-  const auto embeds = model->promptEmbeddings(ids, features);
+  run->embeds = model->promptEmbeddings(ids, features);
   result.image_tokens = preprocessed.n_image_tokens;
   result.prompt_tokens = static_cast<int>(ids.size(0));
 
   const int room = config.max_position_embeddings - result.prompt_tokens;
   if (room <= 0) throw Error("the prompt is longer than the model's context; use a smaller mode");
-  GenerateOptions generate_options;
+  auto& generate_options = run->options;
   generate_options.max_new_tokens = std::min(options.max_new_tokens, room);
   generate_options.eos_id = config.eos_token_id;
   generate_options.ignore_eos = options.ignore_eos;
   generate_options.ngram_size = options.ngram_size;
   generate_options.ngram_window = options.ngram_window;
   generate_options.ngram_whitelist = {kTableCellOpen, kTableCellClose};
+  return run;
+}
 
-  std::string text, pending_bytes;
-  int generated = 0;
-  start = Clock::now();
-  auto decode_start = start;
-  auto on_token = [&](std::int64_t id) {
-    if (generated++ == 0) {
-      decode_start = Clock::now();
-      result.timings.prefill_ms = std::chrono::duration<double, std::milli>(decode_start - start).count();
-    }
-    text += model->tokenizer().decodeNext(static_cast<std::int32_t>(id), pending_bytes);
-    if (on_progress) {
-      const double seconds = std::chrono::duration<double>(Clock::now() - decode_start).count();
-      Progress progress;
-      progress.generated_tokens = generated;
-      progress.text = text;
-      progress.tokens_per_second = seconds > 0 ? (generated - 1) / seconds : 0;
-      on_progress(progress);
-    }
-    return true;
-  };
-  auto generation = model->generate(embeds, generate_options, on_token, cancel);
-  result.timings.decode_ms = millisecondsSince(decode_start);
+Result Engine::Impl::run(const RgbImage& page, const RunOptions& options,
+                         const std::function<void(const Progress&)>& on_progress, const std::atomic<bool>* cancel) {
+  torch::InferenceMode inference_mode;
+  auto page_run = prepare(page, options);
+  page_run->start = page_run->decode_start = Clock::now();
+  const auto on_token = page_run->onToken(model->tokenizer(), on_progress);
+  const auto generation = model->generate(page_run->embeds, page_run->options, on_token, cancel);
+  return page_run->finish(generation, options);
+}
 
-  text += Tokenizer::decodeFlush(pending_bytes);
-  result.generated_tokens = static_cast<int>(generation.ids.size());
-  result.cancelled = generation.cancelled;
-  result.hit_token_limit = generation.hit_token_limit;
-  result.raw_text = stripTrailingEos(std::move(text));
-  result.grounded = parseGrounding(result.raw_text, page.width, page.height, options.figure_stem);
-  return result;
+std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                                           const std::function<void(std::size_t, const Progress&)>& on_progress,
+                                           const std::atomic<bool>* cancel, int max_batch) {
+  torch::InferenceMode inference_mode;
+  if (options.size() != pages.size())
+    throw Error("a batch needs one set of run options per page (" + std::to_string(pages.size()) + " pages, " +
+                std::to_string(options.size()) + " options)");
+  std::vector<std::unique_ptr<PageRun>> runs;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    if (pages[i].empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
+    runs.push_back(prepare(pages[i], options[i]));
+  }
+  std::vector<GenerateRequest> requests(runs.size());
+  const auto start = Clock::now();  // a page's prefill time runs from here to its first token
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    runs[i]->start = runs[i]->decode_start = start;
+    requests[i].prompt_embeds = runs[i]->embeds;
+    requests[i].options = runs[i]->options;
+    requests[i].cancel = cancel;
+    std::function<void(const Progress&)> page_progress;
+    if (on_progress) page_progress = [&on_progress, i](const Progress& p) { on_progress(i, p); };
+    requests[i].on_token = runs[i]->onToken(model->tokenizer(), page_progress);
+  }
+  const auto generations = model->generateBatch(requests, max_batch);
+  std::vector<Result> results;
+  for (std::size_t i = 0; i < runs.size(); ++i) results.push_back(runs[i]->finish(generations[i], options[i]));
+  return results;
 }
 
 ModelSearch findModel() {

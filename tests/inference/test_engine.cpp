@@ -108,6 +108,32 @@ class TestEngine : public QObject {
     QCOMPARE(a.raw_text, b.raw_text);
   }
 
+  void batchEqualsPageByPage() {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Tiny;
+    options.max_new_tokens = 6;
+    options.ignore_eos = true;
+    const std::vector<folio::RgbImage> pages{page(300, 200), page(200, 300), page(640, 480)};
+    std::vector<folio::RunOptions> page_options(pages.size(), options);
+    page_options[2].mode = folio::Mode::Small;
+    std::vector<int> progress_calls(pages.size(), 0);
+    const auto batch = engine_->runBatch(pages, page_options, [&](std::size_t i, const folio::Progress& p) {
+      QVERIFY(i < pages.size());
+      QCOMPARE(p.generated_tokens, ++progress_calls[i]);
+    });
+    QCOMPARE(batch.size(), pages.size());
+    for (std::size_t i = 0; i < pages.size(); ++i) {
+      const auto single = engine_->run(pages[i], page_options[i]);
+      QCOMPARE(batch[i].raw_text, single.raw_text);
+      QCOMPARE(batch[i].generated_tokens, 6);
+      QCOMPARE(progress_calls[i], 6);
+      QCOMPARE(batch[i].prompt_tokens, single.prompt_tokens);
+    }
+    QCOMPARE(batch[2].image_tokens, 111);  // Small, beside Tiny pages
+    QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->runBatch({page(300, 200), folio::RgbImage{}}, {options, options}));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->runBatch({page(300, 200)}, {options, options}));
+  }
+
   void emptyPageIsAnError() {
     QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->run(folio::RgbImage{}, folio::RunOptions{}));
   }

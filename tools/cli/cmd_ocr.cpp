@@ -69,7 +69,7 @@ void setupOcr(CLI::App& cli) {
   struct Args {
     ModelOptions model;
     std::string mode = "gundam", task = "markdown", output = ".";
-    int max_tokens = 8192;
+    int max_tokens = 8192, batch = 16;
     std::vector<std::string> inputs;
     bool quiet = false;
   };
@@ -80,6 +80,8 @@ void setupOcr(CLI::App& cli) {
   cmd->add_option("--task", args->task, "markdown, ocr, free, figure, describe or locate:TEXT");
   cmd->add_option("--max-tokens", args->max_tokens, "Most tokens generated per page");
   cmd->add_flag("-q,--quiet", args->quiet, "Do not stream the text to stdout");
+  cmd->add_option("--batch", args->batch, "Pages decoded together on a GPU (streaming shows only with 1)")
+      ->check(CLI::Range(1, 256));
   cmd->add_option("inputs", args->inputs, "Page images")->required();
   cmd->add_option("-o,--output", args->output, "Output folder");
   cmd->callback([args] {
@@ -87,24 +89,35 @@ void setupOcr(CLI::App& cli) {
     auto engine = Engine::load(args->model.engineOptions());
     std::cerr << "model loaded on " << engine->deviceDescription() << "\n";
     fs::create_directories(args->output);
-    for (const auto& input : args->inputs) {
-      const auto stem = fs::path(input).stem().string();
-      auto page = loadImage(input);
-      options.figure_stem = stem;
+    // Pages go through in groups of --batch: on a GPU each group decodes together.
+    const fs::path out(args->output);
+    for (std::size_t first = 0; first < args->inputs.size(); first += static_cast<std::size_t>(args->batch)) {
+      const auto count = std::min(static_cast<std::size_t>(args->batch), args->inputs.size() - first);
+      std::vector<RgbImage> pages;
+      std::vector<RunOptions> page_options;
+      for (std::size_t i = first; i < first + count; ++i) {
+        pages.push_back(loadImage(args->inputs[i]));
+        page_options.push_back(options);
+        page_options.back().figure_stem = fs::path(args->inputs[i]).stem().string();
+      }
       std::size_t shown = 0;
-      auto result = engine->run(page, options, [&](const Progress& p) {
-        if (args->quiet) return;
+      const auto results = engine->runBatch(pages, page_options, [&](std::size_t i, const Progress& p) {
+        if (args->quiet || count > 1) return;  // interleaved pages would be unreadable
         std::cout << p.text.substr(shown) << std::flush;
         shown = p.text.size();
-      });
-      const fs::path out(args->output);
-      writeFile(out / (stem + ".md"), result.grounded.markdown);
-      writeFile(out / (stem + ".json"), regionsJson(result, page).dump(1));
-      const int figures = writeFigureCrops(page, result.grounded.regions, out);
-      const double tok_s = result.timings.decode_ms > 0 ? 1000.0 * result.generated_tokens / result.timings.decode_ms : 0;
-      std::cerr << "\n" << input << ": " << result.generated_tokens << " tokens, " << tok_s << " tokens/s, vision "
-                << result.timings.vision_ms << " ms, prefill " << result.timings.prefill_ms << " ms, "
-                << result.grounded.regions.size() << " regions, " << figures << " figures\n";
+      }, nullptr, args->batch);
+      for (std::size_t i = 0; i < count; ++i) {
+        const auto& result = results[i];
+        const auto& stem = page_options[i].figure_stem;
+        writeFile(out / (stem + ".md"), result.grounded.markdown);
+        writeFile(out / (stem + ".json"), regionsJson(result, pages[i]).dump(1));
+        const int figures = writeFigureCrops(pages[i], result.grounded.regions, out);
+        const double tok_s =
+            result.timings.decode_ms > 0 ? 1000.0 * result.generated_tokens / result.timings.decode_ms : 0;
+        std::cerr << "\n" << args->inputs[first + i] << ": " << result.generated_tokens << " tokens, " << tok_s
+                  << " tokens/s, vision " << result.timings.vision_ms << " ms, prefill " << result.timings.prefill_ms
+                  << " ms, " << result.grounded.regions.size() << " regions, " << figures << " figures\n";
+      }
     }
   });
 }
