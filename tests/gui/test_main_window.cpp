@@ -98,7 +98,7 @@ class MainWindowTest : public QObject {
 
   void eventLoopStaysResponsiveDuringInference() {
     QTemporaryDir dir;
-    ui::MainWindow window(scripted(1ms), dir.filePath("project"));
+    ui::MainWindow window(scripted(3ms), dir.filePath("project"));
     window.show();
     QVERIFY(window.openFile(writePdf(dir.filePath("doc.pdf"), 2)));
     QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
@@ -116,8 +116,13 @@ class MainWindowTest : public QObject {
     window.runAll();
     QVERIFY(finished.wait(30000));
     ticker.stop();
-    qInfo("worst event-loop gap during inference: %lld ms", worst);
-    QVERIFY2(worst < 50, qPrintable(QString::number(worst)));
+    const qint64 total = clock.elapsed();
+    qInfo("worst event-loop gap during inference: %lld ms of %lld ms", worst, total);
+    // Inference on the GUI thread would freeze it for a whole page (hundreds of ms); a loaded CI machine can
+    // delay a timer by tens of ms. The bound tells the two apart as long as pages take far longer than it.
+    constexpr qint64 kBound = 150;
+    QVERIFY2(total > 4 * kBound, qPrintable(QString::number(total)));
+    QVERIFY2(worst < kBound, qPrintable(QString::number(worst)));
   }
 
   void missingModelAndBadFilesShowInTheWindow() {
