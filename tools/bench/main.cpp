@@ -90,14 +90,24 @@ struct DecodeFigures {
   int tokens = 0;
 };
 
-// Prefill a Base page prompt, then greedy-decode `tokens` tokens with eos ignored (fixed length).
-DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage& page, int tokens) {
-  const std::string prompt = folio::promptFor(folio::Task::Markdown);
-  auto ids = model.promptIds(prompt, page.n_image_tokens);
-  auto embeds = model.promptEmbeddings(ids, model.encodeImage(page));
+// The page's markdown prompt with its image features: what the engine prefills.
+torch::Tensor pagePrompt(const folio::OcrModel& model, const folio::PreprocessedPage& page) {
+  const auto ids = model.promptIds(folio::promptFor(folio::Task::Markdown), page.n_image_tokens);
+  return model.promptEmbeddings(ids, model.encodeImage(page));
+}
+
+// Greedy decoding of exactly `tokens` tokens (eos ignored).
+folio::GenerateOptions fixedLength(int tokens) {
   folio::GenerateOptions options;
   options.max_new_tokens = tokens;
   options.ignore_eos = true;
+  return options;
+}
+
+// Prefill a Base page prompt, then greedy-decode `tokens` tokens with eos ignored (fixed length).
+DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage& page, int tokens) {
+  const auto embeds = pagePrompt(model, page);
+  const auto options = fixedLength(tokens);
   DecodeFigures figures;
   for (int round = 0; round < 2; ++round) {  // the first round warms up kernels and the allocator
     resetPeakMemory(model.device());
@@ -176,7 +186,6 @@ struct BatchFigures {
 // per page with eos ignored. The second of two rounds is measured (the first captures the CUDA graphs).
 BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage& page, int pages, int tokens,
                            const std::vector<std::int64_t>& batch1_ids) {
-  const std::string prompt = folio::promptFor(folio::Task::Markdown);
   BatchFigures figures;
   for (int round = 0; round < 2; ++round) {
     resetPeakMemory(model.device());
@@ -184,9 +193,8 @@ BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage
     const auto start = Clock::now();
     std::vector<folio::GenerateRequest> requests(pages);
     for (auto& request : requests) {
-      request.prompt_embeds = model.promptEmbeddings(model.promptIds(prompt, page.n_image_tokens), model.encodeImage(page));
-      request.options.max_new_tokens = tokens;
-      request.options.ignore_eos = true;
+      request.prompt_embeds = pagePrompt(model, page);
+      request.options = fixedLength(tokens);
     }
     const auto decode_start = Clock::now();
     const auto results = model.generateBatch(requests, pages);
@@ -257,15 +265,7 @@ int main(int argc, char** argv) {
     out["decode_tok_s_batch1"] = decode.tok_s;
     out["peak_gpu_mem_gb"] = decode.peak_gb;
     out["batch_tokens_per_page"] = batch_tokens;
-    std::vector<std::int64_t> batch1_ids;
-    {
-      const std::string prompt = folio::promptFor(folio::Task::Markdown);
-      folio::GenerateOptions options;
-      options.max_new_tokens = batch_tokens;
-      options.ignore_eos = true;
-      batch1_ids = model->generate(model->promptEmbeddings(model->promptIds(prompt, base_page.n_image_tokens),
-                                                           model->encodeImage(base_page)), options).ids;
-    }
+    const auto batch1_ids = model->generate(pagePrompt(*model, base_page), fixedLength(batch_tokens)).ids;
     for (int pages : batch_sizes) {
       if (pages <= 0) continue;
       const auto b = decodeBatched(*model, base_page, pages, batch_tokens, batch1_ids);
@@ -283,14 +283,9 @@ int main(int argc, char** argv) {
       // Vision: one Base pass. Decode: a 65-token run minus a prefill-only run, per step (64 graph steps).
       nlohmann::json profile;
       profile["base_vision_pass"] = kernelTable(profileGpu(device, [&] { model->encodeImage(base_page); }));
-      const std::string prompt = folio::promptFor(folio::Task::Markdown);
-      const auto embeds =
-          model->promptEmbeddings(model->promptIds(prompt, base_page.n_image_tokens), model->encodeImage(base_page));
-      folio::GenerateOptions options;
-      options.ignore_eos = true;
+      const auto embeds = pagePrompt(*model, base_page);
       const auto run = [&](int tokens) {
-        options.max_new_tokens = tokens;
-        return profileGpu(device, [&] { model->generate(embeds, options); });
+        return profileGpu(device, [&] { model->generate(embeds, fixedLength(tokens)); });
       };
       run(65);  // warm: every graph captured
       const auto prefill = run(1);
@@ -302,8 +297,7 @@ int main(int argc, char** argv) {
         std::vector<folio::GenerateRequest> requests(64);
         for (auto& r : requests) {
           r.prompt_embeds = embeds;
-          r.options.max_new_tokens = tokens;
-          r.options.ignore_eos = true;
+          r.options = fixedLength(tokens);
         }
         return profileGpu(device, [&] { model->generateBatch(requests, 64); });
       };
