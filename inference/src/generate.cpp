@@ -98,12 +98,12 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
 
 namespace {
 
-// Greedy picks for every row of logits [B, vocab] after each active row's n-gram bans, with one copy to the host.
 struct ActiveRow {
   const std::vector<std::int64_t>* generated = nullptr;  // null: an idle slot
   const GenerateOptions* options = nullptr;
 };
 
+// Greedy picks for every row of logits [B, vocab] after each active row's n-gram bans, with one copy to the host.
 std::vector<std::int64_t> pickTokens(torch::Tensor logits, const std::vector<ActiveRow>& rows) {
   std::vector<std::int64_t> banned_rows, banned_ids;
   for (std::size_t b = 0; b < rows.size(); ++b) {
@@ -140,11 +140,17 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
   const auto start = [&](int b, std::size_t r) {
     auto& request = requests[r];
     auto& result = results[r];
-    if (isCancelled(request.cancel)) return result.cancelled = true, false;
+    if (isCancelled(request.cancel)) {
+      result.cancelled = true;
+      return false;
+    }
     auto& cache = stepper.slot(b);
     cache.reset();
     result.prompt_logits = decoder.forward(request.prompt_embeds, cache);
-    if (request.options.max_new_tokens <= 0) return result.hit_token_limit = true, false;
+    if (request.options.max_new_tokens <= 0) {
+      result.hit_token_limit = true;
+      return false;
+    }
     const auto token = pickToken(result.prompt_logits, {}, request.options);
     if (!continuesAfter(token, result, request.options, request.on_token, request.cancel, cacheFull(decoder, cache)))
       return false;
@@ -155,8 +161,12 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
     for (int b = 0; b < slots; ++b) {
       while (!active[b] && next < requests.size()) {
         const auto r = next++;
-        if (start(b, r)) request_of[b] = static_cast<int>(r), active[b] = true;
-        else stepper.slot(b).reset();
+        if (start(b, r)) {
+          request_of[b] = static_cast<int>(r);
+          active[b] = true;
+        } else {
+          stepper.slot(b).reset();
+        }
       }
     }
     if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
