@@ -11,6 +11,8 @@ py=/opt/torch/.venv/bin/python
 steps=${*:-parity bench}
 "$here/scripts/gpu-build.sh" 2>&1 | tail -3 | tee "$out/build.log" || exit 1
 cli=$here/build-gpu/tools/folio-cli
+"$here/build-gpu/tools/folio-kernel-check" | tee "$out/kernel_check.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "kernel check failed: stopping"; exit 1; }
 # The GPU machine has no PNG decoder for Folio: give the golden views to it as binary PPM.
 goldens=/tmp/goldens; rm -rf $goldens; cp -r "$shared/reference/goldens" $goldens
 $py -c "
@@ -35,3 +37,6 @@ if [[ " $steps " == *" bench "* ]]; then
     --json | tee "$out/perf.json"
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 fi
+# The device tool returns at most 8 files: the side logs travel as one archive.
+(cd "$out" && tar czf logs.tar.gz --remove-files $(ls build.log synth.log kernel_check.txt upstream.err \
+  upstream_base.json gpu.txt reference_bf16.err 2>/dev/null))

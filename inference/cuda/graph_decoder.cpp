@@ -4,9 +4,11 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <folio/engine.h>
 
+#include "decode_attention.h"
 #include "decoder.h"
-#include "expert_gemv.h"
 #include "fused_ops.h"
+#include "moe.h"
+#include "small_batch_gemv.h"
 
 namespace folio::cuda {
 namespace F = torch::nn::functional;
@@ -14,9 +16,18 @@ namespace {
 
 std::string layerPrefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
 
-Mlp mlpAt(const Weights& weights, const std::string& prefix) {
-  return Mlp{weights.at(prefix + "gate_proj.weight"), weights.at(prefix + "up_proj.weight"),
-             weights.at(prefix + "down_proj.weight")};
+AlwaysOnMlp mlpAt(const Weights& weights, const std::string& prefix) {
+  return AlwaysOnMlp{weights.at(prefix + "gate_proj.weight"), weights.at(prefix + "up_proj.weight"),
+                     weights.at(prefix + "down_proj.weight")};
+}
+
+// x times the weights (stacked along the output features), through the small-batch GEMV for a few rows (cuBLAS
+// is latency-bound there), else cuBLAS.
+torch::Tensor project(const torch::Tensor& x, const std::vector<torch::Tensor>& weights) {
+  if (x.size(0) <= kSmallBatchMaxRows) return smallBatchLinear(x, weights);
+  std::vector<torch::Tensor> parts;
+  for (const auto& w : weights) parts.push_back(F::linear(x, w));
+  return parts.size() == 1 ? parts.front() : torch::cat(parts, 1);
 }
 
 }  // namespace
@@ -42,7 +53,8 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
     layer.o_proj = weights.at(p + "self_attn.o_proj.weight");
     layer.moe = i >= config.first_k_dense_replace;
     if (layer.moe) {
-      layer.router = weights.at(p + "mlp.gate.weight").to(torch::kFloat32);
+      layer.router = weights.at(p + "mlp.gate.weight");
+      layer.router_float = layer.router.to(torch::kFloat32);
       layer.experts_gate_up = weights.at(p + "mlp.experts.gate_up_proj.stacked");
       layer.experts_down = weights.at(p + "mlp.experts.down_proj.stacked");
       layer.mlp = mlpAt(weights, p + "mlp.shared_experts.");
@@ -56,72 +68,74 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
   rope_sin_ = sin.to(embed_tokens_.device());
   const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
   inputs_ = torch::zeros({2, batch}, on_gpu);
+  router_arrivals_ = torch::zeros({batch}, on_gpu.dtype(torch::kInt32));
   token_ = inputs_[0];
   position_ = inputs_[1];
   for (int b = 0; b < batch; ++b) slots_.push_back(cache_.slot(b));
 }
 
-// Router softmax -> top-k experts per row, their SiLU MLPs weighted, plus the shared experts; float32 out.
-torch::Tensor GraphDecoder::moe(const Layer& layer, const torch::Tensor& h) const {
-  const auto scores = F::linear(h.to(torch::kFloat32), layer.router).softmax(-1);
-  auto [route_weights, ids] = scores.topk(config_.num_experts_per_tok, -1);
-  if (config_.norm_topk_prob) route_weights = route_weights / (route_weights.sum(-1, true) + 1e-20);
-  route_weights = route_weights * config_.routed_scaling_factor;
-  // Few rows pick few experts: read just those (pairs may repeat an expert). Many rows pick most of them: read
-  // every expert once as big GEMMs and let the zero route weights drop the unchosen ones.
-  const bool few_routes = ids.numel() <= layer.experts_gate_up.size(0) / 2;
-  const auto routed = few_routes ? routedExpertsByPair(layer, h, ids, route_weights)
-                                 : routedExpertsDense(h, ids, route_weights, layer.experts_gate_up, layer.experts_down);
-  return routed + layer.mlp.forward(h);
+bool GraphDecoder::supports(const DecoderConfig& c) {
+  const int lanes_per_key = c.head_dim() / 32;  // decodeAttention's layout
+  return c.hidden_size % 8 == 0 && c.head_dim() % 32 == 0 && lanes_per_key <= 32 && 32 % lanes_per_key == 0 &&
+         c.intermediate_size % 8 == 0 &&
+         c.moe_intermediate_size % 8 == 0 && c.n_routed_experts <= 256 && c.num_experts_per_tok <= 16;
 }
 
-// One in-place GEMV per (row, chosen expert) pair: h [B, H], ids / weights [B, k] -> [B, H] float32.
-torch::Tensor GraphDecoder::routedExpertsByPair(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
-                                                const torch::Tensor& weights) const {
-  const auto rows = h.size(0), k = ids.size(1), inner = layer.experts_gate_up.size(1) / 2;
-  const auto expert_ids = ids.reshape({-1});
-  const auto x = rows == 1 ? h : h.repeat_interleave(k, 0);  // the row of every pair
-  const auto gate_up = expertGemv(layer.experts_gate_up, x, expert_ids);  // [B*k, 2I]
-  const auto activated = F::silu(gate_up.narrow(1, 0, inner)) * gate_up.narrow(1, inner, inner);
-  const auto routed = expertGemv(layer.experts_down.transpose(0, 1), activated.contiguous(), expert_ids);  // [B*k, H]
-  return (routed.to(torch::kFloat32) * weights.reshape({-1, 1})).view({rows, k, -1}).sum(1);
+bool GraphDecoder::fewRoutes(const Layer& layer, std::int64_t rows) const {
+  return rows * config_.num_experts_per_tok <= layer.experts_gate_up.size(0) / 2;
 }
 
-torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket) {
-  const std::int64_t rows = x.size(0), heads = config_.num_attention_heads, head_dim = config_.head_dim();
-  const auto h = rmsNorm(x, layer.input_layernorm, config_.rms_norm_eps);
-  auto q = F::linear(h, layer.q_proj);
-  auto k = F::linear(h, layer.k_proj);
-  applyRopeInPlace(q.view({rows * heads, head_dim}), k.view({rows * heads, head_dim}), rope_cos_, rope_sin_,
-                   position_);
-  const auto v = F::linear(h, layer.v_proj);
+// The layer's MLP, or its MoE (router softmax -> top-k experts per row, their SiLU MLPs weighted, plus the
+// shared experts): [B, H] float32 or bf16, to be added to the residual stream.
+torch::Tensor GraphDecoder::feedForward(const Layer& layer, const torch::Tensor& h) const {
+  const auto rows = h.size(0);
+  const auto& mlp = layer.mlp;
+  if (!layer.moe) {
+    if (rows > kSmallBatchMaxRows / 2)
+      return F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
+    return expertOutputs(expertActivations(h, {}, {}, mlp), {}, {}, {}, mlp);
+  }
+  if (fewRoutes(layer, rows)) {
+    const auto [ids, weights] = routeTopK(h, layer.router, config_.num_experts_per_tok, config_.norm_topk_prob,
+                                          config_.routed_scaling_factor, router_arrivals_);
+    return expertOutputs(expertActivations(h, layer.experts_gate_up, ids, mlp), layer.experts_down, ids, weights, mlp);
+  }
+  const auto scores = F::linear(h.to(torch::kFloat32), layer.router_float).softmax(-1);
+  auto [weights, ids] = scores.topk(config_.num_experts_per_tok, -1);
+  if (config_.norm_topk_prob) weights = weights / (weights.sum(-1, true) + 1e-20);
+  weights = weights * config_.routed_scaling_factor;
+  const auto shared = F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
+  return routedExpertsDense(h, ids, weights, layer.experts_gate_up, layer.experts_down) + shared;
+}
+
+std::array<torch::Tensor, 3> GraphDecoder::projectQkv(const Layer& layer, const torch::Tensor& h) const {
+  const auto hidden = config_.hidden_size;
+  const auto qkv = project(h, {layer.q_proj, layer.k_proj, layer.v_proj});  // [B, 3H]
+  return {qkv.narrow(1, 0, hidden), qkv.narrow(1, hidden, hidden), qkv.narrow(1, 2 * hidden, hidden)};
+}
+
+torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, torch::Tensor& x, const torch::Tensor& pending,
+                                         int bucket) {
+  const auto h = addRmsNorm(x, pending, layer.input_layernorm, config_.rms_norm_eps);
+  const auto [q, k, v] = projectQkv(layer, h);
   auto& keys = cache_.keys(index);
   auto& values = cache_.values(index);
-  keys.view({-1, head_dim}).index_copy_(0, kv_rows_, k.view({rows * heads, head_dim}));
-  values.view({-1, head_dim}).index_copy_(0, kv_rows_, v.view({rows * heads, head_dim}));
-  const auto attn = torch::scaled_dot_product_attention(q.view({rows, heads, 1, head_dim}), keys.narrow(2, 0, bucket),
-                                                        values.narrow(2, 0, bucket), visible_);
-  auto out = x + F::linear(attn.view({rows, config_.hidden_size}), layer.o_proj);
-  const auto normed = rmsNorm(out, layer.post_attention_layernorm, config_.rms_norm_eps);
-  return out + (layer.moe ? moe(layer, normed) : layer.mlp.forward(normed));
+  ropeAndAppendKv(q, k, v, rope_cos_, rope_sin_, position_, keys, values);
+  const auto attention = decodeAttention(q, keys, values, position_, bucket);
+  const auto normed = addRmsNorm(x, project(attention, {layer.o_proj}), layer.post_attention_layernorm,
+                                 config_.rms_norm_eps);
+  return feedForward(layer, normed);
 }
 
 void GraphDecoder::forward(int bucket) {
-  const auto rows = token_.size(0);
-  const auto heads = config_.num_attention_heads;
-  // Row b attends over the bucket's first positions up to its own (one mask for all layers), and writes its
-  // keys at (b, head, position[b]) of every layer's cache.
-  visible_ = (torch::arange(bucket, position_.options()).view({1, bucket}) <= position_.view({rows, 1}))
-                 .view({rows, 1, 1, bucket});
-  kv_rows_ = torch::arange(rows * heads, position_.options()) * cache_.capacity() +
-             position_.repeat_interleave(heads);
   auto x = embed_tokens_.index_select(0, token_).to(torch::kFloat32);  // [B, H], the float32 residual stream
-  for (int i = 0; i < static_cast<int>(layers_.size()); ++i) x = layerForward(layers_[i], i, x, bucket);
-  logits_ = logitsOf(rmsNorm(x, norm_, config_.rms_norm_eps), lm_head_);
+  torch::Tensor pending;
+  for (int i = 0; i < static_cast<int>(layers_.size()); ++i) pending = layerForward(layers_[i], i, x, pending, bucket);
+  logits_ = logitsOf(addRmsNorm(x, pending, norm_, config_.rms_norm_eps), lm_head_);
 }
 
-// Attention reads keys up to the current length rounded up to a multiple of 256: one graph per bucket, and at
-// most 255 masked positions read per step (with 64 pages in flight attention is a third of the step).
+// Attention reads each row's own positions; the longest row's length rounded up to a multiple of 256 sizes its
+// grid (blocks past a row's length exit at once): one graph per bucket instead of one per length.
 int GraphDecoder::bucketFor(int length, int capacity) {
   constexpr int kStep = 256;
   return std::min((length + kStep - 1) / kStep * kStep, capacity);

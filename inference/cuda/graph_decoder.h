@@ -7,6 +7,7 @@
 #include <ATen/cuda/CUDAGraph.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <vector>
@@ -14,7 +15,7 @@
 #include "config.h"
 #include "generate.h"
 #include "kv_cache.h"
-#include "moe.h"
+#include "moe_kernels.h"
 #include "weights.h"
 
 namespace folio::cuda {
@@ -25,6 +26,8 @@ class GraphDecoder : public BatchStepper {
   // (model.layers.N.mlp.experts.{gate_up,down}_proj.stacked). Each of the `batch` slots holds up to `capacity`
   // positions (prompt and generated tokens).
   GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch = 1, int capacity = 0);
+  // Whether the decode kernels take this model's sizes (multiples of 8, at most 256 experts, ...).
+  static bool supports(const DecoderConfig& config);
 
   int batch() const override { return static_cast<int>(slots_.size()); }
   int capacity() const { return cache_.capacity(); }
@@ -41,8 +44,9 @@ class GraphDecoder : public BatchStepper {
  private:
   struct Layer {
     torch::Tensor input_layernorm, q_proj, k_proj, v_proj, o_proj, post_attention_layernorm;
-    Mlp mlp;  // dense layers: the MLP; MoE layers: the shared experts
-    torch::Tensor router;                                  // MoE layers: mlp.gate in float32
+    AlwaysOnMlp mlp;                // dense layers: the MLP; MoE layers: the shared experts
+    torch::Tensor router;           // MoE layers: mlp.gate [E, H] (bf16)
+    torch::Tensor router_float;     // the same in float32, for the many-row path
     torch::Tensor experts_gate_up;  // [E, 2I, H]: gate_proj rows, then up_proj rows
     torch::Tensor experts_down;     // [H, E, I]
     bool moe = false;
@@ -53,19 +57,22 @@ class GraphDecoder : public BatchStepper {
   };
 
   void forward(int bucket);  // the captured body: reads token_/position_, writes logits_
-  torch::Tensor layerForward(const Layer& layer, int index, const torch::Tensor& x, int bucket);
-  torch::Tensor moe(const Layer& layer, const torch::Tensor& h) const;
-  torch::Tensor routedExpertsByPair(const Layer& layer, const torch::Tensor& h, const torch::Tensor& ids,
-                                    const torch::Tensor& weights) const;
+  // One layer on the float32 residual stream x [B, H]: adds `pending` (the previous block's output) to x, and
+  // returns this layer's feed-forward output, still to be added.
+  torch::Tensor layerForward(const Layer& layer, int index, torch::Tensor& x, const torch::Tensor& pending,
+                             int bucket);
+  std::array<torch::Tensor, 3> projectQkv(const Layer& layer, const torch::Tensor& h) const;
+  torch::Tensor feedForward(const Layer& layer, const torch::Tensor& h) const;
+  // Few rows read only their chosen experts; many rows read every expert once (see moe.h).
+  bool fewRoutes(const Layer& layer, std::int64_t rows) const;
   static int bucketFor(int length, int capacity);
 
   DecoderConfig config_;
   torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
   std::vector<Layer> layers_;
+  torch::Tensor router_arrivals_;            // routeTopK's block counters, zero between launches
   torch::Tensor inputs_;                      // [2, batch]: token_ and position_ are its rows
   torch::Tensor token_, position_, logits_;  // the graphs' static inputs [batch] and output [batch, vocab]
-  torch::Tensor visible_;                     // this step's attention mask [batch, 1, 1, bucket], for all layers
-  torch::Tensor kv_rows_;                     // this step's rows of each layer's cache viewed as [B*heads*cap, D]
   KvCache cache_;
   std::vector<KvCache> slots_;
   std::map<int, Captured> graphs_;  // by attention bucket

@@ -3,20 +3,36 @@
 #include <algorithm>
 #include <limits>
 
+#ifdef FOLIO_HAVE_CUDA
+#include "argmax_rows.h"
+#endif
+
 namespace folio {
 
 namespace {
 
 bool isCancelled(const std::atomic<bool>* cancel) { return cancel && cancel->load(); }
 
+// Each row's arg-max [rows] of logits [rows, V].
+torch::Tensor argmaxOfRows(const torch::Tensor& logits) {
+#ifdef FOLIO_HAVE_CUDA
+  if (logits.is_cuda() && logits.scalar_type() == torch::kFloat32 && logits.is_contiguous())
+    return cuda::argmaxRows(logits);
+#endif
+  return logits.argmax(1);
+}
+
 // Greedy choice after the n-gram guard's bans.
 std::int64_t pickToken(const torch::Tensor& logits, const std::vector<std::int64_t>& generated,
                        const GenerateOptions& options) {
   const auto banned =
       noRepeatNgramBans(generated, options.ngram_size, options.ngram_window, options.ngram_whitelist);
-  if (banned.empty()) return logits.argmax().item<std::int64_t>();
-  const auto banned_ids = torch::tensor(banned, torch::TensorOptions().dtype(torch::kInt64)).to(logits.device());
-  return logits.index_fill(0, banned_ids, -std::numeric_limits<float>::infinity()).argmax().item<std::int64_t>();
+  auto row = logits.view({1, -1});
+  if (!banned.empty()) {
+    const auto banned_ids = torch::tensor(banned, torch::TensorOptions().dtype(torch::kInt64)).to(logits.device());
+    row = row.index_fill(1, banned_ids, -std::numeric_limits<float>::infinity());
+  }
+  return argmaxOfRows(row).item<std::int64_t>();
 }
 
 }  // namespace
@@ -120,7 +136,7 @@ std::vector<std::int64_t> pickTokens(torch::Tensor logits, const std::vector<Act
     logits.index_put_({torch::tensor(banned_rows).to(on_device), torch::tensor(banned_ids).to(on_device)},
                       -std::numeric_limits<float>::infinity());
   }
-  const auto picks = logits.argmax(1).to(torch::kCPU);
+  const auto picks = argmaxOfRows(logits).to(torch::kCPU);
   return {picks.data_ptr<std::int64_t>(), picks.data_ptr<std::int64_t>() + picks.numel()};
 }
 

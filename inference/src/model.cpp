@@ -108,7 +108,10 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   stackExperts(model->weights_, model->config_.decoder);
   model->vision_ = std::make_unique<VisionEncoder>(model->config_, model->weights_);
   model->decoder_ = std::make_unique<Decoder>(model->config_.decoder, model->weights_);
-  model->graph_decoder_available_ = device.is_cuda() && dtype == torch::kBFloat16;
+#ifdef FOLIO_HAVE_CUDA
+  model->graph_decoder_available_ =
+      device.is_cuda() && dtype == torch::kBFloat16 && cuda::GraphDecoder::supports(model->config_.decoder);
+#endif
   model->setUseCudaGraphs(true);
   return model;
 }

@@ -1,0 +1,167 @@
+// folio-kernel-check: each CUDA decode kernel against the plain libtorch ops it replaces, on random inputs of
+// the full model's sizes (and odd ones). Prints the largest error per kernel; exits 1 when one is off. Runs on
+// the GPU machine (scripts/gpu-check.sh), where the QtTest suite does not build.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <limits>
+#include <string>
+
+#include "argmax_rows.h"
+#include "decode_attention.h"
+#include "fused_ops.h"
+#include "moe_kernels.h"
+#include "small_batch_gemv.h"
+
+namespace {
+
+namespace F = torch::nn::functional;
+using folio::cuda::AlwaysOnMlp;
+
+int failures = 0;
+
+// Reports max |got - want| against tolerance * max |want| (bf16 results: a few roundings of 2^-8).
+void expectClose(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tolerance) {
+  const auto g = got.to(torch::kFloat32), w = want.to(torch::kFloat32);
+  const double error = (g - w).abs().max().item<double>();
+  const double scale = w.abs().max().item<double>();
+  const bool ok = g.sizes() == w.sizes() && error <= tolerance * scale;
+  std::printf("%-46s max abs error %.3e of max %.3e  %s\n", what.c_str(), error, scale, ok ? "ok" : "FAILED");
+  if (!ok) ++failures;
+}
+
+torch::Tensor randn(std::vector<std::int64_t> shape, torch::ScalarType dtype = torch::kBFloat16, double scale = 1.0) {
+  return (torch::randn(shape, torch::TensorOptions().device(torch::kCUDA)) * scale).to(dtype);
+}
+
+void checkSmallBatchLinear() {
+  for (const int rows : {1, 2, 3, 5, 8}) {
+    const auto x = randn({rows, 1280});
+    const auto q = randn({1280, 1280}, torch::kBFloat16, 0.03), k = randn({640, 1280}, torch::kBFloat16, 0.03);
+    const auto want = torch::cat({F::linear(x, q), F::linear(x, k)}, 1);
+    expectClose("smallBatchLinear rows=" + std::to_string(rows), folio::cuda::smallBatchLinear(x, {q, k}), want, 1e-2);
+  }
+}
+
+void checkAddRmsNorm() {
+  const auto weight = randn({1280});
+  for (const auto delta_type : {torch::kFloat32, torch::kBFloat16}) {
+    auto x = randn({3, 1280}, torch::kFloat32);
+    const auto delta = randn({3, 1280}, delta_type);
+    const auto sum = x + delta.to(torch::kFloat32);
+    const auto want = (weight.to(torch::kFloat32) * sum * torch::rsqrt(sum.pow(2).mean(-1, true) + 1e-6)).to(torch::kBFloat16);
+    const auto got = folio::cuda::addRmsNorm(x, delta, weight, 1e-6);
+    expectClose(std::string("addRmsNorm delta ") + (delta_type == torch::kFloat32 ? "float32" : "bf16"), got, want, 1e-2);
+    expectClose("addRmsNorm updates the stream", x, sum, 1e-6);
+  }
+}
+
+// Rows at different lengths; the cache rows hold random keys/values beyond each row's length, which must be
+// ignored.
+void checkRopeAndAttention() {
+  const int rows = 3, heads = 10, dim = 128, capacity = 512;
+  const std::vector<std::int64_t> at = {0, 200, 511};
+  auto keys = randn({rows, heads, capacity, dim}), values = randn({rows, heads, capacity, dim});
+  const auto qkv = randn({rows, 3 * heads * dim});
+  auto q = qkv.narrow(1, 0, heads * dim), k = qkv.narrow(1, heads * dim, heads * dim),
+       v = qkv.narrow(1, 2 * heads * dim, heads * dim);
+  const auto position = torch::tensor(at, torch::kInt64).cuda();
+  const auto angles = torch::outer(torch::arange(capacity, torch::kFloat32),
+                                   torch::rand({dim / 2}, torch::kFloat32)).repeat({1, 2}).cuda();
+  const auto cos = angles.cos(), sin = angles.sin();
+  const auto rope = [&](const torch::Tensor& t, int r) {  // [heads, dim] at row r's position
+    const auto c = cos[at[r]], s = sin[at[r]];
+    const auto rotated = torch::cat({-t.narrow(-1, dim / 2, dim / 2), t.narrow(-1, 0, dim / 2)}, -1);
+    return (t * c + rotated * s).to(torch::kBFloat16);
+  };
+  std::vector<torch::Tensor> want_q, want_out;
+  const auto q_before = q.clone();
+  for (int r = 0; r < rows; ++r) want_q.push_back(rope(q_before[r].view({heads, dim}), r));
+  folio::cuda::ropeAndAppendKv(q, k, v, cos, sin, position, keys, values);
+  for (int r = 0; r < rows; ++r) {
+    expectClose("rope q row " + std::to_string(r), q[r].view({heads, dim}), want_q[r], 1e-2);
+    expectClose("appended key row " + std::to_string(r), keys[r].select(1, at[r]), rope(k[r].view({heads, dim}), r), 1e-2);
+    expectClose("appended value row " + std::to_string(r), values[r].select(1, at[r]), v[r].view({heads, dim}), 0);
+    const auto used = at[r] + 1;
+    want_out.push_back(torch::scaled_dot_product_attention(q[r].view({1, heads, 1, dim}),
+                                                           keys[r].narrow(1, 0, used).unsqueeze(0),
+                                                           values[r].narrow(1, 0, used).unsqueeze(0))
+                           .view({1, heads * dim}));
+  }
+  const auto got = folio::cuda::decodeAttention(q, keys, values, position, capacity);
+  expectClose("decodeAttention (lengths 1, 201, 512)", got, torch::cat(want_out), 2e-2);
+}
+
+void checkMoe() {
+  const int hidden = 1280, experts = 64, inner = 896, shared_inner = 1792, top_k = 6;
+  const auto gate = randn({experts, hidden}, torch::kBFloat16, 0.05);
+  const auto gate_up = randn({experts, 2 * inner, hidden}, torch::kBFloat16, 0.03);
+  const auto down_stack = randn({hidden, experts, inner}, torch::kBFloat16, 0.03);
+  const AlwaysOnMlp mlp{randn({shared_inner, hidden}, torch::kBFloat16, 0.03),
+                        randn({shared_inner, hidden}, torch::kBFloat16, 0.03),
+                        randn({hidden, shared_inner}, torch::kBFloat16, 0.03)};
+  for (const int rows : {1, 4}) {
+    const auto x = randn({rows, hidden});
+    const auto scores = F::linear(x.to(torch::kFloat32), gate.to(torch::kFloat32)).softmax(-1);
+    auto [want_weights, want_ids] = scores.topk(top_k, -1);
+    const auto arrivals = torch::zeros({rows}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kInt32));
+    const auto [ids, weights] = folio::cuda::routeTopK(x, gate, top_k, false, 2.5, arrivals);
+    const std::string tag = " rows=" + std::to_string(rows);
+    if (!torch::equal(ids, want_ids)) {
+      std::printf("routeTopK ids%s  FAILED\n", tag.c_str());
+      ++failures;
+    }
+    expectClose("routeTopK weights" + tag, weights, want_weights * 2.5, 1e-5);
+    const auto [normed_ids, normed] = folio::cuda::routeTopK(x, gate, top_k, true, 1.0, arrivals);
+    if (arrivals.count_nonzero().item<std::int64_t>() != 0) {
+      std::printf("routeTopK leaves its arrival counters zeroed%s  FAILED\n", tag.c_str());
+      ++failures;
+    }
+    expectClose("routeTopK renormalised" + tag, normed, want_weights / want_weights.sum(-1, true), 1e-5);
+
+    const auto act = folio::cuda::expertActivations(x, gate_up, ids, mlp);
+    auto want = F::linear(F::silu(F::linear(x, mlp.gate_proj)) * F::linear(x, mlp.up_proj), mlp.down_proj)
+                    .to(torch::kFloat32);
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < top_k; ++j) {
+        const auto e = ids[r][j].item<std::int64_t>();
+        const auto gu = F::linear(x[r], gate_up[e]);
+        const auto y = F::linear(F::silu(gu.narrow(0, 0, inner)) * gu.narrow(0, inner, inner), down_stack.select(1, e));
+        want[r] += weights[r][j] * y.to(torch::kFloat32);
+      }
+    const auto got = folio::cuda::expertOutputs(act, down_stack, ids, weights, mlp);
+    expectClose("expert activations + outputs" + tag, got, want, 2e-2);
+    const auto dense = folio::cuda::expertOutputs(folio::cuda::expertActivations(x, {}, {}, mlp), {}, {}, {}, mlp);
+    const auto want_dense = F::linear(F::silu(F::linear(x, mlp.gate_proj)) * F::linear(x, mlp.up_proj), mlp.down_proj);
+    expectClose("dense MLP through the expert kernels" + tag, dense, want_dense, 2e-2);
+  }
+}
+
+void checkArgmax() {
+  auto logits = randn({3, 129280}, torch::kFloat32);
+  logits[1][77] = 100.f;  // a tie: the first index wins, as in libtorch
+  logits[1][99000] = 100.f;
+  logits[2].fill_(-std::numeric_limits<float>::infinity());
+  logits[2][129279] = 0.f;
+  const auto got = folio::cuda::argmaxRows(logits);
+  const bool ok = torch::equal(got, logits.argmax(1));
+  std::printf("%-46s %s\n", "argmaxRows (ties, last index)", ok ? "ok" : "FAILED");
+  if (!ok) ++failures;
+}
+
+}  // namespace
+
+int main() {
+  if (!torch::cuda::is_available()) {
+    std::fprintf(stderr, "folio-kernel-check: no CUDA device\n");
+    return 2;
+  }
+  torch::manual_seed(7);
+  checkSmallBatchLinear();
+  checkAddRmsNorm();
+  checkRopeAndAttention();
+  checkMoe();
+  checkArgmax();
+  std::printf(failures ? "%d checks FAILED\n" : "all kernel checks passed\n", failures);
+  return failures ? 1 : 0;
+}
