@@ -70,30 +70,69 @@ __global__ void chunkAttentionKernel(const __nv_bfloat16* __restrict__ q, long l
   }
   __syncthreads();
 
+  // Values: a thread reads 8 elements (16 bytes) of every groups-th position; the groups are summed in
+  // shared memory. head_dim / 8 divides kThreads for every supported head size.
+  __shared__ float group_out[kThreads * 8];
+  const int dim_groups = head_dim / 8, groups = kThreads / dim_groups;
+  const int dims = threadIdx.x % dim_groups, group = threadIdx.x / dim_groups;
+  float out[8] = {};
+  const auto* value_base = values + head_base + static_cast<long long>(first) * head_dim + dims * 8;
+#pragma unroll 4
+  for (int p = group; p < count; p += groups) {
+    const uint4 packed = *reinterpret_cast<const uint4*>(value_base + static_cast<long long>(p) * head_dim);
+    const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 v = __bfloat1622float2(pairs[t]);
+      out[2 * t] += weight[p] * v.x;
+      out[2 * t + 1] += weight[p] * v.y;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 8; ++i) group_out[group * head_dim + dims * 8 + i] = out[i];
+  __syncthreads();
   for (int d = threadIdx.x; d < head_dim; d += kThreads) {
-    const auto* value = values + head_base + static_cast<long long>(first) * head_dim + d;
-    float out = 0.f;
-#pragma unroll 8
-    for (int p = 0; p < count; ++p) out += weight[p] * __bfloat162float(value[p * head_dim]);
-    partial_out[slot * head_dim + d] = out;
+    float sum = 0.f;
+    for (int g = 0; g < groups; ++g) sum += group_out[g * head_dim + d];
+    partial_out[slot * head_dim + d] = sum;
   }
 }
 
-// blockIdx.x: row * heads + head. Merges the row's chunks: out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c.
+// Reduces one value per thread over the block with `op`; every thread gets the result.
+template <typename Op>
+__device__ float blockReduce(float value, Op op) {
+  __shared__ float partial[kWarps];
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) value = op(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  __syncthreads();  // partial may still be read by a previous call
+  if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = value;
+  __syncthreads();
+  value = partial[0];
+  for (int w = 1; w < kWarps; ++w) value = op(value, partial[w]);
+  return value;
+}
+
+// blockIdx.x: row * heads + head. Merges the row's chunks: out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c,
+// the chunks' factors computed in parallel and kept in shared memory (chunks_per_head floats).
 __global__ void mergeChunksKernel(const float* __restrict__ partial_max, const float* __restrict__ partial_sum,
                                   const float* __restrict__ partial_out, const long long* __restrict__ position,
                                   int heads, int head_dim, int chunks_per_head, __nv_bfloat16* __restrict__ out) {
+  extern __shared__ float factor[];
   const int row = blockIdx.x / heads, head = blockIdx.x % heads;
   const int chunks = (static_cast<int>(position[row]) + kChunk) / kChunk;  // ceil((position + 1) / kChunk)
   const long long first_slot = static_cast<long long>(blockIdx.x) * chunks_per_head;
   float maximum = -INFINITY;
-  for (int c = 0; c < chunks; ++c) maximum = fmaxf(maximum, partial_max[first_slot + c]);
+  for (int c = threadIdx.x; c < chunks; c += kThreads) maximum = fmaxf(maximum, partial_max[first_slot + c]);
+  maximum = blockReduce(maximum, [](float a, float b) { return fmaxf(a, b); });
   float total = 0.f;
-  for (int c = 0; c < chunks; ++c) total += __expf(partial_max[first_slot + c] - maximum) * partial_sum[first_slot + c];
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+  for (int c = threadIdx.x; c < chunks; c += kThreads) {
+    factor[c] = __expf(partial_max[first_slot + c] - maximum);
+    total += factor[c] * partial_sum[first_slot + c];
+  }
+  total = blockReduce(total, [](float a, float b) { return a + b; });  // its barriers also publish factor[]
+  for (int d = threadIdx.x; d < head_dim; d += kThreads) {
     float value = 0.f;
-    for (int c = 0; c < chunks; ++c)
-      value += __expf(partial_max[first_slot + c] - maximum) * partial_out[(first_slot + c) * head_dim + d];
+#pragma unroll 4
+    for (int c = 0; c < chunks; ++c) value += factor[c] * partial_out[(first_slot + c) * head_dim + d];
     out[(static_cast<long long>(row) * heads + head) * head_dim + d] = __float2bfloat16(value / total);
   }
 }
@@ -130,7 +169,7 @@ at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& keys, const at
       1.f / std::sqrt(static_cast<float>(head_dim)), partial_max.data_ptr<float>(), partial_sum.data_ptr<float>(),
       partial_out.data_ptr<float>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  mergeChunksKernel<<<rows * heads, kThreads, 0, stream>>>(
+  mergeChunksKernel<<<rows * heads, kThreads, chunks * sizeof(float), stream>>>(
       partial_max.data_ptr<float>(), partial_sum.data_ptr<float>(), partial_out.data_ptr<float>(), pos,
       static_cast<int>(heads), static_cast<int>(head_dim), chunks, reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
