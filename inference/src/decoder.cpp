@@ -108,20 +108,21 @@ torch::Tensor Decoder::applyRope(const torch::Tensor& x, int start) const {
   return folio::applyRope(x, rope_cos_.narrow(0, start, n), rope_sin_.narrow(0, start, n));
 }
 
-// Self-attention over the cached positions plus x's, for the queries of x's rows first_query.. only (the
-// keys and values of every row are cached). Returns [rows - first_query, hidden].
+// Self-attention over the cached positions plus x's [B, rows, hidden] (one sequence per cache row), for the
+// queries of rows first_query.. only (the keys and values of every row are cached).
+// Returns [B, rows - first_query, hidden].
 torch::Tensor Decoder::attention(const Layer& layer, int layer_index, const torch::Tensor& x, int first_query,
                                  KvCache& cache) const {
   const int start = cache.length();
-  const std::int64_t rows = x.size(0);
+  const std::int64_t sequences = x.size(0), rows = x.size(1);
   const std::int64_t queries = rows - first_query;
   const std::int64_t heads = config_.num_attention_heads;
   const std::int64_t head_dim = config_.head_dim();
-  const auto toHeads = [&](const torch::Tensor& t, std::int64_t n) {  // [n, hidden] -> [1, heads, n, head_dim]
-    return t.view({n, heads, head_dim}).transpose(0, 1).unsqueeze(0);
+  const auto toHeads = [&](const torch::Tensor& t, std::int64_t n) {  // [B, n, hidden] -> [B, heads, n, head_dim]
+    return t.view({sequences, n, heads, head_dim}).transpose(1, 2);
   };
   const auto& w = layer.self_attn;
-  const auto q = applyRope(toHeads(F::linear(x.narrow(0, first_query, queries), w.q_proj), queries),
+  const auto q = applyRope(toHeads(F::linear(x.narrow(1, first_query, queries), w.q_proj), queries),
                            start + first_query);
   const auto k = applyRope(toHeads(F::linear(x, w.k_proj), rows), start);
   const auto v = toHeads(F::linear(x, w.v_proj), rows);
@@ -138,13 +139,18 @@ torch::Tensor Decoder::attention(const Layer& layer, int layer_index, const torc
     mask = key_positions.unsqueeze(0) <= query_positions;
   }
   const auto out = torch::scaled_dot_product_attention(q, keys, values, mask, 0.0, is_causal);
-  return F::linear(out.squeeze(0).transpose(0, 1).reshape({queries, config_.hidden_size}), w.o_proj);
+  return F::linear(out.transpose(1, 2).reshape({sequences, queries, config_.hidden_size}), w.o_proj);
 }
 
 torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
-  if (x.dim() != 2 || x.size(0) < 1 || x.size(1) != config_.hidden_size)
-    throw Error("decoder: input must be [L >= 1, " + std::to_string(config_.hidden_size) + "] embeddings");
-  const std::int64_t rows = x.size(0);
+  const bool one_sequence = x.dim() == 2;
+  const std::int64_t sequences = one_sequence ? 1 : x.size(0);
+  if ((x.dim() != 2 && x.dim() != 3) || x.size(-2) < 1 || x.size(-1) != config_.hidden_size ||
+      sequences != cache.batch())
+    throw Error("decoder: input must be [L >= 1, " + std::to_string(config_.hidden_size) + "] embeddings, or [" +
+                std::to_string(cache.batch()) + ", L, " + std::to_string(config_.hidden_size) +
+                "] for a cache of that many rows");
+  const std::int64_t rows = x.size(-2);
   if (cache.length() + rows > config_.max_position_embeddings)
     throw Error("decoder: " + std::to_string(cache.length() + rows) + " positions exceed max_position_embeddings " +
                 std::to_string(config_.max_position_embeddings));
@@ -153,20 +159,22 @@ torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
                 std::to_string(cache.capacity()));
 
   // The residual stream stays float32 in every dtype: only matmul inputs are rounded to the weights' dtype.
-  auto h = x.to(device(), torch::kFloat32);
+  auto h = x.to(device(), torch::kFloat32).view({sequences, rows, config_.hidden_size});
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) {
     const Layer& layer = layers_[i];
     // Only the last position's logits are wanted, so the last layer computes every row's keys and values but
     // the rest (query, attention output, MLP) for the last row alone.
     const bool last = i + 1 == static_cast<int>(layers_.size());
-    const int first_query = last ? static_cast<int>(rows - 1) : 0;
-    h = h.narrow(0, first_query, h.size(0) - first_query) +
+    const int first_query = last ? static_cast<int>(h.size(1) - 1) : 0;
+    h = h.narrow(1, first_query, h.size(1) - first_query) +
         attention(layer, i, rmsNorm(h, layer.input_layernorm), first_query, cache);
-    const auto normed = rmsNorm(h, layer.post_attention_layernorm);
-    h = h + (layer.dense_mlp ? layer.dense_mlp->forward(normed) : layer.moe->forward(normed));
+    const auto normed = rmsNorm(h, layer.post_attention_layernorm).view({-1, config_.hidden_size});
+    const auto mlp = layer.dense_mlp ? layer.dense_mlp->forward(normed) : layer.moe->forward(normed);
+    h = h + mlp.view(h.sizes());
   }
   cache.advance(static_cast<int>(rows));
-  return logitsOf(rmsNorm(h, norm_), lm_head_).squeeze(0);
+  const auto logits = logitsOf(rmsNorm(h, norm_), lm_head_).squeeze(1);  // [B, vocab]
+  return one_sequence ? logits.squeeze(0) : logits;
 }
 
 }  // namespace folio

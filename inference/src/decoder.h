@@ -46,7 +46,8 @@ class Decoder {
   torch::Tensor embed(const torch::Tensor& ids) const;
 
   // x [L, hidden]: embeddings of the next L positions (cache.length() onwards). Appends their keys and values
-  // to the cache and returns the float32 logits [vocab] of the last position.
+  // to the cache and returns the float32 logits [vocab] of the last position. x [B, L, hidden] runs B sequences
+  // of one length together, one per row of a B-row cache, and returns [B, vocab].
   torch::Tensor forward(const torch::Tensor& x, KvCache& cache) const;
 
  private:

@@ -142,6 +142,10 @@ std::vector<std::int64_t> pickTokens(torch::Tensor logits, const std::vector<Act
 
 }  // namespace
 
+// Prompt positions prefilled together at most: on a GPU the prefill runs every expert on every row (see
+// moe.h), so this bounds its activations (~0.5 GB at the full model's sizes) while sharing each weight read.
+constexpr std::int64_t kGroupPrefillTokens = 1024;
+
 std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& stepper,
                                           std::vector<GenerateRequest>& requests) {
   c10::InferenceMode inference_mode;
@@ -152,37 +156,66 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
   std::vector<bool> active(slots, false);
   std::size_t next = 0;
 
-  // Prefills the next request into slot b and picks its first token; false when that request ended at once.
-  const auto start = [&](int b, std::size_t r) {
+  // Request r, prefilled into slot b with these prompt logits, picks its first token; false when it ended at once.
+  const auto begin = [&](int b, std::size_t r, torch::Tensor prompt_logits) {
     auto& request = requests[r];
     auto& result = results[r];
-    if (isCancelled(request.cancel)) {
-      result.cancelled = true;
-      return false;
-    }
-    auto& cache = stepper.slot(b);
-    cache.reset();
-    result.prompt_logits = decoder.forward(request.prompt_embeds, cache);
+    result.prompt_logits = std::move(prompt_logits);
     if (request.options.max_new_tokens <= 0) {
       result.hit_token_limit = true;
       return false;
     }
     const auto token = pickToken(result.prompt_logits, {}, request.options);
-    if (!continuesAfter(token, result, request.options, request.on_token, request.cancel, cacheFull(decoder, cache)))
+    if (!continuesAfter(token, result, request.options, request.on_token, request.cancel,
+                        cacheFull(decoder, stepper.slot(b))))
       return false;
     tokens[b] = token;
     return true;
   };
+  // How many of the requests next.. go together into the free slots b..: prompts of one length, none cancelled.
+  const auto groupSize = [&](int b) {
+    const auto length = requests[next].prompt_embeds.size(0);
+    int n = 1;
+    while (b + n < slots && !active[b + n] && next + n < requests.size() && !isCancelled(requests[next + n].cancel) &&
+           requests[next + n].prompt_embeds.size(0) == length && (n + 1) * length <= kGroupPrefillTokens)
+      ++n;
+    return n;
+  };
+  // Prefills requests next..next+n-1 into slots b..b+n-1 in one forward and starts them.
+  const auto prefill = [&](int b, int n) {
+    std::vector<torch::Tensor> prompt_logits;
+    if (n == 1) {
+      auto& cache = stepper.slot(b);
+      cache.reset();
+      prompt_logits.push_back(decoder.forward(requests[next].prompt_embeds, cache));
+    } else {
+      std::vector<torch::Tensor> prompts;
+      for (int j = 0; j < n; ++j) prompts.push_back(requests[next + j].prompt_embeds);
+      auto group = stepper.slots(b, n);
+      const auto logits = decoder.forward(torch::stack(prompts), group);
+      for (int j = 0; j < n; ++j) {
+        stepper.slot(b + j).reset();
+        stepper.slot(b + j).advance(group.length());
+        prompt_logits.push_back(logits[j]);
+      }
+    }
+    for (int j = 0; j < n; ++j) {
+      const auto r = next++;
+      if (begin(b + j, r, prompt_logits[j])) {
+        request_of[b + j] = static_cast<int>(r);
+        active[b + j] = true;
+      } else {
+        stepper.slot(b + j).reset();
+      }
+    }
+  };
   while (true) {
     for (int b = 0; b < slots; ++b) {
       while (!active[b] && next < requests.size()) {
-        const auto r = next++;
-        if (start(b, r)) {
-          request_of[b] = static_cast<int>(r);
-          active[b] = true;
-        } else {
-          stepper.slot(b).reset();
-        }
+        if (isCancelled(requests[next].cancel))
+          results[next++].cancelled = true;
+        else
+          prefill(b, groupSize(b));
       }
     }
     if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;

@@ -55,6 +55,8 @@ class BatchStepper {
   virtual ~BatchStepper() = default;
   virtual int batch() const = 0;
   virtual KvCache& slot(int b) = 0;
+  // Slots first .. first+count-1 as one cache (starting empty), for prefilling several prompts in one forward.
+  virtual KvCache slots(int first, int count) = 0;
   // Logits [batch, vocab] float32 of tokens[b] for every slot; active slots advance by one, idle ones stay empty.
   virtual torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) = 0;
 };
@@ -68,7 +70,8 @@ struct GenerateRequest {
 
 // Continuous batching: requests take the stepper's slots in order; a slot whose sequence ends (eos, limit,
 // on_token false, cancel) is refilled with the next request's prefill before the next step, so up to batch()
-// pages decode together. Each result equals what generate() gives for the request, up to float summation order.
+// pages decode together. Requests with prompts of one length going into neighbouring free slots are prefilled
+// together in one forward. Each result equals what generate() gives for the request, up to float summation order.
 std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& stepper,
                                           std::vector<GenerateRequest>& requests);
 

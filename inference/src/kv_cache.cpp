@@ -19,12 +19,15 @@ KvCache::KvCache(const DecoderConfig& config, int max_tokens, torch::Device devi
   }
 }
 
-KvCache KvCache::slot(int b) const {
-  if (b < 0 || b >= batch()) throw Error("KV cache: no slot " + std::to_string(b));
+KvCache KvCache::slot(int b) const { return rows(b, 1); }
+
+KvCache KvCache::rows(int first, int count) const {
+  if (first < 0 || count < 1 || first + count > batch())
+    throw Error("KV cache: no slots " + std::to_string(first) + ".." + std::to_string(first + count - 1));
   KvCache view;
   view.capacity_ = capacity_;
-  for (const auto& k : keys_) view.keys_.push_back(k.narrow(0, b, 1));
-  for (const auto& v : values_) view.values_.push_back(v.narrow(0, b, 1));
+  for (const auto& k : keys_) view.keys_.push_back(k.narrow(0, first, count));
+  for (const auto& v : values_) view.values_.push_back(v.narrow(0, first, count));
   return view;
 }
 

@@ -22,12 +22,14 @@ class KvCache {
   int batch() const { return static_cast<int>(keys_.empty() ? 0 : keys_.front().size(0)); }
   // Row b as a batch-1 cache sharing this one's memory, starting empty.
   KvCache slot(int b) const;
+  // Rows first .. first+count-1 as a batch-count cache sharing this one's memory, starting empty.
+  KvCache rows(int first, int count) const;
 
   int length() const { return length_; }      // positions already cached
   int capacity() const { return capacity_; }  // max_tokens
   void reset() { length_ = 0; }
 
-  // Writes `layer`'s keys and values [1, heads, n, head_dim] of positions length() .. length()+n-1 and returns
+  // Writes `layer`'s keys and values [batch, heads, n, head_dim] of positions length() .. length()+n-1 and returns
   // views of that layer's keys and values of positions 0 .. length()+n-1. Every layer appends the same n
   // positions; advance(n) then moves length() once they all have. Throws folio::Error when n does not fit.
   std::pair<torch::Tensor, torch::Tensor> append(int layer, const torch::Tensor& k, const torch::Tensor& v);

@@ -66,6 +66,10 @@ class EagerStepper : public folio::BatchStepper {
   }
   int batch() const override { return static_cast<int>(slots_.size()); }
   folio::KvCache& slot(int b) override { return slots_.at(b); }
+  folio::KvCache slots(int first, int count) override {
+    ++grouped_prefills;
+    return cache_.rows(first, count);
+  }
   torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override {
     std::vector<torch::Tensor> rows;
     int busy = 0;
@@ -84,6 +88,7 @@ class EagerStepper : public folio::BatchStepper {
   }
   int most_busy = 0;
   int steps = 0;
+  int grouped_prefills = 0;
 
  private:
   const folio::Decoder& decoder_;
@@ -367,6 +372,51 @@ class TestGenerate : public QObject {
     QVERIFY(batched[4].ids.empty());
     QCOMPARE(static_cast<int>(batched[5].ids.size()), kCapacity - 8 + 1);
     QVERIFY(batched[5].hit_token_limit);
+  }
+
+  // Prompts of one length going into neighbouring free slots are prefilled in one forward; the results match
+  // one-by-one generation (prompt logits up to float summation order).
+  void groupedPrefillEqualsOneByOne() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 9));
+    constexpr int kCapacity = 20;
+    std::vector<folio::GenerateRequest> requests(5);
+    const int max_tokens[] = {4, 0, 6, 2, 5};  // the second ends at once: its slot takes the next prompt
+    for (int i = 0; i < 5; ++i) {
+      requests[i].prompt_embeds = randomPrompt(config, 6);
+      requests[i].options.eos_id = -1;
+      requests[i].options.max_new_tokens = max_tokens[i];
+    }
+    EagerStepper stepper(decoder, 3, kCapacity);
+    const auto batched = folio::generateBatch(decoder, stepper, requests);
+    QVERIFY(stepper.grouped_prefills >= 1);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      folio::KvCache cache(config, kCapacity, torch::kCPU, torch::kFloat32);
+      const auto single = folio::generate(decoder, cache, requests[i].prompt_embeds, requests[i].options);
+      QCOMPARE(batched[i].ids, single.ids);
+      QCOMPARE(static_cast<int>(batched[i].ids.size()), max_tokens[i]);
+      QVERIFY(torch::allclose(batched[i].prompt_logits, single.prompt_logits, 1e-5, 1e-5));
+    }
+  }
+
+  void batchedForwardEqualsOneSequenceAtATime() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 10));
+    const auto prompts = torch::stack({randomPrompt(config, 5), randomPrompt(config, 5)});
+    folio::KvCache both(config, 8, torch::kCPU, torch::kFloat32, 2);
+    auto rows = both.rows(0, 2);
+    const auto logits = decoder.forward(prompts, rows);
+    QCOMPARE(logits.sizes(), (at::IntArrayRef{2, config.vocab_size}));
+    QCOMPARE(rows.length(), 5);
+    for (int b = 0; b < 2; ++b) {
+      folio::KvCache one(config, 8, torch::kCPU, torch::kFloat32);
+      QVERIFY(torch::allclose(logits[b], decoder.forward(prompts[b], one), 1e-5, 1e-5));
+      QVERIFY(torch::allclose(both.keys(2)[b].narrow(1, 0, 5), one.keys(2)[0].narrow(1, 0, 5), 1e-5, 1e-5));
+    }
+    folio::KvCache wrong_rows(config, 8, torch::kCPU, torch::kFloat32, 3);
+    QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.forward(prompts, wrong_rows));
   }
 
   void badInputsThrow() {
