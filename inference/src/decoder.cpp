@@ -173,7 +173,7 @@ torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
     h = h + mlp.view(h.sizes());
   }
   cache.advance(static_cast<int>(rows));
-  const auto logits = logitsOf(rmsNorm(h, norm_), lm_head_).squeeze(1);  // [B, vocab]
+  const auto logits = logitsOf(rmsNorm(h, norm_).view({sequences, config_.hidden_size}), lm_head_);  // [B, vocab]
   return one_sequence ? logits.squeeze(0) : logits;
 }
 
