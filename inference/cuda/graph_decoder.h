@@ -33,7 +33,7 @@ class GraphDecoder : public BatchStepper {
   int capacity() const { return cache_.capacity(); }
   // Slot b's KV cache (prefill a prompt into it with the eager decoder; reset() frees the slot).
   KvCache& slot(int b) override { return slots_.at(b); }
-  KvCache slots(int first, int count) override { return cache_.rows(first, count); }
+  KvCache slotRange(int first, int count) override { return cache_.rows(first, count); }
 
   // Logits [batch, vocab] float32 of tokens[b] at position slot(b).length() for every slot; appends their keys
   // and values and advances every slot by one (an idle slot is reset after its step, so it stays empty). The

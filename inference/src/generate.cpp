@@ -191,7 +191,7 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
     } else {
       std::vector<torch::Tensor> prompts;
       for (int j = 0; j < n; ++j) prompts.push_back(requests[next + j].prompt_embeds);
-      auto group = stepper.slots(b, n);
+      auto group = stepper.slotRange(b, n);
       const auto logits = decoder.forward(torch::stack(prompts), group);
       for (int j = 0; j < n; ++j) {
         stepper.slot(b + j).reset();

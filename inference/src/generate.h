@@ -56,7 +56,7 @@ class BatchStepper {
   virtual int batch() const = 0;
   virtual KvCache& slot(int b) = 0;
   // Slots first .. first+count-1 as one cache (starting empty), for prefilling several prompts in one forward.
-  virtual KvCache slots(int first, int count) = 0;
+  virtual KvCache slotRange(int first, int count) = 0;
   // Logits [batch, vocab] float32 of tokens[b] for every slot; active slots advance by one, idle ones stay empty.
   virtual torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) = 0;
 };

@@ -66,7 +66,7 @@ class EagerStepper : public folio::BatchStepper {
   }
   int batch() const override { return static_cast<int>(slots_.size()); }
   folio::KvCache& slot(int b) override { return slots_.at(b); }
-  folio::KvCache slots(int first, int count) override {
+  folio::KvCache slotRange(int first, int count) override {
     ++grouped_prefills;
     return cache_.rows(first, count);
   }
