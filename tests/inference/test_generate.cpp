@@ -56,6 +56,19 @@ torch::Tensor randomPrompt(const folio::DecoderConfig& config, int length) {
   return torch::randn({length, config.hidden_size});
 }
 
+// Requests with eos disabled: prompt i of prompt_lengths[i] random positions, at most max_tokens[i] new tokens.
+std::vector<folio::GenerateRequest> requestsWithoutEos(const folio::DecoderConfig& config,
+                                                       const std::vector<int>& prompt_lengths,
+                                                       const std::vector<int>& max_tokens) {
+  std::vector<folio::GenerateRequest> requests(prompt_lengths.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    requests[i].prompt_embeds = randomPrompt(config, prompt_lengths[i]);
+    requests[i].options.eos_id = -1;
+    requests[i].options.max_new_tokens = max_tokens[i];
+  }
+  return requests;
+}
+
 // The batch scheduler's contract on the CPU: a stepper that advances each active slot with the eager decoder,
 // so batched results must equal one-by-one generate() exactly.
 class EagerStepper : public folio::BatchStepper {
@@ -328,13 +341,8 @@ class TestGenerate : public QObject {
     const auto config = tinyConfig();
     const folio::Decoder decoder(config, randomWeights(config, 8));
     constexpr int kCapacity = 24;
-    std::vector<folio::GenerateRequest> requests(6);
-    const int max_tokens[] = {3, 7, 1, 9, 0, 30};  // the last one fills its cache
-    for (int i = 0; i < 6; ++i) {
-      requests[i].prompt_embeds = randomPrompt(config, 3 + i);
-      requests[i].options.eos_id = -1;
-      requests[i].options.max_new_tokens = max_tokens[i];
-    }
+    // The last one fills its cache.
+    auto requests = requestsWithoutEos(config, {3, 4, 5, 6, 7, 8}, {3, 7, 1, 9, 0, 30});
     requests[1].options.ngram_size = 2;  // bans, applied per row
     requests[3].on_token = [n = 0](std::int64_t) mutable { return ++n < 4; };
     std::atomic<bool> cancel_batched{false}, cancel_single{false};
@@ -381,13 +389,8 @@ class TestGenerate : public QObject {
     const auto config = tinyConfig();
     const folio::Decoder decoder(config, randomWeights(config, 9));
     constexpr int kCapacity = 20;
-    std::vector<folio::GenerateRequest> requests(5);
-    const int max_tokens[] = {4, 0, 6, 2, 5};  // the second ends at once: its slot takes the next prompt
-    for (int i = 0; i < 5; ++i) {
-      requests[i].prompt_embeds = randomPrompt(config, 6);
-      requests[i].options.eos_id = -1;
-      requests[i].options.max_new_tokens = max_tokens[i];
-    }
+    const std::vector<int> max_tokens = {4, 0, 6, 2, 5};  // the second ends at once: its slot takes the next prompt
+    auto requests = requestsWithoutEos(config, {6, 6, 6, 6, 6}, max_tokens);
     EagerStepper stepper(decoder, 3, kCapacity);
     const auto batched = folio::generateBatch(decoder, stepper, requests);
     QVERIFY(stepper.grouped_prefills >= 1);
