@@ -30,6 +30,11 @@ torch::Tensor project(const torch::Tensor& x, const std::vector<torch::Tensor>& 
   return parts.size() == 1 ? parts.front() : torch::cat(parts, 1);
 }
 
+// The SiLU-gated MLP as three cuBLAS GEMMs: for many rows, where each weight row is read once for all of them.
+torch::Tensor mlpByCublas(const AlwaysOnMlp& mlp, const torch::Tensor& h) {
+  return F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
+}
+
 }  // namespace
 
 GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch, int capacity)
@@ -91,8 +96,7 @@ torch::Tensor GraphDecoder::feedForward(const Layer& layer, const torch::Tensor&
   const auto rows = h.size(0);
   const auto& mlp = layer.mlp;
   if (!layer.moe) {
-    if (rows > kSmallBatchMaxRows / 2)
-      return F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
+    if (rows > kSmallBatchMaxRows / 2) return mlpByCublas(mlp, h);
     return expertOutputs(expertActivations(h, {}, {}, mlp), {}, {}, {}, mlp);
   }
   if (fewRoutes(layer, rows)) {
@@ -104,8 +108,7 @@ torch::Tensor GraphDecoder::feedForward(const Layer& layer, const torch::Tensor&
   auto [weights, ids] = scores.topk(config_.num_experts_per_tok, -1);
   if (config_.norm_topk_prob) weights = weights / (weights.sum(-1, true) + 1e-20);
   weights = weights * config_.routed_scaling_factor;
-  const auto shared = F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
-  return routedExpertsDense(h, ids, weights, layer.experts_gate_up, layer.experts_down) + shared;
+  return routedExpertsDense(h, ids, weights, layer.experts_gate_up, layer.experts_down) + mlpByCublas(mlp, h);
 }
 
 std::array<torch::Tensor, 3> GraphDecoder::projectQkv(const Layer& layer, const torch::Tensor& h) const {
