@@ -94,6 +94,12 @@ struct Engine::Impl {
 
   // Preprocessing, vision and the prompt of one page (timed), ready for generation.
   std::unique_ptr<PageRun> prepare(const RgbImage& page, const RunOptions& options) const;
+  // The same for several pages, their vision in shared passes (each page's vision_ms is its share).
+  std::vector<std::unique_ptr<PageRun>> prepareBatch(const std::vector<RgbImage>& pages,
+                                                     const std::vector<RunOptions>& options) const;
+  // A page's prompt embeddings and generation settings from its image features.
+  std::unique_ptr<PageRun> promptRun(const RgbImage& page, const RunOptions& options,
+                                     const PreprocessedPage& preprocessed, const torch::Tensor& features) const;
   Result run(const RgbImage& page, const RunOptions& options, const std::function<void(const Progress&)>& on_progress,
              const std::atomic<bool>* cancel);
   std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
@@ -146,20 +152,50 @@ std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const s
 }
 
 std::unique_ptr<PageRun> Engine::Impl::prepare(const RgbImage& page, const RunOptions& options) const {
+  auto start = Clock::now();
+  const auto preprocessed = preprocessPage(page, options.mode);
+  const double preprocess_ms = millisecondsSince(start);
+  start = Clock::now();
+  const auto features = model->encodeImage(preprocessed);
+  synchronize(model->device());
+  auto run = promptRun(page, options, preprocessed, features);
+  run->result.timings.preprocess_ms = preprocess_ms;
+  run->result.timings.vision_ms = millisecondsSince(start);
+  return run;
+}
+
+std::vector<std::unique_ptr<PageRun>> Engine::Impl::prepareBatch(const std::vector<RgbImage>& pages,
+                                                                 const std::vector<RunOptions>& options) const {
+  std::vector<PreprocessedPage> preprocessed;
+  std::vector<double> preprocess_ms;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    if (pages[i].empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
+    const auto start = Clock::now();
+    preprocessed.push_back(preprocessPage(pages[i], options[i].mode));
+    preprocess_ms.push_back(millisecondsSince(start));
+  }
+  std::vector<const PreprocessedPage*> views;
+  for (const auto& p : preprocessed) views.push_back(&p);
+  const auto start = Clock::now();
+  const auto features = model->encodeImages(views);
+  synchronize(model->device());
+  const double vision_ms_per_page = millisecondsSince(start) / static_cast<double>(pages.size());
+  std::vector<std::unique_ptr<PageRun>> runs;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    runs.push_back(promptRun(pages[i], options[i], preprocessed[i], features[i]));
+    runs.back()->result.timings.preprocess_ms = preprocess_ms[i];
+    runs.back()->result.timings.vision_ms = vision_ms_per_page;
+  }
+  return runs;
+}
+
+std::unique_ptr<PageRun> Engine::Impl::promptRun(const RgbImage& page, const RunOptions& options,
+                                                 const PreprocessedPage& preprocessed,
+                                                 const torch::Tensor& features) const {
   const auto& config = model->config().decoder;
   auto run = std::make_unique<PageRun>();
   run->page = &page;
   auto& result = run->result;
-
-  auto start = Clock::now();
-  const auto preprocessed = preprocessPage(page, options.mode);
-  result.timings.preprocess_ms = millisecondsSince(start);
-
-  start = Clock::now();
-  const auto features = model->encodeImage(preprocessed);
-  synchronize(model->device());
-  result.timings.vision_ms = millisecondsSince(start);
-
   const auto ids = model->promptIds(promptFor(options.task, options.locate_text), preprocessed.n_image_tokens);
   run->embeds = model->promptEmbeddings(ids, features);
   result.image_tokens = preprocessed.n_image_tokens;
@@ -194,11 +230,7 @@ std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, c
   if (options.size() != pages.size())
     throw Error("a batch needs one set of run options per page (" + std::to_string(pages.size()) + " pages, " +
                 std::to_string(options.size()) + " options)");
-  std::vector<std::unique_ptr<PageRun>> runs;
-  for (std::size_t i = 0; i < pages.size(); ++i) {
-    if (pages[i].empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
-    runs.push_back(prepare(pages[i], options[i]));
-  }
+  auto runs = prepareBatch(pages, options);
   std::vector<GenerateRequest> requests(runs.size());
   const auto start = Clock::now();  // a page's prefill time runs from here to its first token
   for (std::size_t i = 0; i < runs.size(); ++i) {

@@ -3,6 +3,7 @@
 #include <folio/engine.h>
 
 #include <filesystem>
+#include <map>
 
 #include "kv_cache.h"
 #include "model_tensors.h"
@@ -116,11 +117,44 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   return model;
 }
 
+PageViewTensors OcrModel::viewsOnDevice(const PreprocessedPage& page) const {
+  PageViewTensors views{page.global_view.to(device_, dtype_), {}, page.grid.w, page.grid.h};
+  if (page.tiles.defined()) views.tiles = page.tiles.to(device_, dtype_);
+  return views;
+}
+
 torch::Tensor OcrModel::encodeImage(const PreprocessedPage& page, StageTensors* stages) const {
-  auto global_view = page.global_view.to(device_, dtype_);
-  torch::Tensor tiles;
-  if (page.tiles.defined()) tiles = page.tiles.to(device_, dtype_);
-  return vision_->encode(global_view, tiles, page.grid.w, page.grid.h, stages);
+  const auto views = viewsOnDevice(page);
+  return vision_->encode(views.global_view, views.tiles, views.grid_w, views.grid_h, stages);
+}
+
+std::vector<torch::Tensor> OcrModel::encodeImages(const std::vector<const PreprocessedPage*>& pages,
+                                                  int max_views) const {
+  std::vector<torch::Tensor> features(pages.size());
+  // Pages by global view size, in page order within each size.
+  std::map<std::int64_t, std::vector<std::size_t>> by_size;
+  for (std::size_t i = 0; i < pages.size(); ++i) by_size[pages[i]->global_view.size(-1)].push_back(i);
+  for (const auto& [size, indices] : by_size) {
+    std::vector<std::size_t> pass;  // the pages of the next vision pass
+    std::vector<PageViewTensors> views;
+    int view_count = 0;
+    const auto runPass = [&] {
+      auto encoded = vision_->encodeBatch(views);
+      for (std::size_t k = 0; k < pass.size(); ++k) features[pass[k]] = std::move(encoded[k]);
+      pass.clear();
+      views.clear();
+      view_count = 0;
+    };
+    for (const auto i : indices) {
+      const int page_view_count = 1 + (pages[i]->tiles.defined() ? static_cast<int>(pages[i]->tiles.size(0)) : 0);
+      if (!pass.empty() && view_count + page_view_count > max_views) runPass();
+      views.push_back(viewsOnDevice(*pages[i]));
+      pass.push_back(i);
+      view_count += page_view_count;
+    }
+    runPass();
+  }
+  return features;
 }
 
 torch::Tensor OcrModel::promptIds(const std::string& prompt, int n_image_tokens) const {

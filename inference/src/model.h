@@ -39,6 +39,11 @@ class OcrModel {
 
   // Image features [n_image_tokens, hidden] of a preprocessed page (tiles first, then the global view).
   torch::Tensor encodeImage(const PreprocessedPage& page, StageTensors* stages = nullptr) const;
+  // encodeImage of several pages, in order: pages whose global views have one size share vision passes of up
+  // to max_views views (global views and tiles; a page is never split), which keeps a GPU busy.
+  std::vector<torch::Tensor> encodeImages(const std::vector<const PreprocessedPage*>& pages,
+                                          int max_views = kDefaultVisionBatchViews) const;
+  static constexpr int kDefaultVisionBatchViews = 16;
   // Prompt ids for a prompt with one "<image>" placeholder expanded to n_image_tokens image tokens.
   torch::Tensor promptIds(const std::string& prompt, int n_image_tokens) const;
   // Token embeddings of ids with the image features placed at the <image> positions, in order; float32, the
@@ -58,6 +63,7 @@ class OcrModel {
 
  private:
   OcrModel(ModelConfig config, Tokenizer tokenizer, torch::Device device, torch::ScalarType dtype);
+  PageViewTensors viewsOnDevice(const PreprocessedPage& page) const;  // in the model's dtype
   ModelConfig config_;
   Tokenizer tokenizer_;
   torch::Device device_;

@@ -21,6 +21,11 @@ torch::Tensor rowsWithNewlines(const torch::Tensor& grid, const torch::Tensor& n
   return torch::cat({grid, newlines}, 1).reshape({-1, grid.size(2)});
 }
 
+// The views of several pages as one batch (no copy for one page).
+torch::Tensor concatenated(const std::vector<torch::Tensor>& views) {
+  return views.size() == 1 ? views.front() : torch::cat(views);
+}
+
 }  // namespace
 
 VisionEncoder::VisionEncoder(const ModelConfig& config, const Weights& weights)
@@ -43,18 +48,42 @@ torch::Tensor VisionEncoder::encodeViews(const torch::Tensor& views, const std::
 
 torch::Tensor VisionEncoder::encode(const torch::Tensor& global_view, const torch::Tensor& tiles, int grid_w,
                                     int grid_h, std::map<std::string, torch::Tensor>* stages) const {
+  return encodeBatch({PageViewTensors{global_view, tiles, grid_w, grid_h}}, stages).front();
+}
+
+std::vector<torch::Tensor> VisionEncoder::encodeBatch(const std::vector<PageViewTensors>& pages,
+                                                      std::map<std::string, torch::Tensor>* stages) const {
   torch::InferenceMode inference;
-  if (!global_view.defined() || global_view.dim() != 4 || global_view.size(0) != 1)
-    throw Error("vision: the global view must be one image [1,3,S,S]");
-  auto global = encodeViews(global_view, "global", stages);
-  torch::Tensor local;
-  if (tiles.defined()) {
-    if (tiles.dim() != 4 || tiles.size(0) != static_cast<std::int64_t>(grid_w) * grid_h)
-      throw Error("vision: " + std::to_string(tiles.dim() == 4 ? tiles.size(0) : 0) + " tiles for a " +
-                  std::to_string(grid_w) + "x" + std::to_string(grid_h) + " grid");
-    local = encodeViews(tiles, "tiles", stages);
+  if (pages.empty()) return {};
+  std::vector<torch::Tensor> global_views, tile_views;
+  for (const auto& page : pages) {
+    if (!page.global_view.defined() || page.global_view.dim() != 4 || page.global_view.size(0) != 1)
+      throw Error("vision: the global view must be one image [1,3,S,S]");
+    if (!global_views.empty() && page.global_view.sizes() != global_views.front().sizes())
+      throw Error("vision: the pages of one batch need global views of one size");
+    global_views.push_back(page.global_view);
+    if (!page.tiles.defined()) continue;
+    if (page.tiles.dim() != 4 || page.tiles.size(0) != static_cast<std::int64_t>(page.grid_w) * page.grid_h)
+      throw Error("vision: " + std::to_string(page.tiles.dim() == 4 ? page.tiles.size(0) : 0) + " tiles for a " +
+                  std::to_string(page.grid_w) + "x" + std::to_string(page.grid_h) + " grid");
+    tile_views.push_back(page.tiles);
   }
-  return layoutImageFeatures(global, local, grid_w, grid_h, image_newline_, view_seperator_);
+  const auto global = encodeViews(concatenated(global_views), "global", stages);
+  torch::Tensor local;
+  if (!tile_views.empty()) local = encodeViews(concatenated(tile_views), "tiles", stages);
+  std::vector<torch::Tensor> features;
+  std::int64_t first_tile = 0;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    const auto& page = pages[i];
+    torch::Tensor tiles;
+    if (page.tiles.defined()) {
+      tiles = local.narrow(0, first_tile, page.tiles.size(0));
+      first_tile += page.tiles.size(0);
+    }
+    features.push_back(layoutImageFeatures(global.narrow(0, static_cast<std::int64_t>(i), 1), tiles, page.grid_w,
+                                           page.grid_h, image_newline_, view_seperator_));
+  }
+  return features;
 }
 
 torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h,

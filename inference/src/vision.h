@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "clip.h"
 #include "config.h"
@@ -15,6 +16,14 @@
 #include "weights.h"
 
 namespace folio {
+
+// One page's views, normalised, on the encoder's device: global_view [1,3,S,S]; tiles [grid_w*grid_h,3,s,s] or
+// an undefined tensor.
+struct PageViewTensors {
+  torch::Tensor global_view;
+  torch::Tensor tiles;
+  int grid_w = 1, grid_h = 1;
+};
 
 class VisionEncoder {
  public:
@@ -28,6 +37,12 @@ class VisionEncoder {
   // (first tile only), as the goldens name them.
   torch::Tensor encode(const torch::Tensor& global_view, const torch::Tensor& tiles, int grid_w, int grid_h,
                        std::map<std::string, torch::Tensor>* stages = nullptr) const;
+
+  // Several pages in two passes (all global views together, then all tiles together), which keeps the GPU busy
+  // where one page's views are too small to. Every global view must have one size and every page's tiles
+  // another. Returns encode()'s features of each page, in order; stages, if given, are the first page's.
+  std::vector<torch::Tensor> encodeBatch(const std::vector<PageViewTensors>& pages,
+                                         std::map<std::string, torch::Tensor>* stages = nullptr) const;
 
  private:
   // Projected features [B, h*w, n_embed] of a batch of views; stores "<tag>.sam"/"<tag>.clip" of the first view.

@@ -151,8 +151,9 @@ class Engine {
   // Several pages, options[i] for pages[i] (modes, tasks and figure stems may differ). On CUDA up to max_batch
   // of them decode together (continuous batching: every weight read serves all pages in flight, so throughput
   // grows with the batch); elsewhere they run one after the other. on_progress(i, progress) reports page i;
-  // *cancel stops every page. A page's prefill_ms counts from the start of the batch's decoding to its first
-  // token. Results are in page order.
+  // *cancel stops every page. Pages whose views have one size share vision passes; a page's vision_ms is its
+  // share of them. A page's prefill_ms counts from the start of the batch's decoding to its first token.
+  // Results are in page order.
   std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                const std::function<void(std::size_t page, const Progress&)>& on_progress = {},
                                const std::atomic<bool>* cancel = nullptr, int max_batch = 32);
