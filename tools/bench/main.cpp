@@ -83,6 +83,17 @@ double visionMs(const folio::OcrModel& model, const folio::PreprocessedPage& pag
   return 1000.0 * secondsSince(start) / reps;
 }
 
+// Milliseconds per page of vision passes over `pages` copies of one page (OcrModel::encodeImages), after warm-up.
+double batchedVisionMsPerPage(const folio::OcrModel& model, const folio::PreprocessedPage& page, int pages, int reps) {
+  const std::vector<const folio::PreprocessedPage*> batch(pages, &page);
+  model.encodeImages(batch);
+  folio::synchronize(model.device());
+  auto start = Clock::now();
+  for (int i = 0; i < reps; ++i) model.encodeImages(batch);
+  folio::synchronize(model.device());
+  return 1000.0 * secondsSince(start) / (reps * pages);
+}
+
 struct DecodeFigures {
   double prefill_ms = 0;
   double tok_s = 0;
@@ -128,17 +139,29 @@ DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage
   return figures;
 }
 
-// GPU milliseconds by kernel name over `work` (CUPTI through the Kineto profiler; kernels inside CUDA graph
-// replays are recorded one by one).
+// GPU milliseconds over `work` (CUPTI through the Kineto profiler; kernels inside CUDA graph replays are
+// recorded one by one), by kernel name or by the libtorch op, with its input shapes, that launched the kernel.
 struct KernelTime {
   double ms = 0;
   double calls = 0;
 };
 using KernelTimes = std::map<std::string, KernelTime>;
+enum class GroupBy { Kernel, Op };
 
-KernelTimes profileGpu(torch::Device device, const std::function<void()>& work) {
+std::string opWithShapes(const torch::autograd::profiler::KinetoEvent& op) {
+  std::string text = op.name();
+  if (!op.hasShapes()) return text;
+  for (const auto& shape : op.shapes()) {
+    text += " [";
+    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+    text += "]";
+  }
+  return text;
+}
+
+KernelTimes profileGpu(torch::Device device, const std::function<void()>& work, GroupBy group = GroupBy::Kernel) {
   namespace prof = torch::autograd::profiler;
-  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO, /*report_input_shapes=*/group == GroupBy::Op);
   const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
                                                                   torch::profiler::impl::ActivityType::CUDA};
   prof::prepareProfiler(config, activities);
@@ -146,18 +169,29 @@ KernelTimes profileGpu(torch::Device device, const std::function<void()>& work) 
   work();
   folio::synchronize(device);
   const auto result = prof::disableProfiler();
+  std::map<std::uint64_t, std::string> op_by_correlation;  // the innermost op of each launch
+  if (group == GroupBy::Op)
+    for (const auto& event : result->events())
+      if (event.deviceType() == c10::DeviceType::CPU && event.correlationId() != 0)
+        op_by_correlation[event.correlationId()] = opWithShapes(event);
   KernelTimes times;
   for (const auto& event : result->events()) {
     if (event.deviceType() != c10::DeviceType::CUDA) continue;
-    auto& t = times[event.name().substr(0, 100)];
+    std::string key = event.name().substr(0, 100);
+    if (group == GroupBy::Op) {
+      const auto op = op_by_correlation.find(event.linkedCorrelationId());
+      key = op != op_by_correlation.end() ? op->second.substr(0, 160) : "(no op) " + event.name().substr(0, 60);
+    }
+    auto& t = times[key];
     t.ms += event.durationNs() / 1e6;
     t.calls += 1;
   }
   return times;
 }
 
-// (times - minus) / per, as {"gpu_ms", "kernels": the top 25 by time with calls, ms and share}.
-nlohmann::json kernelTable(const KernelTimes& times, const KernelTimes& minus = {}, double per = 1) {
+// (times - minus) / per, as {"gpu_ms", "kernels": the `top` by time with calls, ms and share}.
+nlohmann::json kernelTable(const KernelTimes& times, const KernelTimes& minus = {}, double per = 1,
+                           std::size_t top = 25) {
   std::vector<std::pair<std::string, KernelTime>> rows;
   double total = 0;
   for (auto [name, t] : times) {
@@ -170,7 +204,7 @@ nlohmann::json kernelTable(const KernelTimes& times, const KernelTimes& minus = 
   }
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
   nlohmann::json out = {{"gpu_ms", total}, {"kernels", nlohmann::json::array()}};
-  for (std::size_t i = 0; i < std::min<std::size_t>(rows.size(), 25); ++i)
+  for (std::size_t i = 0; i < std::min(rows.size(), top); ++i)
     out["kernels"].push_back({{"name", rows[i].first}, {"calls", rows[i].second.calls}, {"ms", rows[i].second.ms},
                               {"share", total > 0 ? rows[i].second.ms / total : 0}});
   return out;
@@ -182,7 +216,7 @@ struct BatchFigures {
   int leading_tokens_like_batch1 = 0;  // of the first page, against a batch-1 run of the same page
 };
 
-// N pages in flight: each page's vision + prompt, then all decoded together (continuous batching), `tokens`
+// N pages in flight: their vision (batched passes) and prompts, then all decoded together (continuous batching), `tokens`
 // per page with eos ignored. The second of two rounds is measured (the first captures the CUDA graphs).
 BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage& page, int pages, int tokens,
                            const std::vector<std::int64_t>& batch1_ids) {
@@ -191,10 +225,12 @@ BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage
     resetPeakMemory(model.device());
     folio::synchronize(model.device());
     const auto start = Clock::now();
+    const auto features = model.encodeImages(std::vector<const folio::PreprocessedPage*>(pages, &page));
+    const auto ids = model.promptIds(folio::promptFor(folio::Task::Markdown), page.n_image_tokens);
     std::vector<folio::GenerateRequest> requests(pages);
-    for (auto& request : requests) {
-      request.prompt_embeds = pagePrompt(model, page);
-      request.options = fixedLength(tokens);
+    for (int i = 0; i < pages; ++i) {
+      requests[i].prompt_embeds = model.promptEmbeddings(ids, features[i]);
+      requests[i].options = fixedLength(tokens);
     }
     const auto decode_start = Clock::now();
     const auto results = model.generateBatch(requests, pages);
@@ -254,6 +290,10 @@ int main(int argc, char** argv) {
       if (!json_only) std::cerr << c.name << ": vision " << out["prefill_ms"][c.name] << " ms\n";
     }
     auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base);
+    out["vision_batch_pages"] = folio::OcrModel::kDefaultVisionBatchViews;
+    out["vision_ms_per_page_batched"]["base"] =
+        batchedVisionMsPerPage(*model, base_page, folio::OcrModel::kDefaultVisionBatchViews, std::max(reps / 4, 1));
+    if (!json_only) std::cerr << "base, batched: vision " << out["vision_ms_per_page_batched"]["base"] << " ms a page\n";
     if (model->usesCudaGraphs()) {  // the eager path too, to show what the CUDA graphs buy
       model->setUseCudaGraphs(false);
       out["decode_tok_s_batch1_eager"] = decodeBatch1(*model, base_page, std::min(decode_tokens, 128)).tok_s;
@@ -283,6 +323,8 @@ int main(int argc, char** argv) {
       // Vision: one Base pass. Decode: a 65-token run minus a prefill-only run, per step (64 graph steps).
       nlohmann::json profile;
       profile["base_vision_pass"] = kernelTable(profileGpu(device, [&] { model->encodeImage(base_page); }));
+      profile["base_vision_pass_by_op"] =
+          kernelTable(profileGpu(device, [&] { model->encodeImage(base_page); }, GroupBy::Op), {}, 1, 40);
       const auto embeds = pagePrompt(*model, base_page);
       const auto run = [&](int tokens) {
         return profileGpu(device, [&] { model->generate(embeds, fixedLength(tokens)); });
