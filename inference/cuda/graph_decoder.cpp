@@ -7,7 +7,6 @@
 #include "decode_attention.h"
 #include "decoder.h"
 #include "fused_ops.h"
-#include "moe.h"
 #include "small_batch_gemv.h"
 
 namespace folio::cuda {
@@ -59,7 +58,6 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
     layer.moe = i >= config.first_k_dense_replace;
     if (layer.moe) {
       layer.router = weights.at(p + "mlp.gate.weight");
-      layer.router_float = layer.router.to(torch::kFloat32);
       layer.experts_gate_up = weights.at(p + "mlp.experts.gate_up_proj.stacked");
       layer.experts_down = weights.at(p + "mlp.experts.down_proj.stacked");
       layer.mlp = mlpAt(weights, p + "mlp.shared_experts.");
@@ -99,16 +97,18 @@ torch::Tensor GraphDecoder::feedForward(const Layer& layer, const torch::Tensor&
     if (rows > kSmallBatchMaxRows / 2) return mlpByCublas(mlp, h);
     return expertOutputs(expertActivations(h, {}, {}, mlp), {}, {}, {}, mlp);
   }
-  if (fewRoutes(layer, rows)) {
-    const auto [ids, weights] = routeTopK(h, layer.router, config_.num_experts_per_tok, config_.norm_topk_prob,
-                                          config_.routed_scaling_factor, router_arrivals_);
+  const auto [ids, weights] = routeTopK(h, layer.router, config_.num_experts_per_tok, config_.norm_topk_prob,
+                                        config_.routed_scaling_factor, router_arrivals_);
+  if (fewRoutes(layer, rows))
     return expertOutputs(expertActivations(h, layer.experts_gate_up, ids, mlp), layer.experts_down, ids, weights, mlp);
-  }
-  const auto scores = F::linear(h.to(torch::kFloat32), layer.router_float).softmax(-1);
-  auto [weights, ids] = scores.topk(config_.num_experts_per_tok, -1);
-  if (config_.norm_topk_prob) weights = weights / (weights.sum(-1, true) + 1e-20);
-  weights = weights * config_.routed_scaling_factor;
-  return routedExpertsDense(h, ids, weights, layer.experts_gate_up, layer.experts_down) + mlpByCublas(mlp, h);
+  // Many rows choose nearly every expert: all experts on all rows as two GEMMs over the stacks, the unchosen
+  // experts' activations zeroed.
+  const auto experts = layer.experts_gate_up.size(0), inner = layer.experts_gate_up.size(1) / 2;
+  const auto projected =
+      F::linear(h, layer.experts_gate_up.view({experts * 2 * inner, -1})).view({rows, experts, 2 * inner});
+  const auto activated = weightedSwiGlu(projected, ids, weights).view({rows, experts * inner});
+  const auto routed = F::linear(activated, layer.experts_down.view({-1, experts * inner})).to(torch::kFloat32);
+  return routed + mlpByCublas(mlp, h);
 }
 
 std::array<torch::Tensor, 3> GraphDecoder::projectQkv(const Layer& layer, const torch::Tensor& h) const {

@@ -47,7 +47,6 @@ class GraphDecoder : public BatchStepper {
     torch::Tensor input_layernorm, q_proj, k_proj, v_proj, o_proj, post_attention_layernorm;
     AlwaysOnMlp mlp;                // dense layers: the MLP; MoE layers: the shared experts
     torch::Tensor router;           // MoE layers: mlp.gate [E, H] (bf16)
-    torch::Tensor router_float;     // the same in float32, for the many-row path
     torch::Tensor experts_gate_up;  // [E, 2I, H]: gate_proj rows, then up_proj rows
     torch::Tensor experts_down;     // [H, E, I]
     bool moe = false;
@@ -64,7 +63,7 @@ class GraphDecoder : public BatchStepper {
                              int bucket);
   std::array<torch::Tensor, 3> projectQkv(const Layer& layer, const torch::Tensor& h) const;
   torch::Tensor feedForward(const Layer& layer, const torch::Tensor& h) const;
-  // Few rows read only their chosen experts; many rows read every expert once (see moe.h).
+  // Few rows read only their chosen experts; many rows read every expert once, as GEMMs.
   bool fewRoutes(const Layer& layer, std::int64_t rows) const;
   static int bucketFor(int length, int capacity);
 

@@ -152,6 +152,35 @@ __global__ void expertOutputsKernel(OutputLayout layout, const __nv_bfloat16* __
   }
 }
 
+// Block per (row, expert) of the dense path: route weight w of the expert for the row (0 when not chosen),
+// then silu(gate) * up * w over its I features in 16-byte words; an unchosen expert only writes zeros.
+__global__ void weightedSwiGluKernel(const __nv_bfloat16* __restrict__ projected, const long long* __restrict__ ids,
+                                     const float* __restrict__ route_weights, int experts, int inner, int top_k,
+                                     __nv_bfloat16* __restrict__ out) {
+  const int r = blockIdx.x / experts, e = blockIdx.x % experts;
+  float w = 0.f;
+  for (int j = 0; j < top_k; ++j)
+    if (ids[static_cast<long long>(r) * top_k + j] == e) w += route_weights[static_cast<long long>(r) * top_k + j];
+  const auto* gate = reinterpret_cast<const uint4*>(projected + static_cast<long long>(blockIdx.x) * 2 * inner);
+  const auto* up = gate + inner / 8;
+  auto* result = reinterpret_cast<uint4*>(out + static_cast<long long>(blockIdx.x) * inner);
+  for (int i = threadIdx.x; i < inner / 8; i += blockDim.x) {
+    uint4 word = make_uint4(0, 0, 0, 0);
+    if (w != 0.f) {
+      const uint4 g = gate[i], u = up[i];
+      const auto* g2 = reinterpret_cast<const __nv_bfloat162*>(&g);
+      const auto* u2 = reinterpret_cast<const __nv_bfloat162*>(&u);
+      auto* o2 = reinterpret_cast<__nv_bfloat162*>(&word);
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        const float2 gf = __bfloat1622float2(g2[t]), uf = __bfloat1622float2(u2[t]);
+        o2[t] = __floats2bfloat162_rn(silu(gf.x) * uf.x * w, silu(gf.y) * uf.y * w);
+      }
+    }
+    result[i] = word;
+  }
+}
+
 bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
 
 void checkBf16(const at::Tensor& t, const char* what) {
@@ -264,6 +293,24 @@ at::Tensor expertOutputs(const at::Tensor& activations, const at::Tensor& down, 
   expertOutputsKernel<<<dim3(hidden, rows), kOutputThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
       layout, reinterpret_cast<const __nv_bfloat16*>(activations.data_ptr()), idsPointer(ids),
       layout.top_k > 0 ? weights.data_ptr<float>() : nullptr, static_cast<int>(hidden), out.data_ptr<float>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+at::Tensor weightedSwiGlu(const at::Tensor& projected, const at::Tensor& ids, const at::Tensor& weights) {
+  checkBf16(projected, "weightedSwiGlu: the projections");
+  TORCH_CHECK(projected.dim() == 3 && projected.is_contiguous() && projected.size(2) % 16 == 0,
+              "weightedSwiGlu: projections must be contiguous [rows, E, 2I] with I a multiple of 8");
+  const auto rows = projected.size(0), experts = projected.size(1), inner = projected.size(2) / 2;
+  TORCH_CHECK(ids.scalar_type() == at::kLong && ids.is_contiguous() && ids.dim() == 2 && ids.size(0) == rows &&
+                  weights.scalar_type() == at::kFloat && weights.is_contiguous() && weights.sizes() == ids.sizes(),
+              "weightedSwiGlu: ids int64 and weights float32, both [rows, k]");
+  auto out = at::empty({rows, experts, inner}, projected.options());
+  if (rows == 0) return out;
+  weightedSwiGluKernel<<<static_cast<unsigned>(rows * experts), 128, 0, at::cuda::getCurrentCUDAStream()>>>(
+      reinterpret_cast<const __nv_bfloat16*>(projected.data_ptr()), idsPointer(ids), weights.data_ptr<float>(),
+      static_cast<int>(experts), static_cast<int>(inner), static_cast<int>(ids.size(1)),
+      reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }

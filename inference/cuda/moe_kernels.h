@@ -33,4 +33,9 @@ at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, con
 at::Tensor expertOutputs(const at::Tensor& activations, const at::Tensor& down, const at::Tensor& ids,
                          const at::Tensor& weights, const AlwaysOnMlp& mlp);
 
+// The dense path's activations (every expert on every row, for many rows): projected [rows, E, 2I] bf16, each
+// expert's gate features then its up features (x times the whole gate_up stack), ids and weights [rows, k] from
+// routeTopK -> [rows, E, I] bf16, silu(gate) * up * (the row's route weight of the expert, 0 if not chosen).
+at::Tensor weightedSwiGlu(const at::Tensor& projected, const at::Tensor& ids, const at::Tensor& weights);
+
 }  // namespace folio::cuda

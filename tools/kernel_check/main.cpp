@@ -137,6 +137,27 @@ void checkMoe() {
   }
 }
 
+// The many-row path: the router for 64 rows, then every expert's activations weighted by the route weights.
+void checkDenseExperts() {
+  const int rows = 64, hidden = 1280, experts = 64, inner = 896, top_k = 6;
+  const auto x = randn({rows, hidden});
+  const auto gate = randn({experts, hidden}, torch::kBFloat16, 0.05);
+  const auto scores = F::linear(x.to(torch::kFloat32), gate.to(torch::kFloat32)).softmax(-1);
+  const auto [want_weights, want_ids] = scores.topk(top_k, -1);
+  const auto arrivals = torch::zeros({rows}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kInt32));
+  const auto [ids, weights] = folio::cuda::routeTopK(x, gate, top_k, true, 1.0, arrivals);
+  const bool same_ids = torch::equal(ids, want_ids);
+  std::printf("%-46s %s\n", "routeTopK ids rows=64", same_ids ? "ok" : "FAILED");
+  if (!same_ids) ++failures;
+  expectClose("routeTopK renormalised rows=64", weights, want_weights / want_weights.sum(-1, true), 1e-5);
+
+  const auto projected = randn({rows, experts, 2 * inner}, torch::kBFloat16, 2.0);
+  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
+  const auto p = projected.to(torch::kFloat32);
+  const auto want = F::silu(p.narrow(2, 0, inner)) * p.narrow(2, inner, inner) * dense_weights.unsqueeze(-1);
+  expectClose("weightedSwiGlu rows=64", folio::cuda::weightedSwiGlu(projected, ids, weights), want, 1e-2);
+}
+
 void checkArgmax() {
   auto logits = randn({3, 129280}, torch::kFloat32);
   logits[1][77] = 100.f;  // a tie: the first index wins, as in libtorch
@@ -161,6 +182,7 @@ int main() {
   checkAddRmsNorm();
   checkRopeAndAttention();
   checkMoe();
+  checkDenseExperts();
   checkArgmax();
   std::printf(failures ? "%d checks FAILED\n" : "all kernel checks passed\n", failures);
   return failures ? 1 : 0;
