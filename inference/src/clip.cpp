@@ -72,18 +72,19 @@ torch::Tensor Clip::embeddings(const torch::Tensor& sam_features) const {
 
 torch::Tensor Clip::layerForward(const Layer& layer, const torch::Tensor& x) const {
   auto h = x + selfAttention(layer, layerNorm(x, layer.layer_norm1_weight, layer.layer_norm1_bias));
-  auto mlp = F::linear(layerNorm(h, layer.layer_norm2_weight, layer.layer_norm2_bias), layer.fc1_weight, layer.fc1_bias);
-  return h + F::linear(quickGelu(mlp), layer.fc2_weight, layer.fc2_bias);
+  auto mlp = layerNorm(h, layer.layer_norm2_weight, layer.layer_norm2_bias);
+  mlp = linearRows(mlp, layer.fc1_weight, layer.fc1_bias);
+  return h + linearRows(quickGelu(mlp), layer.fc2_weight, layer.fc2_bias);
 }
 
 torch::Tensor Clip::selfAttention(const Layer& layer, const torch::Tensor& x) const {
   const auto B = x.size(0), T = x.size(1), C = x.size(2);
   const std::int64_t heads = config_.heads, head_dim = C / heads;
-  auto qkv = F::linear(x, layer.qkv_proj_weight, layer.qkv_proj_bias).reshape({B, T, 3, heads, head_dim});
+  auto qkv = linearRows(x, layer.qkv_proj_weight, layer.qkv_proj_bias).reshape({B, T, 3, heads, head_dim});
   qkv = qkv.permute({2, 0, 3, 1, 4});  // [3, B, heads, T, head_dim]
   auto out = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]);
   out = out.transpose(1, 2).reshape({B, T, C});
-  return F::linear(out, layer.out_proj_weight, layer.out_proj_bias);
+  return linearRows(out, layer.out_proj_weight, layer.out_proj_bias);
 }
 
 }  // namespace folio

@@ -18,7 +18,7 @@ torch::Tensor Projector::forward(const torch::Tensor& clip, const torch::Tensor&
     throw Error("projector: CLIP and SAM features do not match its input (" + std::to_string(config_.input_dim) +
                 " channels per patch)");
   auto features = torch::cat({clip_patches, sam_patches.to(clip.dtype())}, -1);
-  return torch::nn::functional::linear(features, weight_, bias_);
+  return linearRows(features, weight_, bias_);
 }
 
 }  // namespace folio

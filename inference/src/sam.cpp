@@ -76,6 +76,12 @@ torch::Tensor visionWeight(const Weights& weights, const std::string& name, cons
   return t;
 }
 
+torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return F::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(sizes);
+}
+
 torch::Tensor resizePositionGrid(const torch::Tensor& grid, std::int64_t height, std::int64_t width) {
   if (grid.size(2) == height && grid.size(3) == width) return grid;
   auto resized = F::interpolate(grid.to(torch::kFloat32), F::InterpolateFuncOptions()
@@ -150,7 +156,9 @@ torch::Tensor Sam::patchEmbed(const torch::Tensor& images) const {
                      F::Conv2dFuncOptions().bias(patch_embed_bias_).stride(config_.patch_size));
   x = x.permute({0, 2, 3, 1});
   auto pos = resizePositionGrid(pos_embed_.permute({0, 3, 1, 2}), x.size(1), x.size(2)).permute({0, 2, 3, 1});
-  return x + pos;
+  // Contiguous [B, g, g, width]: the sum would keep the convolution's channel-first memory order, and every
+  // later add and LayerNorm of the residual stream would then run on strided memory.
+  return (x + pos).contiguous();
 }
 
 torch::Tensor Sam::blockForward(const Block& block, const torch::Tensor& x) const {
@@ -162,8 +170,9 @@ torch::Tensor Sam::blockForward(const Block& block, const torch::Tensor& x) cons
     h = attention(block, h);
   }
   auto residual = x + h;
-  auto mlp = F::linear(layerNorm(residual, block.norm2_weight, block.norm2_bias), block.lin1_weight, block.lin1_bias);
-  mlp = F::linear(F::gelu(mlp), block.lin2_weight, block.lin2_bias);
+  auto mlp = layerNorm(residual, block.norm2_weight, block.norm2_bias);
+  mlp = linearRows(mlp, block.lin1_weight, block.lin1_bias);
+  mlp = linearRows(F::gelu(mlp), block.lin2_weight, block.lin2_bias);
   return residual + mlp;
 }
 
@@ -174,32 +183,36 @@ torch::Tensor Sam::blockForward(const Block& block, const torch::Tensor& x) cons
 // so q'·k' is exactly the biased logit and one fused attention kernel (scale 1) does the rest.
 torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
   const auto B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
-  const std::int64_t heads = config_.heads, head_dim = C / heads, n = B * heads;
-  auto qkv = F::linear(x, block.qkv_weight, block.qkv_bias).reshape({B, H * W, 3, heads, head_dim});
-  qkv = qkv.permute({2, 0, 3, 1, 4}).reshape({3, n, H * W, head_dim});
-  const auto q = qkv[0], k = qkv[1], v = qkv[2];
-
-  const auto q_grid = q.reshape({n, H, W, head_dim});
-  const auto rel_h = torch::einsum("bhwc,hkc->bhwk", {q_grid, relativePositions(block.rel_pos_h, H)});  // [n,H,W,H]
-  const auto rel_w = torch::einsum("bhwc,wkc->bhwk", {q_grid, relativePositions(block.rel_pos_w, W)});  // [n,H,W,W]
+  const std::int64_t heads = config_.heads, head_dim = C / heads;
+  // q, k, v as [B, heads, H, W, head_dim] views of the projection (no copies).
+  const auto qkv = linearRows(x, block.qkv_weight, block.qkv_bias).view({B, H, W, 3, heads, head_dim});
+  const auto q = qkv.select(3, 0).permute({0, 3, 1, 2, 4}), k = qkv.select(3, 1).permute({0, 3, 1, 2, 4}),
+             v = qkv.select(3, 2).permute({0, 3, 1, 2, 4});
+  // Fused attention kernels want a head size that is a multiple of 8: q', k' and v are zero-padded alike.
+  const auto features = head_dim + H + W, width = features + (8 - features % 8) % 8;
   const auto on = x.options();
-  const auto row_of_key = torch::eye(H, on).unsqueeze(1).expand({H, W, H});   // [(y',x'), y'] one-hot
-  const auto col_of_key = torch::eye(W, on).unsqueeze(0).expand({H, W, W});   // [(y',x'), x'] one-hot
-  // Fused attention kernels want a head size that is a multiple of 8: zero-pad q', k' and v alike.
-  const auto features = head_dim + H + W;
-  const auto pad = (8 - features % 8) % 8;
-  const auto zeros = [&](std::int64_t width) { return torch::zeros({n, H * W, width}, on); };
-  const auto q_aug = torch::cat({q * (1.0 / std::sqrt(static_cast<double>(head_dim))), rel_h.reshape({n, H * W, H}),
-                                 rel_w.reshape({n, H * W, W}), zeros(pad)}, -1);
-  const auto k_aug = torch::cat({k, torch::cat({row_of_key, col_of_key}, -1).reshape({1, H * W, H + W}).expand({n, H * W, H + W}),
-                                 zeros(pad)}, -1);
-  const auto v_aug = F::pad(v, F::PadFuncOptions({0, features + pad - head_dim}));
-  auto out = at::scaled_dot_product_attention(q_aug.unsqueeze(0), k_aug.unsqueeze(0), v_aug.unsqueeze(0), {}, 0.0,
-                                              false, 1.0)
-                 .squeeze(0)
-                 .narrow(-1, 0, head_dim);  // [n, HW, head_dim]
-  out = out.reshape({B, heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
-  return F::linear(out, block.proj_weight, block.proj_bias);
+  auto q_aug = torch::empty({B, heads, H, W, width}, on), k_aug = torch::empty_like(q_aug),
+       v_aug = torch::empty_like(q_aug);
+  auto q_scaled = q_aug.narrow(-1, 0, head_dim);
+  torch::mul_out(q_scaled, q, torch::scalar_tensor(1.0 / std::sqrt(static_cast<double>(head_dim))));
+  const auto rel_h = torch::einsum("bnhwc,hkc->bnhwk", {q, relativePositions(block.rel_pos_h, H)});  // q·Rh[y,:]
+  const auto rel_w = torch::einsum("bnhwc,wkc->bnhwk", {q, relativePositions(block.rel_pos_w, W)});  // q·Rw[x,:]
+  q_aug.narrow(-1, head_dim, H).copy_(rel_h);
+  q_aug.narrow(-1, head_dim + H, W).copy_(rel_w);
+  k_aug.narrow(-1, 0, head_dim).copy_(k);
+  k_aug.narrow(-1, head_dim, H).copy_(torch::eye(H, on).view({H, 1, H}));  // key (y', x'): one-hot y'
+  k_aug.narrow(-1, head_dim + H, W).copy_(torch::eye(W, on).view({1, W, W}));  // one-hot x'
+  v_aug.narrow(-1, 0, head_dim).copy_(v);
+  v_aug.narrow(-1, head_dim, width - head_dim).zero_();
+  if (width > features) {
+    q_aug.narrow(-1, features, width - features).zero_();
+    k_aug.narrow(-1, features, width - features).zero_();
+  }
+  const auto sequence = [&](const torch::Tensor& t) { return t.view({B, heads, H * W, width}); };
+  auto out = at::scaled_dot_product_attention(sequence(q_aug), sequence(k_aug), sequence(v_aug), {}, 0.0, false, 1.0)
+                 .narrow(-1, 0, head_dim);  // [B, heads, HW, head_dim]
+  out = out.view({B, heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
+  return linearRows(out, block.proj_weight, block.proj_bias);
 }
 
 torch::Tensor Sam::neckForward(const torch::Tensor& x) const {

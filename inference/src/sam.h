@@ -48,6 +48,10 @@ class Sam {
 // Shared by the vision modules: the tensor `name` from `weights`, checked to have `shape`.
 torch::Tensor visionWeight(const Weights& weights, const std::string& name, const std::vector<std::int64_t>& shape);
 
+// F::linear over the last dimension as one 2-D GEMM, so that the bias is added inside the GEMM (libtorch adds it
+// in a separate pass over the output when the input has more than two dimensions).
+torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
 // Resizes a [1, C, h, w] grid of position embeddings to (height, width) as upstream does: bicubic with
 // antialiasing, computed in float32, returned in the input dtype. Unchanged when the size already matches.
 torch::Tensor resizePositionGrid(const torch::Tensor& grid, std::int64_t height, std::int64_t width);
