@@ -170,30 +170,32 @@ PageViews preprocessViews(const RgbImage& page, Mode mode) {
   return views;
 }
 
-torch::Tensor normalizeView(const RgbImage& view) {
+torch::Tensor viewPlanes(const RgbImage& view) {
   checkImage(view, "normalize");
-  torch::NoGradGuard no_grad;
-  // The 256 possible values, computed by the same tensor ops as torchvision's ToTensor + Normalize so they are
-  // bit-identical, then scattered from interleaved RGB to planar in one pass.
-  static const torch::Tensor lut_tensor =
-      torch::arange(256, torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5).contiguous();
-  const float* lut = lut_tensor.data_ptr<float>();
   const std::size_t plane = std::size_t(view.width) * view.height;
-  auto out = torch::empty({1, 3, view.height, view.width}, torch::kFloat32);
-  float* planes = out.data_ptr<float>();
+  auto out = torch::empty({1, 3, view.height, view.width}, torch::kUInt8);
+  std::uint8_t* planes = out.data_ptr<std::uint8_t>();
   const std::uint8_t* rgb = view.pixels.data();
   for (std::size_t i = 0; i < plane; ++i)
-    for (std::size_t c = 0; c < 3; ++c) planes[c * plane + i] = lut[rgb[i * 3 + c]];
+    for (std::size_t c = 0; c < 3; ++c) planes[c * plane + i] = rgb[i * 3 + c];
   return out;
+}
+
+torch::Tensor normalizeViews(const torch::Tensor& planes) {
+  torch::NoGradGuard no_grad;
+  // The 256 possible values, computed on the CPU by the ops of torchvision's ToTensor + Normalize, then looked
+  // up on the planes' device (CUDA divides by a scalar as a multiplication by its reciprocal: not bit-identical).
+  static const torch::Tensor values = torch::arange(256, torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5);
+  return values.to(planes.device()).index_select(0, planes.flatten().to(torch::kInt32)).view(planes.sizes());
 }
 
 PreprocessedPage preprocessPage(const RgbImage& page, Mode mode) {
   const PageViews views = preprocessViews(page, mode);
   PreprocessedPage result;
-  result.global_view = normalizeView(views.global_view);
+  result.global_view = viewPlanes(views.global_view);
   if (!views.tiles.empty()) {
     std::vector<torch::Tensor> tiles;
-    for (const RgbImage& tile : views.tiles) tiles.push_back(normalizeView(tile));
+    for (const RgbImage& tile : views.tiles) tiles.push_back(viewPlanes(tile));
     torch::NoGradGuard no_grad;
     result.tiles = torch::cat(tiles, 0);
   }

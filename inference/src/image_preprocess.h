@@ -38,17 +38,22 @@ struct PageViews {
 };
 PageViews preprocessViews(const RgbImage& page, Mode mode);
 
-// The views as the vision encoder's input tensors.
+// The views as 8-bit RGB planes, a quarter of the bytes of the normalised input: they travel to the GPU like
+// this and are normalised there (normalizeViews).
 struct PreprocessedPage {
-  torch::Tensor global_view;  // [1,3,S,S] float32, (x/255 - 0.5)/0.5
-  torch::Tensor tiles;        // [n,3,640,640] float32, or undefined when there are no tiles
+  torch::Tensor global_view;  // [1,3,S,S] uint8
+  torch::Tensor tiles;        // [n,3,640,640] uint8, or undefined when there are no tiles
   TileGrid grid;
   int n_image_tokens = 0;
 };
 PreprocessedPage preprocessPage(const RgbImage& page, Mode mode);
 
-// One 8-bit view as a normalised [1,3,H,W] float32 tensor, (x/255 - 0.5)/0.5.
-torch::Tensor normalizeView(const RgbImage& view);
+// One 8-bit view as [1,3,H,W] uint8 planes.
+torch::Tensor viewPlanes(const RgbImage& view);
+
+// uint8 planes -> the vision encoder's input, (x/255 - 0.5)/0.5 in float32 on the planes' device, bit-identical
+// to upstream's torchvision ToTensor + Normalize.
+torch::Tensor normalizeViews(const torch::Tensor& planes);
 
 // Resizes like PIL's Image.resize with BICUBIC on an 8-bit RGB image (antialiased when shrinking,
 // rounded to 8 bits after each axis). Exposed for tests.

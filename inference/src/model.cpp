@@ -118,8 +118,9 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
 }
 
 PageViewTensors OcrModel::viewsOnDevice(const PreprocessedPage& page) const {
-  PageViewTensors views{page.global_view.to(device_, dtype_), {}, page.grid.w, page.grid.h};
-  if (page.tiles.defined()) views.tiles = page.tiles.to(device_, dtype_);
+  const auto input = [&](const torch::Tensor& planes) { return normalizeViews(planes.to(device_)).to(dtype_); };
+  PageViewTensors views{input(page.global_view), {}, page.grid.w, page.grid.h};
+  if (page.tiles.defined()) views.tiles = input(page.tiles);
   return views;
 }
 

@@ -155,7 +155,11 @@ class TestImagePreprocess : public QObject {
     image.pixels[3] = 255;  // second pixel red
     image.pixels[4] = 0;
     image.pixels[5] = 0;
-    const auto t = folio::normalizeView(image);
+    const auto planes = folio::viewPlanes(image);
+    QCOMPARE(planes.scalar_type(), torch::kUInt8);
+    QCOMPARE(planes[0][0][0][1].item<int>(), 255);  // red plane, second pixel
+    QCOMPARE(planes[0][1][0][0].item<int>(), 127);  // green plane, first pixel
+    const auto t = folio::normalizeViews(planes);
     QCOMPARE(t.sizes(), (std::vector<int64_t>{1, 3, 1, 2}));
     QCOMPARE(t.scalar_type(), torch::kFloat32);
     QCOMPARE(t[0][0][0][0].item<float>(), -1.0f);

@@ -25,9 +25,9 @@ PreprocessedPage pageFromViews(const std::vector<std::string>& views, TileGrid g
   PreprocessedPage page;
   page.grid = grid;
   page.n_image_tokens = n_image_tokens;
-  page.global_view = normalizeView(loadImage(views.at(0)));
+  page.global_view = viewPlanes(loadImage(views.at(0)));
   std::vector<torch::Tensor> tiles;
-  for (std::size_t k = 1; k < views.size(); ++k) tiles.push_back(normalizeView(loadImage(views[k])));
+  for (std::size_t k = 1; k < views.size(); ++k) tiles.push_back(viewPlanes(loadImage(views[k])));
   if (!tiles.empty()) page.tiles = torch::cat(tiles, 0);
   return page;
 }
