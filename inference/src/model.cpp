@@ -3,6 +3,7 @@
 #include <folio/engine.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "kv_cache.h"
@@ -12,6 +13,7 @@
 
 #ifdef FOLIO_HAVE_CUDA
 #include "graph_decoder.h"
+#include "vision_graphs.h"
 #endif
 
 namespace fs = std::filesystem;
@@ -126,7 +128,22 @@ PageViewTensors OcrModel::viewsOnDevice(const PreprocessedPage& page) const {
 
 torch::Tensor OcrModel::encodeImage(const PreprocessedPage& page, StageTensors* stages) const {
   const auto views = viewsOnDevice(page);
-  return vision_->encode(views.global_view, views.tiles, views.grid_w, views.grid_h, stages);
+  if (stages) return vision_->encode(views.global_view, views.tiles, views.grid_w, views.grid_h, stages);
+  return encodeViews(views);
+}
+
+torch::Tensor OcrModel::encodeViews(const PageViewTensors& views) const {
+#ifdef FOLIO_HAVE_CUDA
+  if (vision_graphs_) {
+    try {
+      return vision_graphs_->encode(views);
+    } catch (const Error& e) {
+      std::cerr << "folio: " << e.what() << "; vision runs without CUDA graphs\n";
+      vision_graphs_.reset();
+    }
+  }
+#endif
+  return vision_->encode(views.global_view, views.tiles, views.grid_w, views.grid_h);
 }
 
 std::vector<torch::Tensor> OcrModel::encodeImages(const std::vector<const PreprocessedPage*>& pages,
@@ -140,7 +157,8 @@ std::vector<torch::Tensor> OcrModel::encodeImages(const std::vector<const Prepro
     std::vector<PageViewTensors> views;
     int view_count = 0;
     const auto runPass = [&] {
-      auto encoded = vision_->encodeBatch(views);
+      auto encoded = views.size() == 1 ? std::vector<torch::Tensor>{encodeViews(views.front())}
+                                       : vision_->encodeBatch(views);
       for (std::size_t k = 0; k < pass.size(); ++k) features[pass[k]] = std::move(encoded[k]);
       pass.clear();
       views.clear();
@@ -178,10 +196,15 @@ torch::Tensor OcrModel::promptEmbeddings(const torch::Tensor& ids, const torch::
 
 void OcrModel::setUseCudaGraphs(bool use) {
 #ifdef FOLIO_HAVE_CUDA
-  if (use && graph_decoder_available_ && !graph_decoder_)
+  if (use && graph_decoder_available_ && !graph_decoder_) {
     graph_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_);
+    vision_graphs_ = std::make_shared<cuda::VisionGraphs>(*vision_);
+  }
 #endif
-  if (!use) graph_decoder_.reset();
+  if (!use) {
+    graph_decoder_.reset();
+    vision_graphs_.reset();
+  }
 }
 
 GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const GenerateOptions& options,

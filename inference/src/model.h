@@ -20,6 +20,7 @@ namespace folio {
 
 namespace cuda {
 class GraphDecoder;
+class VisionGraphs;
 }
 
 using StageTensors = std::map<std::string, torch::Tensor>;
@@ -59,11 +60,13 @@ class OcrModel {
   // other devices one after the other with generate().
   std::vector<GenerateResult> generateBatch(std::vector<GenerateRequest>& requests, int max_batch);
   bool usesCudaGraphs() const { return graph_decoder_ != nullptr; }
-  void setUseCudaGraphs(bool use);  // for comparisons; on by default where available
+  void setUseCudaGraphs(bool use);  // decoding and one-page vision; for comparisons, on by default where available
 
  private:
   OcrModel(ModelConfig config, Tokenizer tokenizer, torch::Device device, torch::ScalarType dtype);
   PageViewTensors viewsOnDevice(const PreprocessedPage& page) const;  // in the model's dtype
+  // One page's features: through its vision CUDA graph where there is one, else eagerly.
+  torch::Tensor encodeViews(const PageViewTensors& views) const;
   ModelConfig config_;
   Tokenizer tokenizer_;
   torch::Device device_;
@@ -74,6 +77,7 @@ class OcrModel {
   std::unique_ptr<Decoder> decoder_;
   std::shared_ptr<cuda::GraphDecoder> graph_decoder_;  // CUDA bf16 only (shared_ptr: complete type only there)
   std::shared_ptr<cuda::GraphDecoder> batch_decoder_;  // the last generateBatch's, kept with its graphs
+  mutable std::shared_ptr<cuda::VisionGraphs> vision_graphs_;  // CUDA bf16 only; dropped if a capture fails
   bool graph_decoder_available_ = false;
 };
 

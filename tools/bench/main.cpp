@@ -43,19 +43,24 @@ folio::RgbImage syntheticPage(int width, int height) {
 
 void resetPeakMemory(torch::Device device) {
 #ifdef FOLIO_HAVE_CUDA
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::emptyCache();  // so the reserved peak counts what this case holds
+    c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  }
 #endif
   (void)device;
 }
 
-double peakMemoryGb(torch::Device device) {
+// Peak GPU memory held by tensors since the last reset, or with `reserved` held by the caching allocator
+// (tensors, CUDA graph pools and cached free blocks: what the process takes from the GPU).
+double peakMemoryGb(torch::Device device, bool reserved = false) {
 #ifdef FOLIO_HAVE_CUDA
   if (device.is_cuda()) {
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 30);
+    return static_cast<double>((reserved ? stats.reserved_bytes : stats.allocated_bytes)[0].peak) / (1 << 30);
   }
 #endif
-  (void)device;
+  (void)device, (void)reserved;
   return 0;
 }
 
@@ -97,7 +102,7 @@ double batchedVisionMsPerPage(const folio::OcrModel& model, const folio::Preproc
 struct DecodeFigures {
   double prefill_ms = 0;
   double tok_s = 0;
-  double peak_gb = 0;
+  double peak_gb = 0, peak_reserved_gb = 0;
   int tokens = 0;
 };
 
@@ -135,6 +140,7 @@ DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage
     figures.tok_s = (generated - 1) / std::chrono::duration<double>(end - first_token).count();
     figures.tokens = generated;
     figures.peak_gb = peakMemoryGb(model.device());
+    figures.peak_reserved_gb = peakMemoryGb(model.device(), true);
   }
   return figures;
 }
@@ -290,12 +296,19 @@ int main(int argc, char** argv) {
       if (!json_only) std::cerr << c.name << ": vision " << out["prefill_ms"][c.name] << " ms\n";
     }
     auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base);
+    {  // the CUDA graph path (default) against the eager pass (taken when stages are asked for)
+      folio::StageTensors stages;
+      const auto eager = model->encodeImage(base_page, &stages).to(torch::kFloat32);
+      const auto default_path = model->encodeImage(base_page).to(torch::kFloat32);
+      out["vision_default_vs_eager_max_abs_diff"] = (eager - default_path).abs().max().item<double>();
+    }
     out["vision_batch_pages"] = folio::OcrModel::kDefaultVisionBatchViews;
     out["vision_ms_per_page_batched"]["base"] =
         batchedVisionMsPerPage(*model, base_page, folio::OcrModel::kDefaultVisionBatchViews, std::max(reps / 4, 1));
     if (!json_only) std::cerr << "base, batched: vision " << out["vision_ms_per_page_batched"]["base"] << " ms a page\n";
     if (model->usesCudaGraphs()) {  // the eager path too, to show what the CUDA graphs buy
       model->setUseCudaGraphs(false);
+      out["prefill_ms_eager"]["base"] = visionMs(*model, base_page, reps);
       out["decode_tok_s_batch1_eager"] = decodeBatch1(*model, base_page, std::min(decode_tokens, 128)).tok_s;
       model->setUseCudaGraphs(true);
     }
@@ -304,6 +317,7 @@ int main(int argc, char** argv) {
     out["decode_tokens"] = decode.tokens;
     out["decode_tok_s_batch1"] = decode.tok_s;
     out["peak_gpu_mem_gb"] = decode.peak_gb;
+    out["peak_gpu_reserved_gb"] = decode.peak_reserved_gb;
     out["batch_tokens_per_page"] = batch_tokens;
     const auto batch1_ids = model->generate(pagePrompt(*model, base_page), fixedLength(batch_tokens)).ids;
     for (int pages : batch_sizes) {
