@@ -153,7 +153,7 @@ std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const s
 
 std::unique_ptr<PageRun> Engine::Impl::prepare(const RgbImage& page, const RunOptions& options) const {
   auto start = Clock::now();
-  const auto preprocessed = preprocessPage(page, options.mode);
+  const auto preprocessed = preprocessPage(page, options.mode, model->device().is_cuda());
   const double preprocess_ms = millisecondsSince(start);
   start = Clock::now();
   const auto features = model->encodeImage(preprocessed);
@@ -171,7 +171,7 @@ std::vector<std::unique_ptr<PageRun>> Engine::Impl::prepareBatch(const std::vect
   for (std::size_t i = 0; i < pages.size(); ++i) {
     if (pages[i].empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
     const auto start = Clock::now();
-    preprocessed.push_back(preprocessPage(pages[i], options[i].mode));
+    preprocessed.push_back(preprocessPage(pages[i], options[i].mode, model->device().is_cuda()));
     preprocess_ms.push_back(millisecondsSince(start));
   }
   std::vector<const PreprocessedPage*> views;

@@ -170,34 +170,51 @@ PageViews preprocessViews(const RgbImage& page, Mode mode) {
   return views;
 }
 
-torch::Tensor viewPlanes(const RgbImage& view) {
+namespace {
+
+// The view's pixels as 3 planes (R, G, B) at `planes`.
+void writePlanes(const RgbImage& view, std::uint8_t* planes) {
   checkImage(view, "normalize");
   const std::size_t plane = std::size_t(view.width) * view.height;
-  auto out = torch::empty({1, 3, view.height, view.width}, torch::kUInt8);
-  std::uint8_t* planes = out.data_ptr<std::uint8_t>();
   const std::uint8_t* rgb = view.pixels.data();
   for (std::size_t i = 0; i < plane; ++i)
     for (std::size_t c = 0; c < 3; ++c) planes[c * plane + i] = rgb[i * 3 + c];
+}
+
+}  // namespace
+
+torch::Tensor viewPlanes(const RgbImage& view) {
+  auto out = torch::empty({1, 3, view.height, view.width}, torch::kUInt8);
+  writePlanes(view, out.data_ptr<std::uint8_t>());
   return out;
 }
 
-torch::Tensor normalizeViews(const torch::Tensor& planes) {
-  torch::NoGradGuard no_grad;
-  // The 256 possible values, computed on the CPU by the ops of torchvision's ToTensor + Normalize, then looked
-  // up on the planes' device (CUDA divides by a scalar as a multiplication by its reciprocal: not bit-identical).
+const torch::Tensor& pixelValueTable() {
+  // CUDA divides by a scalar as a multiplication by its reciprocal, so the values are not computed there.
   static const torch::Tensor values = torch::arange(256, torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5);
-  return values.to(planes.device()).index_select(0, planes.flatten().to(torch::kInt32)).view(planes.sizes());
+  return values;
 }
 
-PreprocessedPage preprocessPage(const RgbImage& page, Mode mode) {
+torch::Tensor normalizeViews(const torch::Tensor& planes, const torch::Tensor& table) {
+  torch::NoGradGuard no_grad;
+  return table.to(planes.device()).index_select(0, planes.flatten().to(torch::kInt32)).view(planes.sizes());
+}
+
+PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned) {
   const PageViews views = preprocessViews(page, mode);
+  const auto options = torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(pinned);
+  const auto planesOf = [&](const std::vector<const RgbImage*>& same_size) {
+    const auto& first = *same_size.front();
+    auto out = torch::empty({static_cast<std::int64_t>(same_size.size()), 3, first.height, first.width}, options);
+    for (std::size_t k = 0; k < same_size.size(); ++k) writePlanes(*same_size[k], out[k].data_ptr<std::uint8_t>());
+    return out;
+  };
   PreprocessedPage result;
-  result.global_view = viewPlanes(views.global_view);
+  result.global_view = planesOf({&views.global_view});
   if (!views.tiles.empty()) {
-    std::vector<torch::Tensor> tiles;
-    for (const RgbImage& tile : views.tiles) tiles.push_back(viewPlanes(tile));
-    torch::NoGradGuard no_grad;
-    result.tiles = torch::cat(tiles, 0);
+    std::vector<const RgbImage*> tiles;
+    for (const RgbImage& tile : views.tiles) tiles.push_back(&tile);
+    result.tiles = planesOf(tiles);
   }
   result.grid = views.grid;
   result.n_image_tokens = imageTokenCount(mode, views.grid);

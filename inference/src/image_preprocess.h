@@ -46,14 +46,20 @@ struct PreprocessedPage {
   TileGrid grid;
   int n_image_tokens = 0;
 };
-PreprocessedPage preprocessPage(const RgbImage& page, Mode mode);
+// pinned: the planes go to page-locked memory, so their copy to a GPU runs at full speed and asynchronously
+// (needs a CUDA build with a GPU).
+PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned = false);
 
 // One 8-bit view as [1,3,H,W] uint8 planes.
 torch::Tensor viewPlanes(const RgbImage& view);
 
-// uint8 planes -> the vision encoder's input, (x/255 - 0.5)/0.5 in float32 on the planes' device, bit-identical
-// to upstream's torchvision ToTensor + Normalize.
-torch::Tensor normalizeViews(const torch::Tensor& planes);
+// The vision encoder's input value of each 8-bit value: (x/255 - 0.5)/0.5 in float32, computed on the CPU by the
+// ops of torchvision's ToTensor + Normalize ([256], on the CPU).
+const torch::Tensor& pixelValueTable();
+
+// uint8 planes -> the vision encoder's input in float32 on the planes' device, bit-identical to upstream's
+// torchvision ToTensor + Normalize: a lookup in `table` (pixelValueTable(), ideally already on that device).
+torch::Tensor normalizeViews(const torch::Tensor& planes, const torch::Tensor& table = pixelValueTable());
 
 // Resizes like PIL's Image.resize with BICUBIC on an 8-bit RGB image (antialiased when shrinking,
 // rounded to 8 bits after each axis). Exposed for tests.
