@@ -2,6 +2,7 @@
 
 #include <ATen/cuda/CUDAContext.h>
 
+#include "launch.cuh"
 #include "warp_math.cuh"
 
 namespace folio::cuda {
@@ -41,6 +42,8 @@ __device__ Best blockBest(Best best) {
 // Grid (rows, kSlices): the best of one slice of a row.
 __global__ void sliceBestKernel(const float* __restrict__ logits, int vocab, float* __restrict__ slice_value,
                                 int* __restrict__ slice_index) {
+  letNextKernelStart();
+  waitForPreviousKernel();
   const int row = blockIdx.x, slice = blockIdx.y;
   const int per_slice = (vocab + kSlices - 1) / kSlices;
   const int begin = slice * per_slice, end = min(vocab, begin + per_slice);
@@ -57,6 +60,8 @@ __global__ void sliceBestKernel(const float* __restrict__ logits, int vocab, flo
 // One warp per row over its kSlices candidates.
 __global__ void rowBestKernel(const float* __restrict__ slice_value, const int* __restrict__ slice_index, int vocab,
                               long long* __restrict__ out) {
+  letNextKernelStart();
+  waitForPreviousKernel();
   const int row = blockIdx.x, lane = threadIdx.x;
   Best best{-INFINITY, vocab};
   for (int s = lane; s < kSlices; s += kWarpSize)
@@ -77,14 +82,10 @@ at::Tensor argmaxRows(const at::Tensor& logits) {
   auto slice_value = at::empty({rows, kSlices}, logits.options());
   auto slice_index = at::empty({rows, kSlices}, logits.options().dtype(at::kInt));
   auto out = at::empty({rows}, logits.options().dtype(at::kLong));
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  sliceBestKernel<<<dim3(rows, kSlices), kThreads, 0, stream>>>(logits.data_ptr<float>(), vocab,
-                                                                slice_value.data_ptr<float>(),
-                                                                slice_index.data_ptr<int>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-  rowBestKernel<<<rows, kWarpSize, 0, stream>>>(slice_value.data_ptr<float>(), slice_index.data_ptr<int>(), vocab,
-                                                reinterpret_cast<long long*>(out.data_ptr<int64_t>()));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launchOverlapped(sliceBestKernel, dim3(rows, kSlices), kThreads, 0, logits.data_ptr<float>(), vocab,
+                   slice_value.data_ptr<float>(), slice_index.data_ptr<int>());
+  launchOverlapped(rowBestKernel, rows, kWarpSize, 0, slice_value.data_ptr<float>(), slice_index.data_ptr<int>(), vocab,
+                   reinterpret_cast<long long*>(out.data_ptr<int64_t>()));
   return out;
 }
 

@@ -1,17 +1,25 @@
-// Attention of one new query per row over that row's cached keys, reading only the positions the row has
-// (0 .. position[row]) instead of a padded bucket behind a mask (flash-decoding: the positions are split into
-// chunks that run in parallel, then their softmax partials are merged).
+// The attention block of a decode step after the q|k|v projection, as one launch: RoPE on each row's new query
+// and key, the rotated key and the value appended to the row's KV cache, and attention of the query over only
+// the positions the row has (0 .. position[row]) instead of a padded bucket behind a mask. Flash-decoding: the
+// positions are split into chunks that run in parallel; the last chunk of a head to finish merges the chunks'
+// softmax partials.
 #pragma once
 
 #include <ATen/ATen.h>
 
 namespace folio::cuda {
 
-// q [rows, heads * D] bf16 (rows may be strided; D = 32 times a power of two), keys / values [rows, heads, capacity, D] bf16, position [rows]
-// int64 (row r attends over positions 0 .. position[r]), positions_bound: an upper bound of position + 1 over the
-// rows (it sizes the grid; chunks past a row's length exit at once). Returns softmax(q k^T / sqrt(D)) v as
-// [rows, heads * D] bf16, computed in float32.
-at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                           const at::Tensor& position, int positions_bound);
+struct AttentionStep {
+  at::Tensor q, k, v;       // [rows, heads * D] bf16, unit column stride (rows may be strided: one projection)
+  at::Tensor cos, sin;      // RoPE tables [positions, D] float32
+  at::Tensor position;      // [rows] int64: row r's new token sits at position[r]
+  at::Tensor keys, values;  // the KV cache [rows, heads, capacity, D] bf16, appended to in place
+};
+
+// softmax(q' k'^T / sqrt(D)) v over positions 0 .. position[r] of each row, q' and k' rotated, as [rows, heads * D]
+// bf16 computed in float32. D is 32 times a power of two up to 1024. positions_bound: an upper bound of
+// position + 1 over the rows (it sizes the grid; chunks past a row's length exit at once). arrivals: int32
+// [>= rows * heads] on the GPU, zero before and after the call; reused across calls on one stream.
+at::Tensor decodeAttention(const AttentionStep& step, int positions_bound, const at::Tensor& arrivals);
 
 }  // namespace folio::cuda

@@ -4,9 +4,11 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <folio/engine.h>
 
+#include "argmax_rows.h"
 #include "decode_attention.h"
 #include "decoder.h"
 #include "fused_ops.h"
+#include "moe.h"
 #include "small_batch_gemv.h"
 
 namespace folio::cuda {
@@ -31,7 +33,7 @@ torch::Tensor project(const torch::Tensor& x, const std::vector<torch::Tensor>& 
 
 // The SiLU-gated MLP as three cuBLAS GEMMs: for many rows, where each weight row is read once for all of them.
 torch::Tensor mlpByCublas(const AlwaysOnMlp& mlp, const torch::Tensor& h) {
-  return F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
+  return Mlp{mlp.gate_proj, mlp.up_proj, mlp.down_proj}.forward(h);
 }
 
 }  // namespace
@@ -45,6 +47,7 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
   if (!embed_tokens_.is_cuda() || embed_tokens_.scalar_type() != torch::kBFloat16)
     throw Error("the CUDA graph decoder needs bf16 weights on the GPU");
   norm_ = weights.at("model.norm.weight");
+  router_config_ = {config.num_experts_per_tok, config.norm_topk_prob, config.routed_scaling_factor};
   lm_head_ = weights.at("lm_head.weight");
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const auto p = layerPrefix(i);
@@ -72,8 +75,12 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
   const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
   inputs_ = torch::zeros({2, batch}, on_gpu);
   router_arrivals_ = torch::zeros({batch}, on_gpu.dtype(torch::kInt32));
+  attention_arrivals_ = torch::zeros({batch * config.num_attention_heads}, on_gpu.dtype(torch::kInt32));
   token_ = inputs_[0];
   position_ = inputs_[1];
+  const auto pinned = torch::TensorOptions().dtype(torch::kInt64).pinned_memory(true);
+  inputs_host_ = torch::empty({2, batch}, pinned);
+  argmax_host_ = torch::empty({batch}, pinned);
   for (int b = 0; b < batch; ++b) slots_.push_back(cache_.slot(b));
 }
 
@@ -88,46 +95,55 @@ bool GraphDecoder::fewRoutes(const Layer& layer, std::int64_t rows) const {
   return rows * config_.num_experts_per_tok <= layer.experts_gate_up.size(0) / 2;
 }
 
-// The layer's MLP, or its MoE (router softmax -> top-k experts per row, their SiLU MLPs weighted, plus the
-// shared experts): [B, H] float32 or bf16, to be added to the residual stream.
-torch::Tensor GraphDecoder::feedForward(const Layer& layer, const torch::Tensor& h) const {
-  const auto rows = h.size(0);
-  const auto& mlp = layer.mlp;
-  if (!layer.moe) {
-    if (rows > kSmallBatchMaxRows / 2) return mlpByCublas(mlp, h);
-    return expertOutputs(expertActivations(h, {}, {}, mlp), {}, {}, {}, mlp);
-  }
-  const auto [ids, weights] = routeTopK(h, layer.router, config_.num_experts_per_tok, config_.norm_topk_prob,
-                                        config_.routed_scaling_factor, router_arrivals_);
-  if (fewRoutes(layer, rows))
-    return expertOutputs(expertActivations(h, layer.experts_gate_up, ids, mlp), layer.experts_down, ids, weights, mlp);
-  // Many rows choose nearly every expert: all experts on all rows as two GEMMs over the stacks, the unchosen
-  // experts' activations zeroed.
-  const auto experts = layer.experts_gate_up.size(0), inner = layer.experts_gate_up.size(1) / 2;
-  const auto projected =
-      F::linear(h, layer.experts_gate_up.view({experts * 2 * inner, -1})).view({rows, experts, 2 * inner});
-  const auto activated = weightedSwiGlu(projected, ids, weights).view({rows, experts * inner});
-  const auto routed = F::linear(activated, layer.experts_down.view({-1, experts * inner})).to(torch::kFloat32);
-  return routed + mlpByCublas(mlp, h);
+// A dense layer's MLP on its input h [B, H] bf16 -> [B, H], to be added to the residual stream.
+torch::Tensor GraphDecoder::mlpForward(const Layer& layer, const torch::Tensor& h) const {
+  if (h.size(0) > kSmallBatchMaxRows / 2) return mlpByCublas(layer.mlp, h);
+  return expertOutputs(expertActivations(h, {}, {}, layer.mlp), {}, {}, {}, layer.mlp);
 }
 
-std::array<torch::Tensor, 3> GraphDecoder::projectQkv(const Layer& layer, const torch::Tensor& h) const {
+// A MoE layer's routed experts (weighted) plus its shared experts on the routed input -> [B, H] float32, to be
+// added to the residual stream.
+torch::Tensor GraphDecoder::moeForward(const Layer& layer, const NormedRoute& route) const {
+  const auto& h = route.h;
+  if (route.activations.defined())
+    return expertOutputs(routedActivations(route, layer.experts_gate_up, layer.mlp), layer.experts_down, route.ids,
+                         route.weights, layer.mlp);
+  // Many rows choose nearly every expert: all experts on all rows as two GEMMs over the stacks.
+  return routedExpertsDense(h, route.ids, route.weights, layer.experts_gate_up, layer.experts_down) +
+         mlpByCublas(layer.mlp, h);
+}
+
+// The residual step, the input RMSNorm and the q|k|v projection: one launch for a few rows.
+std::array<torch::Tensor, 3> GraphDecoder::projectQkv(const Layer& layer, torch::Tensor& x,
+                                                      const torch::Tensor& pending) const {
   const auto hidden = config_.hidden_size;
-  const auto qkv = project(h, {layer.q_proj, layer.k_proj, layer.v_proj});  // [B, 3H]
+  const std::vector<torch::Tensor> weights{layer.q_proj, layer.k_proj, layer.v_proj};
+  torch::Tensor qkv;  // [B, 3H]
+  if (x.size(0) <= kSmallBatchMaxRows) {
+    auto normed = smallBatchNormedLinear(x, pending, layer.input_layernorm, config_.rms_norm_eps, weights);
+    x = normed.stream;
+    qkv = normed.out;
+  } else {
+    qkv = project(addRmsNorm(x, pending, layer.input_layernorm, config_.rms_norm_eps), weights);
+  }
   return {qkv.narrow(1, 0, hidden), qkv.narrow(1, hidden, hidden), qkv.narrow(1, 2 * hidden, hidden)};
 }
 
 torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, torch::Tensor& x, const torch::Tensor& pending,
                                          int bucket) {
-  const auto h = addRmsNorm(x, pending, layer.input_layernorm, config_.rms_norm_eps);
-  const auto [q, k, v] = projectQkv(layer, h);
-  auto& keys = cache_.keys(index);
-  auto& values = cache_.values(index);
-  ropeAndAppendKv(q, k, v, rope_cos_, rope_sin_, position_, keys, values);
-  const auto attention = decodeAttention(q, keys, values, position_, bucket);
-  const auto normed = addRmsNorm(x, project(attention, {layer.o_proj}), layer.post_attention_layernorm,
-                                 config_.rms_norm_eps);
-  return feedForward(layer, normed);
+  const auto eps = config_.rms_norm_eps;
+  const auto [q, k, v] = projectQkv(layer, x, pending);
+  const auto attention = decodeAttention({q, k, v, rope_cos_, rope_sin_, position_, cache_.keys(index), cache_.values(index)},
+                                         bucket, attention_arrivals_);
+  const auto attention_out = project(attention, {layer.o_proj});
+  if (!layer.moe) return mlpForward(layer, addRmsNorm(x, attention_out, layer.post_attention_layernorm, eps));
+  // Few rows: the router's launch also computes the shared experts' activations (see moeForward).
+  const bool few = fewRoutes(layer, x.size(0));
+  const auto route = addRmsNormRouteTopK(x, attention_out, layer.post_attention_layernorm, eps, layer.router,
+                                         router_config_, router_arrivals_, few ? &layer.mlp : nullptr,
+                                         static_cast<int>(layer.experts_gate_up.size(1) / 2));
+  x = route.x;
+  return moeForward(layer, route);
 }
 
 void GraphDecoder::forward(int bucket) {
@@ -135,6 +151,7 @@ void GraphDecoder::forward(int bucket) {
   torch::Tensor pending;
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) pending = layerForward(layers_[i], i, x, pending, bucket);
   logits_ = logitsOf(addRmsNorm(x, pending, norm_, config_.rms_norm_eps), lm_head_);
+  argmax_ = argmaxRows(logits_);
 }
 
 // Attention reads each row's own positions; the longest row's length rounded up to a multiple of 256 sizes its
@@ -144,48 +161,64 @@ int GraphDecoder::bucketFor(int length, int capacity) {
   return std::min((length + kStep - 1) / kStep * kStep, capacity);
 }
 
-torch::Tensor GraphDecoder::step(std::int64_t token) { return step({token}, {true}).view({-1}); }
+StepLogits GraphDecoder::step(std::int64_t token) {
+  auto out = step({token}, {true});
+  out.logits = out.logits.view({-1});
+  return out;
+}
 
-torch::Tensor GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) {
+StepLogits GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) {
   const int rows = batch();
   if (static_cast<int>(tokens.size()) != rows || static_cast<int>(active.size()) != rows)
     throw Error("decoder: a step takes one token per slot (" + std::to_string(rows) + ")");
-  std::vector<std::int64_t> inputs(tokens);
+  auto* inputs = inputs_host_.data_ptr<std::int64_t>();  // tokens, then positions
   int longest = 0;
   for (int b = 0; b < rows; ++b) {
     if (slots_[b].length() >= capacity()) throw Error("decoder: the KV cache of slot " + std::to_string(b) + " is full");
-    inputs.push_back(slots_[b].length());
+    inputs[b] = tokens[b];
+    inputs[rows + b] = slots_[b].length();
     longest = std::max(longest, slots_[b].length() + 1);
   }
-  inputs_.copy_(torch::tensor(inputs, torch::kInt64).view({2, rows}));  // one copy: tokens, then positions
+  // The staging buffers are free again: every step ends by waiting for its own copy out.
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  C10_CUDA_CHECK(cudaMemcpyAsync(inputs_.data_ptr(), inputs, inputs_host_.nbytes(), cudaMemcpyHostToDevice, stream));
   const int bucket = bucketFor(longest, capacity());
   auto it = graphs_.find(bucket);
-  if (it == graphs_.end()) {
-    // Warm up on a side stream (cuBLAS workspaces, allocator), then capture the same body.
-    // Capture needs a side stream; synchronising first and after is fine for a once-per-bucket event.
-    c10::cuda::device_synchronize();
-    auto stream = c10::cuda::getStreamFromPool();
-    {
-      c10::cuda::CUDAStreamGuard guard(stream);
-      forward(bucket);
-      Captured captured;
-      captured.graph = std::make_unique<at::cuda::CUDAGraph>();
-      captured.graph->capture_begin(pool_);
-      forward(bucket);
-      captured.graph->capture_end();
-      captured.logits = logits_;
-      it = graphs_.emplace(bucket, std::move(captured)).first;
-    }
-    c10::cuda::device_synchronize();
-  }
+  if (it == graphs_.end()) it = capture(bucket);
   it->second.graph->replay();
+  C10_CUDA_CHECK(cudaMemcpyAsync(argmax_host_.data_ptr(), it->second.argmax.data_ptr(), argmax_host_.nbytes(),
+                                 cudaMemcpyDeviceToHost, stream));
+  C10_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (int b = 0; b < rows; ++b) {
     if (active[b])
       slots_[b].advance(1);
     else
       slots_[b].reset();
   }
-  return it->second.logits;
+  const auto* argmax = argmax_host_.data_ptr<std::int64_t>();
+  return {it->second.logits, std::vector<std::int64_t>(argmax, argmax + rows)};
+}
+
+std::map<int, GraphDecoder::Captured>::iterator GraphDecoder::capture(int bucket) {
+  // Warm up on a side stream (cuBLAS workspaces, allocator), then capture the same body.
+  // Capture needs a side stream; synchronising first and after is fine for a once-per-bucket event.
+  c10::cuda::device_synchronize();
+  auto stream = c10::cuda::getStreamFromPool();
+  std::map<int, Captured>::iterator it;
+  {
+    c10::cuda::CUDAStreamGuard guard(stream);
+    forward(bucket);
+    Captured captured;
+    captured.graph = std::make_unique<at::cuda::CUDAGraph>();
+    captured.graph->capture_begin(pool_);
+    forward(bucket);
+    captured.graph->capture_end();
+    captured.logits = logits_;
+    captured.argmax = argmax_;
+    it = graphs_.emplace(bucket, std::move(captured)).first;
+  }
+  c10::cuda::device_synchronize();
+  return it;
 }
 
 }  // namespace folio::cuda

@@ -35,12 +35,13 @@ class GraphDecoder : public BatchStepper {
   KvCache& slot(int b) override { return slots_.at(b); }
   KvCache slotRange(int first, int count) override { return cache_.rows(first, count); }
 
-  // Logits [batch, vocab] float32 of tokens[b] at position slot(b).length() for every slot; appends their keys
-  // and values and advances every slot by one (an idle slot is reset after its step, so it stays empty). The
-  // returned tensor is overwritten by the next step. Throws folio::Error when a slot is full.
-  torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override;
+  // Logits [batch, vocab] float32 of tokens[b] at position slot(b).length() for every slot, and their arg-max
+  // (taken inside the graph, so a step costs one copy each way and one wait); appends their keys and values and
+  // advances every slot by one (an idle slot is reset after its step, so it stays empty). The logits are
+  // overwritten by the next step. Throws folio::Error when a slot is full.
+  StepLogits step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override;
   // Batch 1: logits [vocab] of `token` at slot 0.
-  torch::Tensor step(std::int64_t token);
+  StepLogits step(std::int64_t token);
 
  private:
   struct Layer {
@@ -53,26 +54,33 @@ class GraphDecoder : public BatchStepper {
   };
   struct Captured {
     std::unique_ptr<at::cuda::CUDAGraph> graph;
-    torch::Tensor logits;
+    torch::Tensor logits, argmax;
   };
 
-  void forward(int bucket);  // the captured body: reads token_/position_, writes logits_
-  // One layer on the float32 residual stream x [B, H]: adds `pending` (the previous block's output) to x, and
-  // returns this layer's feed-forward output, still to be added.
+  std::map<int, Captured>::iterator capture(int bucket);  // the graph of a new bucket
+  void forward(int bucket);  // the captured body: reads token_/position_, writes logits_ and argmax_
+  // One layer on the float32 residual stream x [B, H]: adds `pending` (the previous block's output) and the
+  // attention output to x (x may then be another tensor), and returns this layer's feed-forward output, still
+  // to be added.
   torch::Tensor layerForward(const Layer& layer, int index, torch::Tensor& x, const torch::Tensor& pending,
                              int bucket);
-  std::array<torch::Tensor, 3> projectQkv(const Layer& layer, const torch::Tensor& h) const;
-  torch::Tensor feedForward(const Layer& layer, const torch::Tensor& h) const;
+  std::array<torch::Tensor, 3> projectQkv(const Layer& layer, torch::Tensor& x, const torch::Tensor& pending) const;
+  torch::Tensor mlpForward(const Layer& layer, const torch::Tensor& h) const;
+  torch::Tensor moeForward(const Layer& layer, const NormedRoute& route) const;
   // Few rows read only their chosen experts; many rows read every expert once, as GEMMs.
   bool fewRoutes(const Layer& layer, std::int64_t rows) const;
   static int bucketFor(int length, int capacity);
 
   DecoderConfig config_;
+  RouterConfig router_config_;
   torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
   std::vector<Layer> layers_;
   torch::Tensor router_arrivals_;            // routeTopK's block counters, zero between launches
+  torch::Tensor attention_arrivals_;         // decodeAttention's, the same way
   torch::Tensor inputs_;                      // [2, batch]: token_ and position_ are its rows
   torch::Tensor token_, position_, logits_;  // the graphs' static inputs [batch] and output [batch, vocab]
+  torch::Tensor argmax_;                      // the graphs' output [batch] int64: each row's greedy pick
+  torch::Tensor inputs_host_, argmax_host_;  // pinned staging for the copies in and out of a step
   KvCache cache_;
   std::vector<KvCache> slots_;
   std::map<int, Captured> graphs_;  // by attention bucket

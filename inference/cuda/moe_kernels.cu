@@ -2,6 +2,10 @@
 
 #include <ATen/cuda/CUDAContext.h>
 
+#include <type_traits>
+
+#include "launch.cuh"
+#include "rms_norm.cuh"
 #include "warp_math.cuh"
 
 namespace folio::cuda {
@@ -13,29 +17,93 @@ constexpr int kMaxTopK = 16;
 constexpr int kWarpsPerBlock = 8;
 constexpr int kOutputThreads = 128;
 
-// Grid (rows, ceil(E / kRouterWarps)): one warp per router logit, so the 64 logits of a row are read by 64 warps
-// in parallel. The row's last block to finish (counted in arrivals[row], which it resets for the next launch)
+constexpr int kMaxHidden = 4096;  // the normalised row is kept in shared memory
+static_assert(kRouterWarps * kWarpSize == kNormThreads, "the router's blocks normalise their row themselves");
+
+template <typename Delta>
+struct RouterArgs {
+  const float* x;  // the residual stream [rows, H] before the step
+  const Delta* delta;
+  const __nv_bfloat16* norm_weight;
+  float eps;
+  const __nv_bfloat16* gate;  // [E, H]
+  int experts, hidden, top_k;
+  bool normalise;
+  float scale;
+  float* x_out;                // x + delta
+  __nv_bfloat16* h_out;        // the normalised rows
+  float* logits;               // [rows, E] scratch
+  unsigned int* arrivals;      // [rows]
+  long long* ids;              // [rows, k]
+  float* weights;              // [rows, k]
+  int router_blocks;           // blocks per row that compute router logits; the rest compute shared experts
+  const __nv_bfloat16 *shared_gate, *shared_up;  // [S, H] each, when shared experts are computed here
+  int shared_inner;                              // S
+  __nv_bfloat16* activations;  // [rows, k*I + S]: the shared experts' activations go after the k*I routed ones
+  int activation_stride, routed_units;  // k*I + S and k*I
+};
+
+// Grid (rows, router_blocks + shared blocks): in the first ceil(E / kRouterWarps) blocks of a row one warp per
+// router logit, so the 64 logits of a row are read by 64 warps in parallel; in the others (if any) one warp per
+// shared-expert activation, silu(gate . h) * (up . h), which needs no routing and so runs beside the router's
+// serial top-k instead of after it. Each warp holds its weight rows in registers before the wait. Every block
+// first takes its row's residual step and RMSNorm into shared memory (the blocks of column 0 also write them
+// out). The row's last router block to finish (counted in arrivals[row], which it resets for the next launch)
 // takes the softmax and picks the top k by repeated arg-max (lower index first on ties).
-__global__ void routeTopKKernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ gate,
-                                int experts, int hidden, int top_k, bool normalise, float scale,
-                                float* __restrict__ logits, unsigned int* __restrict__ arrivals,
-                                long long* __restrict__ ids, float* __restrict__ weights) {
-  __shared__ float score[kMaxExperts];
-  __shared__ bool last;
+template <typename Delta>
+__global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
+  __shared__ __align__(16) __nv_bfloat16 h[kMaxHidden];
+  const int experts = a.experts, top_k = a.top_k, chunks = a.hidden / 8;
   const int r = blockIdx.x, warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-  const int e = blockIdx.y * kRouterWarps + warp;
-  float* row_logits = logits + static_cast<long long>(r) * experts;
+  const bool routes = static_cast<int>(blockIdx.y) < a.router_blocks;
+  const int e = blockIdx.y * kRouterWarps + warp;                           // router blocks
+  const int unit = (blockIdx.y - a.router_blocks) * kRouterWarps + warp;  // shared-expert blocks
+  const __nv_bfloat16 *first_row = nullptr, *second_row = nullptr;
+  LaneRowWords<kHeldWords> first, second;
+  if (routes && e < experts) {
+    first_row = a.gate + static_cast<long long>(e) * a.hidden;
+    first.load(first_row, chunks, lane);
+  } else if (!routes && unit < a.shared_inner) {
+    first_row = a.shared_gate + static_cast<long long>(unit) * a.hidden;
+    second_row = a.shared_up + static_cast<long long>(unit) * a.hidden;
+    first.load(first_row, chunks, lane);
+    second.load(second_row, chunks, lane);
+  }
+  letNextKernelStart();
+  waitForPreviousKernel();
+  const long long offset = static_cast<long long>(r) * a.hidden;
+  const bool writes = blockIdx.y == 0;
+  residualRmsNormRow(a.x + offset, a.delta + offset, a.norm_weight, a.hidden, a.eps,
+                     [&](int i, float v, __nv_bfloat16 normed) {
+                       h[i] = normed;
+                       if (writes) {
+                         a.x_out[offset + i] = v;
+                         a.h_out[offset + i] = normed;
+                       }
+                     });
+  __syncthreads();
+  if (!routes) {
+    if (unit >= a.shared_inner) return;
+    const float g = warpSum(first.dot(first_row, h, chunks, lane));
+    const float up = warpSum(second.dot(second_row, h, chunks, lane));
+    if (lane == 0)
+      a.activations[static_cast<long long>(r) * a.activation_stride + a.routed_units + unit] =
+          __float2bfloat16(silu(g) * up);
+    return;
+  }
+  float* row_logits = a.logits + static_cast<long long>(r) * experts;
   if (e < experts) {
-    const float logit = warpSum(laneRowDot(gate + static_cast<long long>(e) * hidden,
-                                           x + static_cast<long long>(r) * hidden, hidden / 8, lane));
+    const float logit = warpSum(first.dot(first_row, h, chunks, lane));
     if (lane == 0) row_logits[e] = logit;
   }
+  __shared__ float score[kMaxExperts];
+  __shared__ bool last;
   __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(&arrivals[r], 1u) == gridDim.y - 1;
+  if (threadIdx.x == 0) last = atomicAdd(&a.arrivals[r], 1u) == static_cast<unsigned>(a.router_blocks - 1);
   __syncthreads();
   if (!last || warp != 0) return;
-  if (lane == 0) arrivals[r] = 0;
+  if (lane == 0) a.arrivals[r] = 0;
   for (int i = lane; i < experts; i += kWarpSize) score[i] = __ldcg(row_logits + i);
   __syncwarp();
   float maximum = -INFINITY;
@@ -65,14 +133,15 @@ __global__ void routeTopKKernel(const __nv_bfloat16* __restrict__ x, const __nv_
     __syncwarp();
   }
   if (lane != 0) return;
-  const float factor = normalise ? scale / (chosen_total + 1e-20f) : scale;
+  const float factor = a.normalise ? a.scale / (chosen_total + 1e-20f) : a.scale;
   for (int j = 0; j < top_k; ++j) {
-    ids[static_cast<long long>(r) * top_k + j] = chosen_id[j];
-    weights[static_cast<long long>(r) * top_k + j] = chosen_weight[j] * factor;
+    a.ids[static_cast<long long>(r) * top_k + j] = chosen_id[j];
+    a.weights[static_cast<long long>(r) * top_k + j] = chosen_weight[j] * factor;
   }
 }
 
 struct ActivationLayout {
+  bool shared_done;              // the shared experts' activations are already in `out` (the router wrote them)
   const __nv_bfloat16* gate_up;  // routed stack [E, 2I, H]
   long long expert_stride;       // E's stride of the stack
   int inner;                     // I
@@ -82,29 +151,41 @@ struct ActivationLayout {
   int top_k;                       // routed pairs per row (0 for a dense layer)
 };
 
-// One warp per activation: row r's unit u < k*I is expert ids[r, u / I]'s unit u % I, the rest the shared MLP's.
+// One warp per activation: row r's unit u < k*I is expert ids[r, u / I]'s unit u % I, the rest the shared MLP's
+// (skipped when shared_done).
 __global__ void expertActivationsKernel(ActivationLayout layout, const __nv_bfloat16* __restrict__ x,
                                         const long long* __restrict__ ids, int rows, int hidden,
                                         __nv_bfloat16* __restrict__ out) {
-  const int per_row = layout.top_k * layout.inner + layout.shared_inner;
+  const int row_stride = layout.top_k * layout.inner + layout.shared_inner;
+  const int per_row = layout.shared_done ? layout.top_k * layout.inner : row_stride;
   const long long unit = static_cast<long long>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
-  const int lane = threadIdx.x % kWarpSize;
-  if (unit >= static_cast<long long>(rows) * per_row) return;
+  const int lane = threadIdx.x % kWarpSize, chunks = hidden / 8;
+  const bool valid = unit < static_cast<long long>(rows) * per_row;
   const int r = static_cast<int>(unit / per_row), u = static_cast<int>(unit % per_row);
-  const __nv_bfloat16 *gate_row, *up_row;
-  if (u < layout.top_k * layout.inner) {
-    const long long expert = ids[static_cast<long long>(r) * layout.top_k + u / layout.inner];
-    gate_row = layout.gate_up + expert * layout.expert_stride + static_cast<long long>(u % layout.inner) * hidden;
-    up_row = gate_row + static_cast<long long>(layout.inner) * hidden;
-  } else {
+  const bool routed = u < layout.top_k * layout.inner;
+  const __nv_bfloat16 *gate_row = nullptr, *up_row = nullptr;
+  LaneRowWords<kHeldWords> gate_words, up_words;
+  if (valid && !routed) {  // the always-on MLP's rows are known before the router has run
     const long long i = u - layout.top_k * layout.inner;
     gate_row = layout.shared_gate + i * hidden;
     up_row = layout.shared_up + i * hidden;
+    gate_words.load(gate_row, chunks, lane);
+    up_words.load(up_row, chunks, lane);
+  }
+  letNextKernelStart();
+  waitForPreviousKernel();
+  if (!valid) return;
+  if (routed) {
+    const long long expert = ids[static_cast<long long>(r) * layout.top_k + u / layout.inner];
+    gate_row = layout.gate_up + expert * layout.expert_stride + static_cast<long long>(u % layout.inner) * hidden;
+    up_row = gate_row + static_cast<long long>(layout.inner) * hidden;
+    gate_words.load(gate_row, chunks, lane);
+    up_words.load(up_row, chunks, lane);
   }
   const auto* v = x + static_cast<long long>(r) * hidden;
-  const float g = warpSum(laneRowDot(gate_row, v, hidden / 8, lane));
-  const float up = warpSum(laneRowDot(up_row, v, hidden / 8, lane));
-  if (lane == 0) out[unit] = __float2bfloat16(silu(g) * up);
+  const float g = warpSum(gate_words.dot(gate_row, v, chunks, lane));
+  const float up = warpSum(up_words.dot(up_row, v, chunks, lane));
+  if (lane == 0) out[static_cast<long long>(r) * row_stride + u] = __float2bfloat16(silu(g) * up);
 }
 
 struct OutputLayout {
@@ -117,30 +198,40 @@ struct OutputLayout {
 };
 
 // Grid (H, rows): the block of one (output feature, row) splits the feature's weights over its threads in
-// 16-byte chunks, the chosen experts' down rows first, then the shared MLP's: ~900 chunks in flight per block.
+// 16-byte chunks: the shared MLP's down row (held in registers before the wait: no router needed for it), then
+// the chosen experts' rows: ~900 chunks in flight per block.
 __global__ void expertOutputsKernel(OutputLayout layout, const __nv_bfloat16* __restrict__ activations,
                                     const long long* __restrict__ ids, const float* __restrict__ route_weights,
                                     int hidden, float* __restrict__ out) {
   __shared__ float partial[kOutputThreads / kWarpSize];
+  constexpr int kHeld = 4;  // shared-expert words per thread held in registers (the decoder needs 2)
   const int feature = blockIdx.x, r = blockIdx.y;
   const int per_row = layout.top_k * layout.inner + layout.shared_inner;
-  const auto* act = reinterpret_cast<const uint4*>(activations + static_cast<long long>(r) * per_row);
   const int expert_chunks = layout.inner / 8;
   const int routed_chunks = layout.top_k * expert_chunks;
-  const int chunks = routed_chunks + layout.shared_inner / 8;
+  const int shared_chunks = layout.shared_inner / 8;
   const auto* shared_row = reinterpret_cast<const uint4*>(
       layout.shared_down + static_cast<long long>(feature) * layout.shared_inner);
+  uint4 held[kHeld];
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j)
+    if (threadIdx.x + j * kOutputThreads < shared_chunks) held[j] = shared_row[threadIdx.x + j * kOutputThreads];
+  letNextKernelStart();
+  waitForPreviousKernel();
+  const auto* act = reinterpret_cast<const uint4*>(activations + static_cast<long long>(r) * per_row);
+  const auto* shared_act = act + routed_chunks;
   float sum = 0.f;
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j)
+    if (threadIdx.x + j * kOutputThreads < shared_chunks) sum += dot8(held[j], shared_act[threadIdx.x + j * kOutputThreads]);
+  for (int c = threadIdx.x + kHeld * kOutputThreads; c < shared_chunks; c += kOutputThreads)
+    sum += dot8(shared_row[c], shared_act[c]);
 #pragma unroll 4
-  for (int c = threadIdx.x; c < chunks; c += kOutputThreads) {
-    if (c < routed_chunks) {
-      const long long pair = static_cast<long long>(r) * layout.top_k + c / expert_chunks;
-      const auto* down_row = reinterpret_cast<const uint4*>(layout.down + feature * layout.feature_stride +
-                                                            ids[pair] * layout.expert_stride);
-      sum += route_weights[pair] * dot8(down_row[c % expert_chunks], act[c]);
-    } else {
-      sum += dot8(shared_row[c - routed_chunks], act[c]);
-    }
+  for (int c = threadIdx.x; c < routed_chunks; c += kOutputThreads) {
+    const long long pair = static_cast<long long>(r) * layout.top_k + c / expert_chunks;
+    const auto* down_row = reinterpret_cast<const uint4*>(layout.down + feature * layout.feature_stride +
+                                                          ids[pair] * layout.expert_stride);
+    sum += route_weights[pair] * dot8(down_row[c % expert_chunks], act[c]);
   }
   sum = warpSum(sum);
   if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
@@ -157,6 +248,8 @@ __global__ void expertOutputsKernel(OutputLayout layout, const __nv_bfloat16* __
 __global__ void weightedSwiGluKernel(const __nv_bfloat16* __restrict__ projected, const long long* __restrict__ ids,
                                      const float* __restrict__ route_weights, int experts, int inner, int top_k,
                                      __nv_bfloat16* __restrict__ out) {
+  letNextKernelStart();
+  waitForPreviousKernel();
   const int r = blockIdx.x / experts, e = blockIdx.x % experts;
   float w = 0.f;
   for (int j = 0; j < top_k; ++j)
@@ -207,33 +300,78 @@ const long long* idsPointer(const at::Tensor& ids) {
 
 }  // namespace
 
-std::pair<at::Tensor, at::Tensor> routeTopK(const at::Tensor& x, const at::Tensor& gate, int top_k, bool normalise,
-                                            double scale, const at::Tensor& arrivals) {
-  checkBf16(x, "routeTopK: x");
-  checkBf16(gate, "routeTopK: the router");
-  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && gate.dim() == 2 && gate.is_contiguous() && gate.size(1) == x.size(1),
-              "routeTopK: x [rows, H] and router [E, H] contiguous");
+NormedRoute addRmsNormRouteTopK(const at::Tensor& x, const at::Tensor& delta, const at::Tensor& norm_weight,
+                                double eps, const at::Tensor& gate, const RouterConfig& config,
+                                const at::Tensor& arrivals, const AlwaysOnMlp* shared, int expert_inner) {
+  TORCH_CHECK(x.is_cuda() && x.scalar_type() == at::kFloat && x.dim() == 2 && x.is_contiguous(),
+              "addRmsNormRouteTopK: x must be the contiguous float32 stream [rows, H] on the GPU");
+  TORCH_CHECK(delta.sizes() == x.sizes() && delta.is_contiguous() && delta.device() == x.device() &&
+                  (delta.scalar_type() == at::kFloat || delta.scalar_type() == at::kBFloat16),
+              "addRmsNormRouteTopK: delta must be float32 or bf16, contiguous and shaped like x");
+  checkBf16(gate, "addRmsNormRouteTopK: the router");
+  checkBf16(norm_weight, "addRmsNormRouteTopK: the norm weight");
   const auto rows = x.size(0), experts = gate.size(0), hidden = x.size(1);
-  TORCH_CHECK(experts <= kMaxExperts && top_k >= 1 && top_k <= kMaxTopK && top_k <= experts,
-              "routeTopK: at most ", kMaxExperts, " experts and 1..", kMaxTopK, " chosen");
-  TORCH_CHECK(hidden % 8 == 0, "routeTopK: H must be a multiple of 8");
+  TORCH_CHECK(gate.dim() == 2 && gate.is_contiguous() && gate.size(1) == hidden && norm_weight.numel() == hidden,
+              "addRmsNormRouteTopK: router [E, H] contiguous and norm weight [H]");
+  TORCH_CHECK(experts <= kMaxExperts && config.top_k >= 1 && config.top_k <= kMaxTopK && config.top_k <= experts,
+              "addRmsNormRouteTopK: at most ", kMaxExperts, " experts and 1..", kMaxTopK, " chosen");
+  TORCH_CHECK(hidden % 8 == 0 && hidden <= kMaxHidden, "addRmsNormRouteTopK: H must be a multiple of 8 up to ",
+              kMaxHidden);
   TORCH_CHECK(arrivals.scalar_type() == at::kInt && arrivals.numel() >= rows && arrivals.device() == x.device(),
-              "routeTopK: arrivals must be a zeroed int32 [rows] beside x");
-  auto ids = at::empty({rows, top_k}, x.options().dtype(at::kLong));
-  auto weights = at::empty({rows, top_k}, x.options().dtype(at::kFloat));
-  auto logits = at::empty({rows, experts}, x.options().dtype(at::kFloat));
-  const dim3 grid(rows, (experts + kRouterWarps - 1) / kRouterWarps);
-  routeTopKKernel<<<grid, kRouterWarps * kWarpSize, 0, at::cuda::getCurrentCUDAStream()>>>(
-      reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), reinterpret_cast<const __nv_bfloat16*>(gate.data_ptr()),
-      static_cast<int>(experts), static_cast<int>(hidden), top_k, normalise, static_cast<float>(scale),
-      logits.data_ptr<float>(), reinterpret_cast<unsigned int*>(arrivals.data_ptr<int>()),
-      reinterpret_cast<long long*>(ids.data_ptr<int64_t>()), weights.data_ptr<float>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {ids, weights};
+              "addRmsNormRouteTopK: arrivals must be a zeroed int32 [rows] beside x");
+  NormedRoute route{at::empty_like(x), at::empty(x.sizes(), x.options().dtype(at::kBFloat16)),
+                    at::empty({rows, config.top_k}, x.options().dtype(at::kLong)),
+                    at::empty({rows, config.top_k}, x.options())};
+  const int router_blocks = static_cast<int>((experts + kRouterWarps - 1) / kRouterWarps);
+  int shared_inner = 0, shared_blocks = 0;
+  if (shared != nullptr) {
+    checkMlp(*shared, hidden);
+    TORCH_CHECK(expert_inner > 0 && expert_inner % 8 == 0, "addRmsNormRouteTopK: the routed experts' size must be a multiple of 8");
+    shared_inner = static_cast<int>(shared->gate_proj.size(0));
+    shared_blocks = (shared_inner + kRouterWarps - 1) / kRouterWarps;
+    route.activations = at::empty({rows, config.top_k * expert_inner + shared_inner}, route.h.options());
+  }
+  auto logits = at::empty({rows, experts}, x.options());
+  const dim3 grid(rows, router_blocks + shared_blocks);
+  const auto launch = [&](auto* delta_data) {
+    using Delta = std::remove_const_t<std::remove_pointer_t<decltype(delta_data)>>;
+    RouterArgs<Delta> args{x.data_ptr<float>(),
+                           delta_data,
+                           reinterpret_cast<const __nv_bfloat16*>(norm_weight.data_ptr()),
+                           static_cast<float>(eps),
+                           reinterpret_cast<const __nv_bfloat16*>(gate.data_ptr()),
+                           static_cast<int>(experts),
+                           static_cast<int>(hidden),
+                           config.top_k,
+                           config.normalise,
+                           static_cast<float>(config.scale),
+                           route.x.data_ptr<float>(),
+                           reinterpret_cast<__nv_bfloat16*>(route.h.data_ptr()),
+                           logits.data_ptr<float>(),
+                           reinterpret_cast<unsigned int*>(arrivals.data_ptr<int>()),
+                           reinterpret_cast<long long*>(route.ids.data_ptr<int64_t>()),
+                           route.weights.data_ptr<float>(),
+                           router_blocks,
+                           shared ? reinterpret_cast<const __nv_bfloat16*>(shared->gate_proj.data_ptr()) : nullptr,
+                           shared ? reinterpret_cast<const __nv_bfloat16*>(shared->up_proj.data_ptr()) : nullptr,
+                           shared_inner,
+                           shared ? reinterpret_cast<__nv_bfloat16*>(route.activations.data_ptr()) : nullptr,
+                           config.top_k * expert_inner + shared_inner,
+                           config.top_k * expert_inner};
+    launchOverlapped(normRouteTopKKernel<Delta>, grid, kNormThreads, 0, args);
+  };
+  if (delta.scalar_type() == at::kFloat)
+    launch(delta.data_ptr<float>());
+  else
+    launch(reinterpret_cast<const __nv_bfloat16*>(delta.data_ptr()));
+  return route;
 }
 
-at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, const at::Tensor& ids,
-                             const AlwaysOnMlp& mlp) {
+namespace {
+
+// The layout of expertActivations' output for x, the routed stack and ids (undefined: a dense layer's MLP only).
+ActivationLayout activationLayout(const at::Tensor& x, const at::Tensor& gate_up, const at::Tensor& ids,
+                                  const AlwaysOnMlp& mlp) {
   checkBf16(x, "expertActivations: x");
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.size(1) % 8 == 0, "expertActivations: x must be [rows, H], H % 8 == 0");
   const auto rows = x.size(0), hidden = x.size(1);
@@ -254,13 +392,37 @@ at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, con
     layout.expert_stride = gate_up.stride(0);
     layout.inner = static_cast<int>(gate_up.size(1) / 2);
   }
-  const long long units = rows * (static_cast<long long>(layout.top_k) * layout.inner + layout.shared_inner);
-  auto out = at::empty({rows, layout.top_k * layout.inner + layout.shared_inner}, x.options());
-  const auto blocks = (units + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  expertActivationsKernel<<<blocks, kWarpsPerBlock * kWarpSize, 0, at::cuda::getCurrentCUDAStream()>>>(
-      layout, reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), idsPointer(ids), static_cast<int>(rows),
-      static_cast<int>(hidden), reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return layout;
+}
+
+void launchActivations(const ActivationLayout& layout, const at::Tensor& x, const at::Tensor& ids, at::Tensor& out) {
+  const auto rows = x.size(0);
+  const long long per_row = static_cast<long long>(layout.top_k) * layout.inner + (layout.shared_done ? 0 : layout.shared_inner);
+  const auto blocks = (rows * per_row + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  if (blocks == 0) return;
+  launchOverlapped(expertActivationsKernel, static_cast<unsigned>(blocks), kWarpsPerBlock * kWarpSize, 0, layout,
+                   reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), idsPointer(ids), static_cast<int>(rows),
+                   static_cast<int>(x.size(1)), reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
+}
+
+}  // namespace
+
+at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, const at::Tensor& ids,
+                             const AlwaysOnMlp& mlp) {
+  const auto layout = activationLayout(x, gate_up, ids, mlp);
+  auto out = at::empty({x.size(0), layout.top_k * layout.inner + layout.shared_inner}, x.options());
+  launchActivations(layout, x, ids, out);
+  return out;
+}
+
+at::Tensor routedActivations(const NormedRoute& route, const at::Tensor& gate_up, const AlwaysOnMlp& mlp) {
+  auto layout = activationLayout(route.h, gate_up, route.ids, mlp);
+  layout.shared_done = true;
+  auto out = route.activations;
+  TORCH_CHECK(out.defined() && out.scalar_type() == at::kBFloat16 && out.is_contiguous() &&
+                  out.sizes() == at::IntArrayRef({route.h.size(0), layout.top_k * layout.inner + layout.shared_inner}),
+              "routedActivations: the route carries no shared-expert activations of this layout");
+  launchActivations(layout, route.h, route.ids, out);
   return out;
 }
 
@@ -290,10 +452,9 @@ at::Tensor expertOutputs(const at::Tensor& activations, const at::Tensor& down, 
                   activations.size(1) == static_cast<long long>(layout.top_k) * layout.inner + layout.shared_inner,
               "expertOutputs: activations must be expertActivations' output");
   auto out = at::empty({rows, hidden}, activations.options().dtype(at::kFloat));
-  expertOutputsKernel<<<dim3(hidden, rows), kOutputThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-      layout, reinterpret_cast<const __nv_bfloat16*>(activations.data_ptr()), idsPointer(ids),
+  launchOverlapped(
+      expertOutputsKernel, dim3(hidden, rows), kOutputThreads, 0, layout, reinterpret_cast<const __nv_bfloat16*>(activations.data_ptr()), idsPointer(ids),
       layout.top_k > 0 ? weights.data_ptr<float>() : nullptr, static_cast<int>(hidden), out.data_ptr<float>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
 
@@ -307,11 +468,10 @@ at::Tensor weightedSwiGlu(const at::Tensor& projected, const at::Tensor& ids, co
               "weightedSwiGlu: ids int64 and weights float32, both [rows, k]");
   auto out = at::empty({rows, experts, inner}, projected.options());
   if (rows == 0) return out;
-  weightedSwiGluKernel<<<static_cast<unsigned>(rows * experts), 128, 0, at::cuda::getCurrentCUDAStream()>>>(
-      reinterpret_cast<const __nv_bfloat16*>(projected.data_ptr()), idsPointer(ids), weights.data_ptr<float>(),
+  launchOverlapped(
+      weightedSwiGluKernel, static_cast<unsigned>(rows * experts), 128, 0, reinterpret_cast<const __nv_bfloat16*>(projected.data_ptr()), idsPointer(ids), weights.data_ptr<float>(),
       static_cast<int>(experts), static_cast<int>(inner), static_cast<int>(ids.size(1)),
       reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
 

@@ -2,7 +2,10 @@
 
 #include <ATen/cuda/CUDAContext.h>
 
-#include "warp_math.cuh"
+#include <type_traits>
+
+#include "launch.cuh"
+#include "rms_norm.cuh"
 
 namespace folio::cuda {
 namespace {
@@ -16,44 +19,103 @@ struct Segments {
   int count;
 };
 
-template <int kRows>
-__global__ void smallBatchGemvKernel(Segments segments, const __nv_bfloat16* __restrict__ x, int rows, int k,
-                                     int features, __nv_bfloat16* __restrict__ out) {
+constexpr int kMaxNormedK = 2048;  // normalised rows are kept in shared memory
+static_assert(kWarpsPerBlock * kWarpSize == kNormThreads, "a block normalises its input rows itself");
+
+// The GEMV's input: bf16 rows x, or (kNormed) the residual step and RMSNorm that start a decoder block:
+// stream + delta normalised by norm_weight, which every block computes into shared memory (block 0 writes the
+// new stream out when there is a delta).
+template <typename Delta>
+struct GemvInput {
+  const __nv_bfloat16* x;
+  const float* stream;
+  const Delta* delta;  // may be null
+  const __nv_bfloat16* norm_weight;
+  float eps;
+  float* stream_out;
+};
+
+// One warp per output feature: the warp's weight row is loaded before the kernel waits for its input
+// (launch.cuh).
+template <int kRows, bool kNormed, typename Delta>
+__global__ void smallBatchGemvKernel(Segments segments, GemvInput<Delta> in, int rows, int k, int features,
+                                     __nv_bfloat16* __restrict__ out) {
+  __shared__ __align__(16) __nv_bfloat16 normed[kNormed ? kRows * kMaxNormedK : 8];
   const int feature = blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarpSize;
   const int lane = threadIdx.x % kWarpSize;
-  if (feature >= features) return;
-  int s = 0;
-  while (feature >= segments.first_feature[s + 1]) ++s;
-  const auto* w = reinterpret_cast<const uint4*>(segments.weights[s] +
-                                                  static_cast<long long>(feature - segments.first_feature[s]) * k);
-  const auto* v = reinterpret_cast<const uint4*>(x);
   const int chunks = k / 8;
-  float sum[kRows] = {};
-#pragma unroll 2
-  for (int i = lane; i < chunks; i += kWarpSize) {
-    const uint4 weight = w[i];
-#pragma unroll
-    for (int r = 0; r < kRows; ++r)
-      if (r < rows) sum[r] += dot8(weight, v[r * chunks + i]);
+  const bool valid = feature < features;
+  const __nv_bfloat16* w = nullptr;
+  LaneRowWords<kHeldWords> held;
+  if (valid) {
+    int s = 0;
+    while (feature >= segments.first_feature[s + 1]) ++s;
+    w = segments.weights[s] + static_cast<long long>(feature - segments.first_feature[s]) * k;
+    held.load(w, chunks, lane);
   }
+  letNextKernelStart();
+  waitForPreviousKernel();
+  const __nv_bfloat16* x = in.x;
+  if constexpr (kNormed) {
+    for (int r = 0; r < rows; ++r) {
+      const long long offset = static_cast<long long>(r) * k;
+      residualRmsNormRow(in.stream + offset, in.delta != nullptr ? in.delta + offset : nullptr, in.norm_weight, k,
+                         in.eps, [&](int i, float v, __nv_bfloat16 h) {
+                           normed[offset + i] = h;
+                           if (blockIdx.x == 0 && in.delta != nullptr) in.stream_out[offset + i] = v;
+                         });
+    }
+    __syncthreads();
+    x = normed;
+  }
+  if (!valid) return;
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     if (r >= rows) break;
-    const float total = warpSum(sum[r]);
+    const float total = warpSum(held.dot(w, x + static_cast<long long>(r) * k, chunks, lane));
     if (lane == 0) out[static_cast<long long>(r) * features + feature] = __float2bfloat16(total);
   }
 }
 
-template <int kRows>
-void launch(const Segments& segments, const at::Tensor& x, int features, at::Tensor& out) {
+template <bool kNormed, typename Delta>
+void launchRows(const Segments& segments, const GemvInput<Delta>& in, int rows, int k, int features, at::Tensor& out) {
   const int blocks = (features + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  smallBatchGemvKernel<kRows><<<blocks, kWarpsPerBlock * kWarpSize, 0, at::cuda::getCurrentCUDAStream()>>>(
-      segments, reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), static_cast<int>(x.size(0)),
-      static_cast<int>(x.size(1)), features, reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  auto* result = reinterpret_cast<__nv_bfloat16*>(out.data_ptr());
+  const auto go = [&](auto kernel) {
+    launchOverlapped(kernel, blocks, kWarpsPerBlock * kWarpSize, 0, segments, in, rows, k, features, result);
+  };
+  if (rows == 1)
+    go(smallBatchGemvKernel<1, kNormed, Delta>);
+  else if (rows == 2)
+    go(smallBatchGemvKernel<2, kNormed, Delta>);
+  else if (rows <= 4)
+    go(smallBatchGemvKernel<4, kNormed, Delta>);
+  else
+    go(smallBatchGemvKernel<8, kNormed, Delta>);
 }
 
 bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+Segments segmentsOf(const std::vector<at::Tensor>& weights, std::int64_t k, const at::Device& device) {
+  TORCH_CHECK(!weights.empty() && weights.size() <= kMaxSegments, "smallBatchLinear: 1..", kMaxSegments, " weights");
+  Segments segments{};
+  segments.count = static_cast<int>(weights.size());
+  for (int s = 0; s < segments.count; ++s) {
+    const auto& w = weights[s];
+    TORCH_CHECK(w.scalar_type() == at::kBFloat16 && w.dim() == 2 && w.size(1) == k && w.is_contiguous() &&
+                    aligned16(w) && w.device() == device,
+                "smallBatchLinear: weights must be contiguous bf16 [N, K] beside x");
+    segments.weights[s] = reinterpret_cast<const __nv_bfloat16*>(w.data_ptr());
+    segments.first_feature[s + 1] = segments.first_feature[s] + static_cast<int>(w.size(0));
+  }
+  for (int s = segments.count + 1; s <= kMaxSegments; ++s) segments.first_feature[s] = segments.first_feature[s - 1];
+  return segments;
+}
+
+void checkRows(std::int64_t rows, std::int64_t k) {
+  TORCH_CHECK(rows >= 1 && rows <= kSmallBatchMaxRows && k % 8 == 0, "smallBatchLinear: 1..", kSmallBatchMaxRows,
+              " rows of a multiple of 8 features");
+}
 
 }  // namespace
 
@@ -61,31 +123,47 @@ at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<at::Tensor>& 
   TORCH_CHECK(x.is_cuda() && x.scalar_type() == at::kBFloat16 && x.dim() == 2 && x.is_contiguous() && aligned16(x),
               "smallBatchLinear: x must be contiguous bf16 [rows, K] on the GPU");
   const auto rows = x.size(0), k = x.size(1);
-  TORCH_CHECK(rows >= 1 && rows <= kSmallBatchMaxRows && k % 8 == 0, "smallBatchLinear: 1..",
-              kSmallBatchMaxRows, " rows of a multiple of 8 features");
-  TORCH_CHECK(!weights.empty() && weights.size() <= kMaxSegments, "smallBatchLinear: 1..", kMaxSegments, " weights");
-  Segments segments{};
-  segments.count = static_cast<int>(weights.size());
-  for (int s = 0; s < segments.count; ++s) {
-    const auto& w = weights[s];
-    TORCH_CHECK(w.scalar_type() == at::kBFloat16 && w.dim() == 2 && w.size(1) == k && w.is_contiguous() &&
-                    aligned16(w) && w.device() == x.device(),
-                "smallBatchLinear: weights must be contiguous bf16 [N, K] beside x");
-    segments.weights[s] = reinterpret_cast<const __nv_bfloat16*>(w.data_ptr());
-    segments.first_feature[s + 1] = segments.first_feature[s] + static_cast<int>(w.size(0));
-  }
-  for (int s = segments.count + 1; s <= kMaxSegments; ++s) segments.first_feature[s] = segments.first_feature[s - 1];
+  checkRows(rows, k);
+  const auto segments = segmentsOf(weights, k, x.device());
   const int features = segments.first_feature[segments.count];
   auto out = at::empty({rows, features}, x.options());
-  if (rows == 1)
-    launch<1>(segments, x, features, out);
-  else if (rows == 2)
-    launch<2>(segments, x, features, out);
-  else if (rows <= 4)
-    launch<4>(segments, x, features, out);
-  else
-    launch<8>(segments, x, features, out);
+  GemvInput<float> in{reinterpret_cast<const __nv_bfloat16*>(x.data_ptr())};
+  launchRows<false>(segments, in, static_cast<int>(rows), static_cast<int>(k), features, out);
   return out;
+}
+
+NormedLinear smallBatchNormedLinear(const at::Tensor& stream, const at::Tensor& delta, const at::Tensor& norm_weight,
+                                    double eps, const std::vector<at::Tensor>& weights) {
+  TORCH_CHECK(stream.is_cuda() && stream.scalar_type() == at::kFloat && stream.dim() == 2 && stream.is_contiguous(),
+              "smallBatchNormedLinear: the stream must be contiguous float32 [rows, K] on the GPU");
+  const auto rows = stream.size(0), k = stream.size(1);
+  checkRows(rows, k);
+  TORCH_CHECK(k <= kMaxNormedK, "smallBatchNormedLinear: at most ", kMaxNormedK, " features");
+  TORCH_CHECK(norm_weight.scalar_type() == at::kBFloat16 && norm_weight.numel() == k && norm_weight.is_contiguous(),
+              "smallBatchNormedLinear: the norm weight must be bf16 [K]");
+  TORCH_CHECK(!delta.defined() || (delta.sizes() == stream.sizes() && delta.is_contiguous() &&
+                                   delta.device() == stream.device() &&
+                                   (delta.scalar_type() == at::kFloat || delta.scalar_type() == at::kBFloat16)),
+              "smallBatchNormedLinear: delta must be float32 or bf16, contiguous and shaped like the stream");
+  const auto segments = segmentsOf(weights, k, stream.device());
+  const int features = segments.first_feature[segments.count];
+  NormedLinear result{at::empty({rows, features}, stream.options().dtype(at::kBFloat16)),
+                      delta.defined() ? at::empty_like(stream) : stream};
+  const auto launch = [&](auto* delta_data) {
+    using Delta = std::remove_const_t<std::remove_pointer_t<decltype(delta_data)>>;
+    GemvInput<Delta> in{nullptr,
+                        stream.data_ptr<float>(),
+                        delta_data,
+                        reinterpret_cast<const __nv_bfloat16*>(norm_weight.data_ptr()),
+                        static_cast<float>(eps),
+                        result.stream.data_ptr<float>()};
+    launchRows<true>(segments, in, static_cast<int>(rows), static_cast<int>(k), features, result.out);
+  };
+  if (!delta.defined() || delta.scalar_type() == at::kFloat)
+    launch(delta.defined() ? delta.data_ptr<float>() : static_cast<float*>(nullptr));
+  else
+    launch(reinterpret_cast<const __nv_bfloat16*>(delta.data_ptr()));
+  return result;
 }
 
 }  // namespace folio::cuda

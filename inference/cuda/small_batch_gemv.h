@@ -15,4 +15,16 @@ constexpr int kSmallBatchMaxRows = 8;
 // projections [N_i, K] bf16, contiguous) without copying them: -> [rows, sum N_i] bf16, accumulated in float32.
 at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<at::Tensor>& weights);
 
+struct NormedLinear {
+  at::Tensor out;     // [rows, sum N_i] bf16
+  at::Tensor stream;  // the residual stream after the step
+};
+
+// The residual step and RMSNorm that start a decoder block, then smallBatchLinear of the normalised rows, in one
+// launch (every block normalises the rows itself): stream float32 [rows, K] + delta (float32 or bf16; undefined:
+// none) -> the new stream (stream itself when there is no delta, else a new tensor; stream is not modified),
+// normalised by norm_weight as addRmsNorm does -> times the weights -> out. K <= 2048.
+NormedLinear smallBatchNormedLinear(const at::Tensor& stream, const at::Tensor& delta, const at::Tensor& norm_weight,
+                                    double eps, const std::vector<at::Tensor>& weights);
+
 }  // namespace folio::cuda

@@ -47,6 +47,36 @@ __device__ inline float laneRowDot(const __nv_bfloat16* __restrict__ row, const 
   return sum;
 }
 
+// This lane's words of a weight row (words lane, lane+32, ..., at most kWords of them), held in registers: loaded
+// before a kernel waits for its inputs (launch.cuh), so the weight reads overlap the kernel before it.
+template <int kWords>
+struct LaneRowWords {
+  uint4 word[kWords];
+
+  __device__ void load(const __nv_bfloat16* __restrict__ row, int chunks, int lane) {
+    const auto* w = reinterpret_cast<const uint4*>(row);
+#pragma unroll
+    for (int j = 0; j < kWords; ++j)
+      if (lane + j * kWarpSize < chunks) word[j] = w[lane + j * kWarpSize];
+  }
+  // laneRowDot(row, vector, ...) of the row load() was given: the held words, then any words past them.
+  __device__ float dot(const __nv_bfloat16* __restrict__ row, const __nv_bfloat16* __restrict__ vector, int chunks,
+                       int lane) const {
+    const auto* w = reinterpret_cast<const uint4*>(row);
+    const auto* v = reinterpret_cast<const uint4*>(vector);
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < kWords; ++j)
+      if (lane + j * kWarpSize < chunks) sum += dot8(word[j], v[lane + j * kWarpSize]);
+    for (int i = lane + kWords * kWarpSize; i < chunks; i += kWarpSize) sum += dot8(w[i], v[i]);
+    return sum;
+  }
+};
+
+// Words a lane holds in registers: rows of up to 1280 bf16 values, the decoder's hidden size (longer rows read
+// the rest after the wait). More would cost registers, and so the occupancy the expert kernels need.
+constexpr int kHeldWords = 5;
+
 __device__ inline float silu(float x) { return x / (1.f + __expf(-x)); }
 
 }  // namespace folio::cuda

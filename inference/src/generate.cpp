@@ -22,14 +22,17 @@ torch::Tensor argmaxOfRows(const torch::Tensor& logits) {
   return logits.argmax(1);
 }
 
-// Greedy choice after the n-gram guard's bans.
-std::int64_t pickToken(const torch::Tensor& logits, const std::vector<std::int64_t>& generated,
+// Greedy choice after the n-gram guard's bans: the step's own arg-max when it has one that is not banned (then
+// it is also the arg-max over the allowed tokens), else the logits with the bans masked.
+std::int64_t pickToken(const StepLogits& step, const std::vector<std::int64_t>& generated,
                        const GenerateOptions& options) {
   const auto banned =
       noRepeatNgramBans(generated, options.ngram_size, options.ngram_window, options.ngram_whitelist);
-  auto row = logits.view({1, -1});
+  if (!step.argmax.empty() && !std::binary_search(banned.begin(), banned.end(), step.argmax.front()))
+    return step.argmax.front();
+  auto row = step.logits.view({1, -1});
   if (!banned.empty()) {
-    const auto banned_ids = torch::tensor(banned, torch::TensorOptions().dtype(torch::kInt64)).to(logits.device());
+    const auto banned_ids = torch::tensor(banned, torch::TensorOptions().dtype(torch::kInt64)).to(row.device());
     row = row.index_fill(1, banned_ids, -std::numeric_limits<float>::infinity());
   }
   return argmaxOfRows(row).item<std::int64_t>();
@@ -95,19 +98,20 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
     result.cancelled = true;
     return result;
   }
-  auto logits = decoder.forward(prompt_embeds, cache);
-  result.prompt_logits = logits;
+  StepLogits step{decoder.forward(prompt_embeds, cache), {}};
+  result.prompt_logits = step.logits;
   if (options.max_new_tokens <= 0) {
     result.hit_token_limit = true;
     return result;
   }
   while (true) {
-    const std::int64_t token = pickToken(logits, result.ids, options);
+    const std::int64_t token = pickToken(step, result.ids, options);
     if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, cache))) break;
-    logits = options.decode_step
-                 ? options.decode_step(token)
-                 : decoder.forward(decoder.embed(torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64))),
-                                   cache);
+    step = options.decode_step
+               ? options.decode_step(token)
+               : StepLogits{decoder.forward(
+                                decoder.embed(torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64))), cache),
+                            {}};
   }
   return result;
 }
@@ -119,9 +123,11 @@ struct ActiveRow {
   const GenerateOptions* options = nullptr;
 };
 
-// Greedy picks for every row of logits [B, vocab] after each active row's n-gram bans, with one copy to the host.
-std::vector<std::int64_t> pickTokens(torch::Tensor logits, const std::vector<ActiveRow>& rows) {
+// Greedy picks for every row of the step after each active row's n-gram bans, with one copy to the host: the
+// step's own arg-max when no row's pick is banned, else the logits with the bans masked.
+std::vector<std::int64_t> pickTokens(StepLogits step, const std::vector<ActiveRow>& rows) {
   std::vector<std::int64_t> banned_rows, banned_ids;
+  bool argmax_holds = !step.argmax.empty();
   for (std::size_t b = 0; b < rows.size(); ++b) {
     if (!rows[b].generated) continue;
     const auto& options = *rows[b].options;
@@ -129,8 +135,11 @@ std::vector<std::int64_t> pickTokens(torch::Tensor logits, const std::vector<Act
                                      options.ngram_whitelist)) {
       banned_rows.push_back(static_cast<std::int64_t>(b));
       banned_ids.push_back(id);
+      if (argmax_holds && step.argmax[b] == id) argmax_holds = false;
     }
   }
+  if (argmax_holds) return step.argmax;
+  auto& logits = step.logits;
   if (!banned_rows.empty()) {
     const auto on_device = torch::TensorOptions().dtype(torch::kInt64).device(logits.device());
     logits.index_put_({torch::tensor(banned_rows).to(on_device), torch::tensor(banned_ids).to(on_device)},
@@ -165,7 +174,7 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
       result.hit_token_limit = true;
       return false;
     }
-    const auto token = pickToken(result.prompt_logits, {}, request.options);
+    const auto token = pickToken(StepLogits{result.prompt_logits, {}}, {}, request.options);
     if (!continuesAfter(token, result, request.options, request.on_token, request.cancel,
                         cacheFull(decoder, stepper.slot(b))))
       return false;
@@ -219,11 +228,11 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
       }
     }
     if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
-    auto logits = stepper.step(tokens, active);
+    auto step = stepper.step(tokens, active);
     std::vector<ActiveRow> rows(slots);
     for (int b = 0; b < slots; ++b)
       if (active[b]) rows[b] = {&results[request_of[b]].ids, &requests[request_of[b]].options};
-    const auto picks = pickTokens(logits, rows);
+    const auto picks = pickTokens(std::move(step), rows);
     for (int b = 0; b < slots; ++b) {
       if (!active[b]) continue;
       auto& request = requests[request_of[b]];

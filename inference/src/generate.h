@@ -15,6 +15,13 @@
 
 namespace folio {
 
+// What a decoding step gives: logits [rows, vocab] float32 (one row: [vocab]) and, when the step took it on
+// the device, each row's arg-max (the greedy pick before any n-gram bans; empty when not taken).
+struct StepLogits {
+  torch::Tensor logits;
+  std::vector<std::int64_t> argmax;
+};
+
 struct GenerateOptions {
   int max_new_tokens = 8192;
   int eos_id = 1;
@@ -24,7 +31,7 @@ struct GenerateOptions {
   std::vector<std::int64_t> ngram_whitelist;  // never banned (upstream: <td> </td> = 128821, 128822)
   // A faster single-token step (the CUDA graph decoder): logits of `token` at the cache's next position, the
   // cache advanced. Empty: decoder.forward(decoder.embed(token)).
-  std::function<torch::Tensor(std::int64_t token)> decode_step;
+  std::function<StepLogits(std::int64_t token)> decode_step;
 };
 
 struct GenerateResult {
@@ -58,7 +65,7 @@ class BatchStepper {
   // Slots first .. first+count-1 as one cache (starting empty), for prefilling several prompts in one forward.
   virtual KvCache slotRange(int first, int count) = 0;
   // Logits [batch, vocab] float32 of tokens[b] for every slot; active slots advance by one, idle ones stay empty.
-  virtual torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) = 0;
+  virtual StepLogits step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) = 0;
 };
 
 struct GenerateRequest {

@@ -110,6 +110,7 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   model->weights_ = loadWeights(model->config_, dir, device, dtype);
   stackExperts(model->weights_, model->config_.decoder);
   model->vision_ = std::make_unique<VisionEncoder>(model->config_, model->weights_);
+  model->pixel_values_ = pixelValueTable().to(device);
   model->decoder_ = std::make_unique<Decoder>(model->config_.decoder, model->weights_);
 #ifdef FOLIO_HAVE_CUDA
   model->graph_decoder_available_ =
@@ -120,7 +121,10 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
 }
 
 PageViewTensors OcrModel::viewsOnDevice(const PreprocessedPage& page) const {
-  const auto input = [&](const torch::Tensor& planes) { return normalizeViews(planes.to(device_)).to(dtype_); };
+  // From pinned planes the copy is asynchronous; the lookup after it runs in stream order.
+  const auto input = [&](const torch::Tensor& planes) {
+    return normalizeViews(planes.to(device_, /*non_blocking=*/true), pixel_values_).to(dtype_);
+  };
   PageViewTensors views{input(page.global_view), {}, page.grid.w, page.grid.h};
   if (page.tiles.defined()) views.tiles = input(page.tiles);
   return views;
@@ -203,6 +207,7 @@ void OcrModel::setUseCudaGraphs(bool use) {
 #endif
   if (!use) {
     graph_decoder_.reset();
+    batch_decoder_.reset();
     vision_graphs_.reset();
   }
 }

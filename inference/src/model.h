@@ -74,6 +74,7 @@ class OcrModel {
   std::int64_t image_token_id_ = 0;
   Weights weights_;
   std::unique_ptr<VisionEncoder> vision_;
+  torch::Tensor pixel_values_;  // pixelValueTable() on the model's device
   std::unique_ptr<Decoder> decoder_;
   std::shared_ptr<cuda::GraphDecoder> graph_decoder_;  // CUDA bf16 only (shared_ptr: complete type only there)
   std::shared_ptr<cuda::GraphDecoder> batch_decoder_;  // the last generateBatch's, kept with its graphs

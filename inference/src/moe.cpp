@@ -4,6 +4,10 @@
 
 #include <sstream>
 
+#ifdef FOLIO_HAVE_CUDA
+#include "moe_kernels.h"
+#endif
+
 namespace folio {
 
 namespace {
@@ -12,6 +16,21 @@ std::string shapeText(at::IntArrayRef shape) {
   std::ostringstream out;
   out << shape;
   return out.str();
+}
+
+// silu(gate) * up of every expert on every row of projected [T, E, 2I], times the row's route weight of the
+// expert (0 when not chosen) -> [T, E, I] in projected's dtype. On a GPU in bf16: one kernel instead of a
+// scatter and four element-wise passes, rounding once instead of after each op.
+torch::Tensor weightedSwiGlu(const torch::Tensor& projected, const torch::Tensor& ids, const torch::Tensor& weights) {
+#ifdef FOLIO_HAVE_CUDA
+  if (projected.is_cuda() && projected.scalar_type() == torch::kBFloat16)
+    return cuda::weightedSwiGlu(projected, ids.contiguous(), weights.to(torch::kFloat32).contiguous());
+#endif
+  const auto rows = projected.size(0), experts = projected.size(1), inner = projected.size(2) / 2;
+  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
+  return (torch::silu(projected.narrow(2, 0, inner)) * projected.narrow(2, inner, inner) *
+          dense_weights.unsqueeze(-1))
+      .to(projected.scalar_type());
 }
 
 }  // namespace
@@ -60,9 +79,7 @@ torch::Tensor routedExpertsDense(const torch::Tensor& x, const torch::Tensor& id
   namespace F = torch::nn::functional;
   const auto rows = x.size(0), hidden = x.size(1), experts = gate_up.size(0), inner = gate_up.size(1) / 2;
   const auto projected = F::linear(x, gate_up.view({experts * 2 * inner, hidden})).view({rows, experts, 2 * inner});
-  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
-  const auto activated = (F::silu(projected.narrow(2, 0, inner)) * projected.narrow(2, inner, inner) *
-                          dense_weights.unsqueeze(-1)).to(x.scalar_type());
+  const auto activated = weightedSwiGlu(projected, ids, weights);
   return F::linear(activated.view({rows, experts * inner}), down.view({hidden, experts * inner})).to(torch::kFloat32);
 }
 

@@ -4,7 +4,9 @@
 
 #include <folio/engine.h>
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 
 #include "decoder.h"
 #include "generate.h"
@@ -83,7 +85,7 @@ class EagerStepper : public folio::BatchStepper {
     ++grouped_prefills;
     return cache_.rows(first, count);
   }
-  torch::Tensor step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override {
+  folio::StepLogits step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override {
     std::vector<torch::Tensor> rows;
     int busy = 0;
     for (int b = 0; b < batch(); ++b) {
@@ -97,8 +99,17 @@ class EagerStepper : public folio::BatchStepper {
     }
     most_busy = std::max(most_busy, busy);
     ++steps;
-    return torch::stack(rows);
+    folio::StepLogits out{torch::stack(rows), {}};
+    if (gives_argmax) {
+      const auto picks = out.logits.argmax(1);
+      out.argmax.assign(picks.data_ptr<std::int64_t>(), picks.data_ptr<std::int64_t>() + picks.numel());
+      if (claimed_argmax) std::fill(out.argmax.begin(), out.argmax.end(), *claimed_argmax);
+    }
+    return out;
   }
+  // Like the CUDA graph decoder, the step takes each row's arg-max itself (or claims this token for every row).
+  bool gives_argmax = false;
+  std::optional<std::int64_t> claimed_argmax;
   int most_busy = 0;
   int steps = 0;
   int grouped_prefills = 0;
@@ -384,6 +395,38 @@ class TestGenerate : public QObject {
 
   // Prompts of one length going into neighbouring free slots are prefilled in one forward; the results match
   // one-by-one generation (prompt logits up to float summation order).
+  void stepArgmaxIsTakenUnlessBanned() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 9));
+    constexpr int kCapacity = 24;
+    auto requests = requestsWithoutEos(config, {5, 6}, {14, 14});
+    for (auto& r : requests) r.options.ngram_size = 2;
+    EagerStepper stepper(decoder, 2, kCapacity);
+    stepper.gives_argmax = true;
+    const auto batched = folio::generateBatch(decoder, stepper, requests);
+    bool guard_changed_something = false;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      folio::KvCache cache(config, kCapacity, torch::kCPU, torch::kFloat32);
+      const auto single = folio::generate(decoder, cache, requests[i].prompt_embeds, requests[i].options);
+      QCOMPARE(batched[i].ids, single.ids);  // banned picks were replaced by the best allowed token
+      auto unguarded = requests[i].options;
+      unguarded.ngram_size = 0;
+      cache.reset();
+      guard_changed_something |= folio::generate(decoder, cache, requests[i].prompt_embeds, unguarded).ids != single.ids;
+    }
+    QVERIFY(guard_changed_something);
+
+    // Without bans the step's own pick is taken as it is.
+    auto unbanned = requestsWithoutEos(config, {5}, {4});
+    EagerStepper claiming(decoder, 1, kCapacity);
+    claiming.gives_argmax = true;
+    claiming.claimed_argmax = 5;
+    const auto claimed = folio::generateBatch(decoder, claiming, unbanned);
+    QCOMPARE(claimed[0].ids.size(), std::size_t{4});
+    QVERIFY(std::all_of(claimed[0].ids.begin() + 1, claimed[0].ids.end(), [](std::int64_t id) { return id == 5; }));
+  }
+
   void groupedPrefillEqualsOneByOne() {
     c10::InferenceMode guard;
     const auto config = tinyConfig();

@@ -18,6 +18,8 @@
 #ifdef FOLIO_HAVE_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+
+#include "launch.h"
 #endif
 
 namespace {
@@ -288,14 +290,14 @@ int main(int argc, char** argv) {
                               {Mode::Base, "base", 800, 1100},   {Mode::Large, "large", 800, 1100},
                               {Mode::Gundam, "gundam", 1240, 1754}};
     for (const auto& c : cases) {
-      auto page = folio::preprocessPage(syntheticPage(c.width, c.height), c.mode);
+      auto page = folio::preprocessPage(syntheticPage(c.width, c.height), c.mode, device.is_cuda());
       resetPeakMemory(device);
       out["prefill_ms"][c.name] = visionMs(*model, page, reps);
       out["vision_peak_gpu_mem_gb"][c.name] = peakMemoryGb(device);
       out["image_tokens"][c.name] = page.n_image_tokens;
       if (!json_only) std::cerr << c.name << ": vision " << out["prefill_ms"][c.name] << " ms\n";
     }
-    auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base);
+    auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base, device.is_cuda());
     {  // the CUDA graph path (default) against the eager pass (taken when stages are asked for)
       folio::StageTensors stages;
       const auto eager = model->encodeImage(base_page, &stages).to(torch::kFloat32);
@@ -311,6 +313,16 @@ int main(int argc, char** argv) {
       out["prefill_ms_eager"]["base"] = visionMs(*model, base_page, reps);
       out["decode_tok_s_batch1_eager"] = decodeBatch1(*model, base_page, std::min(decode_tokens, 128)).tok_s;
       model->setUseCudaGraphs(true);
+#ifdef FOLIO_HAVE_CUDA
+      // What programmatic dependent launch gives: decode graphs captured with plain launches.
+      folio::cuda::setOverlappedLaunches(false);
+      model->setUseCudaGraphs(false);
+      model->setUseCudaGraphs(true);
+      out["decode_tok_s_batch1_plain_launches"] = decodeBatch1(*model, base_page, decode_tokens).tok_s;
+      folio::cuda::setOverlappedLaunches(true);
+      model->setUseCudaGraphs(false);
+      model->setUseCudaGraphs(true);
+#endif
     }
     auto decode = decodeBatch1(*model, base_page, decode_tokens);
     out["prompt_prefill_ms"] = decode.prefill_ms;
@@ -341,6 +353,12 @@ int main(int argc, char** argv) {
       folio::StageTensors eager_stages;
       profile["base_vision_pass_eager_by_op"] = kernelTable(
           profileGpu(device, [&] { model->encodeImage(base_page, &eager_stages); }, GroupBy::Op), {}, 1, 40);
+#ifdef FOLIO_HAVE_CUDA
+      // Decode kernels launched plainly: overlapped, each kernel's span would include its wait for the one before.
+      folio::cuda::setOverlappedLaunches(false);
+      model->setUseCudaGraphs(false);
+      model->setUseCudaGraphs(true);
+#endif
       const auto embeds = pagePrompt(*model, base_page);
       const auto run = [&](int tokens) {
         return profileGpu(device, [&] { model->generate(embeds, fixedLength(tokens)); });
@@ -362,6 +380,9 @@ int main(int argc, char** argv) {
       batch_run(33);
       const auto batch_prefill = batch_run(1);
       profile["batch64_decode_step"] = kernelTable(batch_run(33), batch_prefill, 32);
+#ifdef FOLIO_HAVE_CUDA
+      folio::cuda::setOverlappedLaunches(true);
+#endif
       std::ofstream(profile_path) << profile.dump(1) << "\n";
     }
     if (!upstream_path.empty()) {

@@ -43,6 +43,26 @@ void checkSmallBatchLinear() {
   }
 }
 
+// The residual step + RMSNorm + GEMV launch against addRmsNorm's reference followed by F::linear.
+void checkSmallBatchNormedLinear() {
+  const auto norm = randn({1280});
+  const auto q = randn({1280, 1280}, torch::kBFloat16, 0.03), k = randn({640, 1280}, torch::kBFloat16, 0.03);
+  for (const int rows : {1, 3, 8})
+    for (const auto delta_type : {torch::kFloat32, torch::kBFloat16, torch::ScalarType::Undefined}) {
+      const bool none = delta_type == torch::ScalarType::Undefined;
+      const auto stream = randn({rows, 1280}, torch::kFloat32);
+      const auto delta = none ? torch::Tensor() : randn({rows, 1280}, delta_type);
+      const auto sum = delta.defined() ? stream + delta.to(torch::kFloat32) : stream;
+      const auto h = (norm.to(torch::kFloat32) * sum * torch::rsqrt(sum.pow(2).mean(-1, true) + 1e-6)).to(torch::kBFloat16);
+      const auto got = folio::cuda::smallBatchNormedLinear(stream, delta, norm, 1e-6, {q, k});
+      const std::string tag = " rows=" + std::to_string(rows) +
+                              (none ? " no delta"
+                               : delta_type == torch::kFloat32 ? " float32 delta" : " bf16 delta");
+      expectClose("smallBatchNormedLinear" + tag, got.out, torch::cat({F::linear(h, q), F::linear(h, k)}, 1), 1e-2);
+      expectClose("smallBatchNormedLinear stream" + tag, got.stream, sum, 1e-6);
+    }
+}
+
 void checkAddRmsNorm() {
   const auto weight = randn({1280});
   for (const auto delta_type : {torch::kFloat32, torch::kBFloat16}) {
@@ -57,14 +77,10 @@ void checkAddRmsNorm() {
 }
 
 // Rows at different lengths; the cache rows hold random keys/values beyond each row's length, which must be
-// ignored.
-void checkRopeAndAttention() {
+// ignored. Twice over the same arrival counters: they must come back zeroed.
+void checkAttention() {
   const int rows = 3, heads = 10, dim = 128, capacity = 512;
   const std::vector<std::int64_t> at = {0, 200, 511};
-  auto keys = randn({rows, heads, capacity, dim}), values = randn({rows, heads, capacity, dim});
-  const auto qkv = randn({rows, 3 * heads * dim});
-  auto q = qkv.narrow(1, 0, heads * dim), k = qkv.narrow(1, heads * dim, heads * dim),
-       v = qkv.narrow(1, 2 * heads * dim, heads * dim);
   const auto position = torch::tensor(at, torch::kInt64).cuda();
   const auto angles = torch::outer(torch::arange(capacity, torch::kFloat32),
                                    torch::rand({dim / 2}, torch::kFloat32)).repeat({1, 2}).cuda();
@@ -74,65 +90,97 @@ void checkRopeAndAttention() {
     const auto rotated = torch::cat({-t.narrow(-1, dim / 2, dim / 2), t.narrow(-1, 0, dim / 2)}, -1);
     return (t * c + rotated * s).to(torch::kBFloat16);
   };
-  std::vector<torch::Tensor> want_q, want_out;
-  const auto q_before = q.clone();
-  for (int r = 0; r < rows; ++r) want_q.push_back(rope(q_before[r].view({heads, dim}), r));
-  folio::cuda::ropeAndAppendKv(q, k, v, cos, sin, position, keys, values);
-  for (int r = 0; r < rows; ++r) {
-    expectClose("rope q row " + std::to_string(r), q[r].view({heads, dim}), want_q[r], 1e-2);
-    expectClose("appended key row " + std::to_string(r), keys[r].select(1, at[r]), rope(k[r].view({heads, dim}), r), 1e-2);
-    expectClose("appended value row " + std::to_string(r), values[r].select(1, at[r]), v[r].view({heads, dim}), 0);
-    const auto used = at[r] + 1;
-    want_out.push_back(torch::scaled_dot_product_attention(q[r].view({1, heads, 1, dim}),
-                                                           keys[r].narrow(1, 0, used).unsqueeze(0),
-                                                           values[r].narrow(1, 0, used).unsqueeze(0))
-                           .view({1, heads * dim}));
+  const auto arrivals = torch::zeros({rows * heads}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kInt32));
+  for (int round = 0; round < 2; ++round) {
+    auto keys = randn({rows, heads, capacity, dim}), values = randn({rows, heads, capacity, dim});
+    const auto qkv = randn({rows, 3 * heads * dim});
+    const auto q = qkv.narrow(1, 0, heads * dim), k = qkv.narrow(1, heads * dim, heads * dim),
+               v = qkv.narrow(1, 2 * heads * dim, heads * dim);
+    const auto got = folio::cuda::decodeAttention({q, k, v, cos, sin, position, keys, values}, capacity, arrivals);
+    std::vector<torch::Tensor> want_out;
+    const std::string tag = " (round " + std::to_string(round + 1) + ")";
+    for (int r = 0; r < rows; ++r) {
+      const auto row = std::to_string(r);
+      expectClose("appended key row " + row + tag, keys[r].select(1, at[r]), rope(k[r].view({heads, dim}), r), 1e-2);
+      expectClose("appended value row " + row + tag, values[r].select(1, at[r]), v[r].view({heads, dim}), 0);
+      const auto used = at[r] + 1;
+      want_out.push_back(torch::scaled_dot_product_attention(rope(q[r].view({heads, dim}), r).view({1, heads, 1, dim}),
+                                                             keys[r].narrow(1, 0, used).unsqueeze(0),
+                                                             values[r].narrow(1, 0, used).unsqueeze(0))
+                             .view({1, heads * dim}));
+    }
+    expectClose("decodeAttention (lengths 1, 201, 512)" + tag, got, torch::cat(want_out), 2e-2);
   }
-  const auto got = folio::cuda::decodeAttention(q, keys, values, position, capacity);
-  expectClose("decodeAttention (lengths 1, 201, 512)", got, torch::cat(want_out), 2e-2);
+  if (arrivals.count_nonzero().item<std::int64_t>() != 0) {
+    std::printf("decodeAttention leaves its arrival counters zeroed  FAILED\n");
+    ++failures;
+  }
+}
+
+// addRmsNormRouteTopK against libtorch: the new stream and the normalised input as addRmsNorm's reference gives
+// them, and the router's choice on the kernel's own normalised input (so a last-bit difference there cannot
+// swap two nearly tied experts).
+void expectRoute(const std::string& tag, const folio::cuda::NormedRoute& got, const torch::Tensor& x,
+                 const torch::Tensor& delta, const torch::Tensor& norm, const torch::Tensor& gate,
+                 const folio::cuda::RouterConfig& config) {
+  const auto sum = x + delta.to(torch::kFloat32);
+  const auto h = (norm.to(torch::kFloat32) * sum * torch::rsqrt(sum.pow(2).mean(-1, true) + 1e-6)).to(torch::kBFloat16);
+  expectClose("router's residual step" + tag, got.x, sum, 1e-6);
+  expectClose("router's RMSNorm" + tag, got.h, h, 1e-2);
+  const auto scores = F::linear(got.h.to(torch::kFloat32), gate.to(torch::kFloat32)).softmax(-1);
+  auto [weights, ids] = scores.topk(config.top_k, -1);
+  if (config.normalise) weights = weights / weights.sum(-1, true);
+  const bool same_ids = torch::equal(got.ids, ids);
+  std::printf("%-46s %s\n", ("router ids" + tag).c_str(), same_ids ? "ok" : "FAILED");
+  if (!same_ids) ++failures;
+  expectClose("router weights" + tag, got.weights, weights * config.scale, 1e-5);
 }
 
 void checkMoe() {
   const int hidden = 1280, experts = 64, inner = 896, shared_inner = 1792, top_k = 6;
   const auto gate = randn({experts, hidden}, torch::kBFloat16, 0.05);
+  const auto norm = randn({hidden});
   const auto gate_up = randn({experts, 2 * inner, hidden}, torch::kBFloat16, 0.03);
   const auto down_stack = randn({hidden, experts, inner}, torch::kBFloat16, 0.03);
   const AlwaysOnMlp mlp{randn({shared_inner, hidden}, torch::kBFloat16, 0.03),
                         randn({shared_inner, hidden}, torch::kBFloat16, 0.03),
                         randn({hidden, shared_inner}, torch::kBFloat16, 0.03)};
   for (const int rows : {1, 4}) {
-    const auto x = randn({rows, hidden});
-    const auto scores = F::linear(x.to(torch::kFloat32), gate.to(torch::kFloat32)).softmax(-1);
-    auto [want_weights, want_ids] = scores.topk(top_k, -1);
+    const auto x = randn({rows, hidden}, torch::kFloat32), delta = randn({rows, hidden});
     const auto arrivals = torch::zeros({rows}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kInt32));
-    const auto [ids, weights] = folio::cuda::routeTopK(x, gate, top_k, false, 2.5, arrivals);
     const std::string tag = " rows=" + std::to_string(rows);
-    if (!torch::equal(ids, want_ids)) {
-      std::printf("routeTopK ids%s  FAILED\n", tag.c_str());
-      ++failures;
-    }
-    expectClose("routeTopK weights" + tag, weights, want_weights * 2.5, 1e-5);
-    const auto [normed_ids, normed] = folio::cuda::routeTopK(x, gate, top_k, true, 1.0, arrivals);
+    const folio::cuda::RouterConfig scaled{top_k, false, 2.5}, renormalised{top_k, true, 1.0};
+    const auto route = folio::cuda::addRmsNormRouteTopK(x, delta, norm, 1e-6, gate, scaled, arrivals);
+    expectRoute(tag, route, x, delta, norm, gate, scaled);
+    const auto float_delta = delta.to(torch::kFloat32);
+    const auto normed = folio::cuda::addRmsNormRouteTopK(x, float_delta, norm, 1e-6, gate, renormalised, arrivals);
+    expectRoute(" renormalised, float32 delta" + tag, normed, x, float_delta, norm, gate, renormalised);
     if (arrivals.count_nonzero().item<std::int64_t>() != 0) {
-      std::printf("routeTopK leaves its arrival counters zeroed%s  FAILED\n", tag.c_str());
+      std::printf("router leaves its arrival counters zeroed%s  FAILED\n", tag.c_str());
       ++failures;
     }
-    expectClose("routeTopK renormalised" + tag, normed, want_weights / want_weights.sum(-1, true), 1e-5);
 
-    const auto act = folio::cuda::expertActivations(x, gate_up, ids, mlp);
-    auto want = F::linear(F::silu(F::linear(x, mlp.gate_proj)) * F::linear(x, mlp.up_proj), mlp.down_proj)
+    const auto &h = route.h, &ids = route.ids, &weights = route.weights;
+    const auto act = folio::cuda::expertActivations(h, gate_up, ids, mlp);
+    // The same activations with the shared experts' part computed by the router's launch.
+    const auto beside = folio::cuda::addRmsNormRouteTopK(x, delta, norm, 1e-6, gate, scaled, arrivals, &mlp, inner);
+    const bool same = torch::equal(beside.ids, ids) &&
+                      torch::equal(folio::cuda::routedActivations(beside, gate_up, mlp), act);
+    std::printf("%-46s %s\n", ("shared experts beside the router" + tag).c_str(), same ? "ok" : "FAILED");
+    if (!same) ++failures;
+    auto want = F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj)
                     .to(torch::kFloat32);
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < top_k; ++j) {
         const auto e = ids[r][j].item<std::int64_t>();
-        const auto gu = F::linear(x[r], gate_up[e]);
+        const auto gu = F::linear(h[r], gate_up[e]);
         const auto y = F::linear(F::silu(gu.narrow(0, 0, inner)) * gu.narrow(0, inner, inner), down_stack.select(1, e));
         want[r] += weights[r][j] * y.to(torch::kFloat32);
       }
     const auto got = folio::cuda::expertOutputs(act, down_stack, ids, weights, mlp);
     expectClose("expert activations + outputs" + tag, got, want, 2e-2);
-    const auto dense = folio::cuda::expertOutputs(folio::cuda::expertActivations(x, {}, {}, mlp), {}, {}, {}, mlp);
-    const auto want_dense = F::linear(F::silu(F::linear(x, mlp.gate_proj)) * F::linear(x, mlp.up_proj), mlp.down_proj);
+    const auto dense = folio::cuda::expertOutputs(folio::cuda::expertActivations(h, {}, {}, mlp), {}, {}, {}, mlp);
+    const auto want_dense = F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
     expectClose("dense MLP through the expert kernels" + tag, dense, want_dense, 2e-2);
   }
 }
@@ -140,22 +188,19 @@ void checkMoe() {
 // The many-row path: the router for 64 rows, then every expert's activations weighted by the route weights.
 void checkDenseExperts() {
   const int rows = 64, hidden = 1280, experts = 64, inner = 896, top_k = 6;
-  const auto x = randn({rows, hidden});
+  const auto x = randn({rows, hidden}, torch::kFloat32), delta = randn({rows, hidden});
   const auto gate = randn({experts, hidden}, torch::kBFloat16, 0.05);
-  const auto scores = F::linear(x.to(torch::kFloat32), gate.to(torch::kFloat32)).softmax(-1);
-  const auto [want_weights, want_ids] = scores.topk(top_k, -1);
+  const auto norm = randn({hidden});
   const auto arrivals = torch::zeros({rows}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kInt32));
-  const auto [ids, weights] = folio::cuda::routeTopK(x, gate, top_k, true, 1.0, arrivals);
-  const bool same_ids = torch::equal(ids, want_ids);
-  std::printf("%-46s %s\n", "routeTopK ids rows=64", same_ids ? "ok" : "FAILED");
-  if (!same_ids) ++failures;
-  expectClose("routeTopK renormalised rows=64", weights, want_weights / want_weights.sum(-1, true), 1e-5);
+  const folio::cuda::RouterConfig config{top_k, true, 1.0};
+  const auto route = folio::cuda::addRmsNormRouteTopK(x, delta, norm, 1e-6, gate, config, arrivals);
+  expectRoute(" rows=64", route, x, delta, norm, gate, config);
 
   const auto projected = randn({rows, experts, 2 * inner}, torch::kBFloat16, 2.0);
-  const auto dense_weights = torch::zeros({rows, experts}, weights.options()).scatter(1, ids, weights);
+  const auto dense_weights = torch::zeros({rows, experts}, route.weights.options()).scatter(1, route.ids, route.weights);
   const auto p = projected.to(torch::kFloat32);
   const auto want = F::silu(p.narrow(2, 0, inner)) * p.narrow(2, inner, inner) * dense_weights.unsqueeze(-1);
-  expectClose("weightedSwiGlu rows=64", folio::cuda::weightedSwiGlu(projected, ids, weights), want, 1e-2);
+  expectClose("weightedSwiGlu rows=64", folio::cuda::weightedSwiGlu(projected, route.ids, route.weights), want, 1e-2);
 }
 
 void checkArgmax() {
@@ -179,8 +224,9 @@ int main() {
   }
   torch::manual_seed(7);
   checkSmallBatchLinear();
+  checkSmallBatchNormedLinear();
   checkAddRmsNorm();
-  checkRopeAndAttention();
+  checkAttention();
   checkMoe();
   checkDenseExperts();
   checkArgmax();
