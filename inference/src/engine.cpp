@@ -92,11 +92,10 @@ struct Engine::Impl {
   std::unique_ptr<OcrModel> model;
   std::string description;
 
-  // Preprocessing, vision and the prompt of one page (timed), ready for generation.
-  std::unique_ptr<PageRun> prepare(const RgbImage& page, const RunOptions& options) const;
-  // The same for several pages, their vision in shared passes (each page's vision_ms is its share).
-  std::vector<std::unique_ptr<PageRun>> prepareBatch(const std::vector<RgbImage>& pages,
-                                                     const std::vector<RunOptions>& options) const;
+  // Preprocessing, vision and the prompt of each page (timed), ready for generation; the pages' vision runs in
+  // shared passes (each page's vision_ms is its share; one page alone replays its CUDA graph).
+  std::vector<std::unique_ptr<PageRun>> prepare(const std::vector<const RgbImage*>& pages,
+                                                const std::vector<RunOptions>& options) const;
   // A page's prompt embeddings and generation settings from its image features.
   std::unique_ptr<PageRun> promptRun(const RgbImage& page, const RunOptions& options,
                                      const PreprocessedPage& preprocessed, const torch::Tensor& features) const;
@@ -151,27 +150,14 @@ std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const s
   }
 }
 
-std::unique_ptr<PageRun> Engine::Impl::prepare(const RgbImage& page, const RunOptions& options) const {
-  auto start = Clock::now();
-  const auto preprocessed = preprocessPage(page, options.mode, model->device().is_cuda());
-  const double preprocess_ms = millisecondsSince(start);
-  start = Clock::now();
-  const auto features = model->encodeImage(preprocessed);
-  synchronize(model->device());
-  auto run = promptRun(page, options, preprocessed, features);
-  run->result.timings.preprocess_ms = preprocess_ms;
-  run->result.timings.vision_ms = millisecondsSince(start);
-  return run;
-}
-
-std::vector<std::unique_ptr<PageRun>> Engine::Impl::prepareBatch(const std::vector<RgbImage>& pages,
-                                                                 const std::vector<RunOptions>& options) const {
+std::vector<std::unique_ptr<PageRun>> Engine::Impl::prepare(const std::vector<const RgbImage*>& pages,
+                                                            const std::vector<RunOptions>& options) const {
   std::vector<PreprocessedPage> preprocessed;
   std::vector<double> preprocess_ms;
   for (std::size_t i = 0; i < pages.size(); ++i) {
-    if (pages[i].empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
+    if (pages[i]->empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
     const auto start = Clock::now();
-    preprocessed.push_back(preprocessPage(pages[i], options[i].mode, model->device().is_cuda()));
+    preprocessed.push_back(preprocessPage(*pages[i], options[i].mode, model->device().is_cuda()));
     preprocess_ms.push_back(millisecondsSince(start));
   }
   std::vector<const PreprocessedPage*> views;
@@ -182,7 +168,7 @@ std::vector<std::unique_ptr<PageRun>> Engine::Impl::prepareBatch(const std::vect
   const double vision_ms_per_page = millisecondsSince(start) / static_cast<double>(pages.size());
   std::vector<std::unique_ptr<PageRun>> runs;
   for (std::size_t i = 0; i < pages.size(); ++i) {
-    runs.push_back(promptRun(pages[i], options[i], preprocessed[i], features[i]));
+    runs.push_back(promptRun(*pages[i], options[i], preprocessed[i], features[i]));
     runs.back()->result.timings.preprocess_ms = preprocess_ms[i];
     runs.back()->result.timings.vision_ms = vision_ms_per_page;
   }
@@ -216,7 +202,7 @@ std::unique_ptr<PageRun> Engine::Impl::promptRun(const RgbImage& page, const Run
 Result Engine::Impl::run(const RgbImage& page, const RunOptions& options,
                          const std::function<void(const Progress&)>& on_progress, const std::atomic<bool>* cancel) {
   torch::InferenceMode inference_mode;
-  auto page_run = prepare(page, options);
+  auto page_run = std::move(prepare({&page}, {options}).front());
   page_run->start = page_run->decode_start = Clock::now();
   const auto on_token = page_run->onToken(model->tokenizer(), on_progress);
   const auto generation = model->generate(page_run->embeds, page_run->options, on_token, cancel);
@@ -230,7 +216,9 @@ std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, c
   if (options.size() != pages.size())
     throw Error("a batch needs one set of run options per page (" + std::to_string(pages.size()) + " pages, " +
                 std::to_string(options.size()) + " options)");
-  auto runs = prepareBatch(pages, options);
+  std::vector<const RgbImage*> page_pointers;
+  for (const auto& page : pages) page_pointers.push_back(&page);
+  auto runs = prepare(page_pointers, options);
   std::vector<GenerateRequest> requests(runs.size());
   const auto start = Clock::now();  // a page's prefill time runs from here to its first token
   for (std::size_t i = 0; i < runs.size(); ++i) {
