@@ -75,7 +75,7 @@ class GraphDecoder : public BatchStepper {
   RouterConfig router_config_;
   torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
   std::vector<Layer> layers_;
-  torch::Tensor router_arrivals_;            // routeTopK's block counters, zero between launches
+  torch::Tensor router_arrivals_;            // addRmsNormRouteTopK's block counters, zero between launches
   torch::Tensor attention_arrivals_;         // decodeAttention's, the same way
   torch::Tensor inputs_;                      // [2, batch]: token_ and position_ are its rows
   torch::Tensor token_, position_, logits_;  // the graphs' static inputs [batch] and output [batch, vocab]
