@@ -181,13 +181,17 @@ void writePlanes(const RgbImage& view, std::uint8_t* planes) {
     for (std::size_t c = 0; c < 3; ++c) planes[c * plane + i] = rgb[i * 3 + c];
 }
 
-}  // namespace
-
-torch::Tensor viewPlanes(const RgbImage& view) {
-  auto out = torch::empty({1, 3, view.height, view.width}, torch::kUInt8);
-  writePlanes(view, out.data_ptr<std::uint8_t>());
+// Views of one size as [n, 3, H, W] uint8 planes.
+torch::Tensor stackedPlanes(const std::vector<const RgbImage*>& same_size, const torch::TensorOptions& options) {
+  const auto& first = *same_size.front();
+  auto out = torch::empty({static_cast<std::int64_t>(same_size.size()), 3, first.height, first.width}, options);
+  for (std::size_t k = 0; k < same_size.size(); ++k) writePlanes(*same_size[k], out[k].data_ptr<std::uint8_t>());
   return out;
 }
+
+}  // namespace
+
+torch::Tensor viewPlanes(const RgbImage& view) { return stackedPlanes({&view}, torch::kUInt8); }
 
 const torch::Tensor& pixelValueTable() {
   // CUDA divides by a scalar as a multiplication by its reciprocal, so the values are not computed there.
@@ -203,18 +207,12 @@ torch::Tensor normalizeViews(const torch::Tensor& planes, const torch::Tensor& t
 PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned) {
   const PageViews views = preprocessViews(page, mode);
   const auto options = torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(pinned);
-  const auto planesOf = [&](const std::vector<const RgbImage*>& same_size) {
-    const auto& first = *same_size.front();
-    auto out = torch::empty({static_cast<std::int64_t>(same_size.size()), 3, first.height, first.width}, options);
-    for (std::size_t k = 0; k < same_size.size(); ++k) writePlanes(*same_size[k], out[k].data_ptr<std::uint8_t>());
-    return out;
-  };
   PreprocessedPage result;
-  result.global_view = planesOf({&views.global_view});
+  result.global_view = stackedPlanes({&views.global_view}, options);
   if (!views.tiles.empty()) {
     std::vector<const RgbImage*> tiles;
     for (const RgbImage& tile : views.tiles) tiles.push_back(&tile);
-    result.tiles = planesOf(tiles);
+    result.tiles = stackedPlanes(tiles, options);
   }
   result.grid = views.grid;
   result.n_image_tokens = imageTokenCount(mode, views.grid);
