@@ -101,6 +101,16 @@ double batchedVisionMsPerPage(const folio::OcrModel& model, const folio::Preproc
   return 1000.0 * secondsSince(start) / (reps * pages);
 }
 
+#ifdef FOLIO_HAVE_CUDA
+// Drops the model's CUDA graphs and captures new ones with or without programmatic dependent launch (a graph
+// keeps the launch setting it was captured with).
+void recaptureGraphs(folio::OcrModel& model, bool overlapped) {
+  folio::cuda::setOverlappedLaunches(overlapped);
+  model.setUseCudaGraphs(false);
+  model.setUseCudaGraphs(true);
+}
+#endif
+
 struct DecodeFigures {
   double prefill_ms = 0;
   double tok_s = 0;
@@ -315,13 +325,9 @@ int main(int argc, char** argv) {
       model->setUseCudaGraphs(true);
 #ifdef FOLIO_HAVE_CUDA
       // What programmatic dependent launch gives: decode graphs captured with plain launches.
-      folio::cuda::setOverlappedLaunches(false);
-      model->setUseCudaGraphs(false);
-      model->setUseCudaGraphs(true);
+      recaptureGraphs(*model, /*overlapped=*/false);
       out["decode_tok_s_batch1_plain_launches"] = decodeBatch1(*model, base_page, decode_tokens).tok_s;
-      folio::cuda::setOverlappedLaunches(true);
-      model->setUseCudaGraphs(false);
-      model->setUseCudaGraphs(true);
+      recaptureGraphs(*model, /*overlapped=*/true);
 #endif
     }
     auto decode = decodeBatch1(*model, base_page, decode_tokens);
@@ -355,9 +361,7 @@ int main(int argc, char** argv) {
           profileGpu(device, [&] { model->encodeImage(base_page, &eager_stages); }, GroupBy::Op), {}, 1, 40);
 #ifdef FOLIO_HAVE_CUDA
       // Decode kernels launched plainly: overlapped, each kernel's span would include its wait for the one before.
-      folio::cuda::setOverlappedLaunches(false);
-      model->setUseCudaGraphs(false);
-      model->setUseCudaGraphs(true);
+      recaptureGraphs(*model, /*overlapped=*/false);
 #endif
       const auto embeds = pagePrompt(*model, base_page);
       const auto run = [&](int tokens) {
@@ -381,7 +385,7 @@ int main(int argc, char** argv) {
       const auto batch_prefill = batch_run(1);
       profile["batch64_decode_step"] = kernelTable(batch_run(33), batch_prefill, 32);
 #ifdef FOLIO_HAVE_CUDA
-      folio::cuda::setOverlappedLaunches(true);
+      recaptureGraphs(*model, /*overlapped=*/true);
 #endif
       std::ofstream(profile_path) << profile.dump(1) << "\n";
     }
