@@ -2,7 +2,8 @@
 # One GPU-machine session: build, write the synthetic checkpoints, run parity (ci fp32, full fp32, full bf16),
 # the benchmark and the upstream baseline. Everything lands in $OUT (or out/). Needs .deps/ and .shared/
 # (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [parity] [reference] [bench]
-# (reference: the upstream code's own bf16 error against its fp32 goldens, scripts/reference_bf16.py)
+# (reference: the upstream code's own bf16 error against its fp32 goldens, scripts/reference_bf16.py; quick: the
+# benchmark without the upstream baseline and the batched runs, for trying a kernel change)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$here/out}; mkdir -p "$out"
@@ -29,6 +30,9 @@ fi
 if [[ " $steps " == *" reference "* ]]; then
   $py "$here/scripts/reference_bf16.py" "$shared" > "$out/reference_bf16.json" 2> "$out/reference_bf16.err"
   tail -5 "$out/reference_bf16.err"
+fi
+if [[ " $steps " == *" quick "* ]]; then
+  "$here/build-gpu/tools/folio-bench" --model /tmp/full --batches 0 --profile "$out/profile.json" --json | tee "$out/perf.json"
 fi
 if [[ " $steps " == *" bench "* ]]; then
   (cd "$shared/reference" && $py bench_upstream.py --tokens 256 --mode base > "$out/upstream_base.json" 2> "$out/upstream.err")

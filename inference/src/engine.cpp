@@ -103,7 +103,8 @@ struct Engine::Impl {
              const std::atomic<bool>* cancel);
   std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                const std::function<void(std::size_t, const Progress&)>& on_progress,
-                               const std::atomic<bool>* cancel, int max_batch);
+                               const std::atomic<bool>* cancel, int max_batch,
+                               const std::vector<const std::atomic<bool>*>& page_cancel);
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -125,6 +126,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
 
 std::string Engine::deviceDescription() const { return impl_->description; }
 
+int Engine::pagesInFlight() const { return impl_->model->usesCudaGraphs() ? kMaxPagesInFlight : 1; }
+
 Result Engine::run(const RgbImage& page, const RunOptions& options,
                    const std::function<void(const Progress&)>& on_progress, const std::atomic<bool>* cancel) {
   if (page.empty()) throw Error("the page image is empty");
@@ -139,9 +142,10 @@ Result Engine::run(const RgbImage& page, const RunOptions& options,
 
 std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                      const std::function<void(std::size_t, const Progress&)>& on_progress,
-                                     const std::atomic<bool>* cancel, int max_batch) {
+                                     const std::atomic<bool>* cancel, int max_batch,
+                                     const std::vector<const std::atomic<bool>*>& page_cancel) {
   try {
-    return impl_->runBatch(pages, options, on_progress, cancel, max_batch);
+    return impl_->runBatch(pages, options, on_progress, cancel, max_batch, page_cancel);
   } catch (const c10::OutOfMemoryError&) {
     throw Error("out of GPU memory with " + std::to_string(std::min<std::size_t>(pages.size(), max_batch)) +
                 " pages in flight; use fewer pages at once or a smaller mode");
@@ -211,11 +215,15 @@ Result Engine::Impl::run(const RgbImage& page, const RunOptions& options,
 
 std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                            const std::function<void(std::size_t, const Progress&)>& on_progress,
-                                           const std::atomic<bool>* cancel, int max_batch) {
+                                           const std::atomic<bool>* cancel, int max_batch,
+                                           const std::vector<const std::atomic<bool>*>& page_cancel) {
   torch::InferenceMode inference_mode;
   if (options.size() != pages.size())
     throw Error("a batch needs one set of run options per page (" + std::to_string(pages.size()) + " pages, " +
                 std::to_string(options.size()) + " options)");
+  if (!page_cancel.empty() && page_cancel.size() != pages.size())
+    throw Error("a batch takes one cancel flag per page or none (" + std::to_string(pages.size()) + " pages, " +
+                std::to_string(page_cancel.size()) + " flags)");
   std::vector<const RgbImage*> page_pointers;
   for (const auto& page : pages) page_pointers.push_back(&page);
   auto runs = prepare(page_pointers, options);
@@ -225,7 +233,7 @@ std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, c
     runs[i]->start = runs[i]->decode_start = start;
     requests[i].prompt_embeds = runs[i]->embeds;
     requests[i].options = runs[i]->options;
-    requests[i].cancel = cancel;
+    requests[i].cancel = CancelFlags(page_cancel.empty() ? nullptr : page_cancel[i], cancel);
     std::function<void(const Progress&)> page_progress;
     if (on_progress) page_progress = [&on_progress, i](const Progress& p) { on_progress(i, p); };
     requests[i].on_token = runs[i]->onToken(model->tokenizer(), page_progress);

@@ -11,8 +11,6 @@ namespace folio {
 
 namespace {
 
-bool isCancelled(const std::atomic<bool>* cancel) { return cancel && cancel->load(); }
-
 // Each row's arg-max [rows] of logits [rows, V].
 torch::Tensor argmaxOfRows(const torch::Tensor& logits) {
 #ifdef FOLIO_HAVE_CUDA
@@ -65,7 +63,7 @@ namespace {
 
 // After `token` joins result.ids: whether the sequence goes on, recording why it stops.
 bool continuesAfter(std::int64_t token, GenerateResult& result, const GenerateOptions& options,
-                    const std::function<bool(std::int64_t)>& on_token, const std::atomic<bool>* cancel,
+                    const std::function<bool(std::int64_t)>& on_token, const CancelFlags& cancel,
                     bool cache_full) {
   result.ids.push_back(token);
   const bool go_on = !on_token || on_token(token);
@@ -75,7 +73,7 @@ bool continuesAfter(std::int64_t token, GenerateResult& result, const GenerateOp
     result.hit_token_limit = true;
     return false;
   }
-  if (isCancelled(cancel)) {
+  if (cancel.set()) {
     result.cancelled = true;
     return false;
   }
@@ -91,10 +89,10 @@ bool cacheFull(const Decoder& decoder, const KvCache& cache) {
 
 GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
                         const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token,
-                        const std::atomic<bool>* cancel) {
+                        CancelFlags cancel) {
   c10::InferenceMode inference_mode;
   GenerateResult result;
-  if (isCancelled(cancel)) {
+  if (cancel.set()) {
     result.cancelled = true;
     return result;
   }
@@ -185,7 +183,7 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
   const auto groupSize = [&](int b) {
     const auto length = requests[next].prompt_embeds.size(0);
     int n = 1;
-    while (b + n < slots && !active[b + n] && next + n < requests.size() && !isCancelled(requests[next + n].cancel) &&
+    while (b + n < slots && !active[b + n] && next + n < requests.size() && !requests[next + n].cancel.set() &&
            requests[next + n].prompt_embeds.size(0) == length && (n + 1) * length <= kGroupPrefillTokens)
       ++n;
     return n;
@@ -221,7 +219,7 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
   while (true) {
     for (int b = 0; b < slots; ++b) {
       while (!active[b] && next < requests.size()) {
-        if (isCancelled(requests[next].cancel))
+        if (requests[next].cancel.set())
           results[next++].cancelled = true;
         else
           prefill(b, groupSize(b));

@@ -34,6 +34,15 @@ struct GenerateOptions {
   std::function<StepLogits(std::int64_t token)> decode_step;
 };
 
+// What stops a sequence between two decoding steps: its own flag or its batch's, whichever is set first.
+struct CancelFlags {
+  CancelFlags(const std::atomic<bool>* own = nullptr, const std::atomic<bool>* batch = nullptr)
+      : own(own), batch(batch) {}
+  bool set() const { return (own && own->load()) || (batch && batch->load()); }
+  const std::atomic<bool>* own;
+  const std::atomic<bool>* batch;
+};
+
 struct GenerateResult {
   std::vector<std::int64_t> ids;  // generated tokens, the final eos included when generation stopped at it
   torch::Tensor prompt_logits;    // float32 [vocab] at the last prompt position
@@ -49,11 +58,11 @@ std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& gen
                                             const std::vector<std::int64_t>& whitelist);
 
 // Prefills prompt_embeds [L, hidden] (appended to the cache from cache.length() on), then greedy-decodes.
-// on_token(id) is called after each token (return false to stop). *cancel is checked before the prefill and
+// on_token(id) is called after each token (return false to stop). `cancel` is checked before the prefill and
 // before each decoding step, so a cancellation lands within one token step.
 GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
                         const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token = {},
-                        const std::atomic<bool>* cancel = nullptr);
+                        CancelFlags cancel = {});
 
 // A decoder that advances several sequences ("slots") per step, each at its own position: the CUDA graph
 // decoder. Prompts are prefilled into a slot's cache by the eager decoder.
@@ -72,7 +81,7 @@ struct GenerateRequest {
   torch::Tensor prompt_embeds;  // [L, hidden]
   GenerateOptions options;
   std::function<bool(std::int64_t)> on_token;  // as in generate()
-  const std::atomic<bool>* cancel = nullptr;
+  CancelFlags cancel;
 };
 
 // Continuous batching: requests take the stepper's slots in order; a slot whose sequence ends (eos, limit,

@@ -19,6 +19,11 @@ KvCache::KvCache(const DecoderConfig& config, int max_tokens, torch::Device devi
   }
 }
 
+std::int64_t KvCache::bytesPerSequence(const DecoderConfig& config, int max_tokens, torch::ScalarType dtype) {
+  return 2LL * config.num_hidden_layers * config.num_key_value_heads * config.head_dim() * max_tokens *
+         static_cast<std::int64_t>(c10::elementSize(dtype));
+}
+
 KvCache KvCache::slot(int b) const { return rows(b, 1); }
 
 KvCache KvCache::rows(int first, int count) const {

@@ -25,6 +25,9 @@ class KvCache {
   // Rows first .. first+count-1 as a batch-count cache sharing this one's memory, starting empty.
   KvCache rows(int first, int count) const;
 
+  // The bytes one sequence of max_tokens positions takes.
+  static std::int64_t bytesPerSequence(const DecoderConfig& config, int max_tokens, torch::ScalarType dtype);
+
   int length() const { return length_; }      // positions already cached
   int capacity() const { return capacity_; }  // max_tokens
   void reset() { length_ = 0; }

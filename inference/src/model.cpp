@@ -12,6 +12,8 @@
 #include "safetensors.h"
 
 #ifdef FOLIO_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+
 #include "graph_decoder.h"
 #include "vision_graphs.h"
 #endif
@@ -213,7 +215,7 @@ void OcrModel::setUseCudaGraphs(bool use) {
 }
 
 GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const GenerateOptions& options,
-                                  const std::function<bool(std::int64_t)>& on_token, const std::atomic<bool>* cancel) {
+                                  const std::function<bool(std::int64_t)>& on_token, CancelFlags cancel) {
 #ifdef FOLIO_HAVE_CUDA
   if (graph_decoder_) {
     auto& cache = graph_decoder_->slot(0);
@@ -228,6 +230,24 @@ GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const Gene
   return folio::generate(*decoder_, cache, prompt_embeds, options, on_token, cancel);
 }
 
+int OcrModel::sequencesThatFit(std::int64_t free_bytes, std::int64_t per_sequence) {
+  if (per_sequence <= 0) return 0;
+  return static_cast<int>(std::max<std::int64_t>(free_bytes - kBatchReserveBytes, 0) / per_sequence);
+}
+
+#ifdef FOLIO_HAVE_CUDA
+namespace {
+// GPU memory this process can still get: free on the device plus what the caching allocator holds unused.
+std::int64_t gpuBytesAvailable(torch::Device device) {
+  std::size_t free = 0, total = 0;
+  C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  const auto index = static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  return static_cast<std::int64_t>(free) + stats.reserved_bytes[index].current - stats.allocated_bytes[index].current;
+}
+}  // namespace
+#endif
+
 std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>& requests, int max_batch) {
 #ifdef FOLIO_HAVE_CUDA
   if (graph_decoder_available_ && max_batch > 1 && requests.size() > 1) {
@@ -235,12 +255,18 @@ std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>
     for (const auto& r : requests)
       capacity = std::max(capacity, static_cast<int>(r.prompt_embeds.size(0)) + std::max(r.options.max_new_tokens, 1));
     capacity = std::min(capacity, config_.decoder.max_position_embeddings);
-    const int batch = std::min<int>(max_batch, static_cast<int>(requests.size()));
-    if (!batch_decoder_ || batch_decoder_->batch() != batch || batch_decoder_->capacity() < capacity) {
-      batch_decoder_.reset();  // free its cache and graphs before making the next
-      batch_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_, batch, capacity);
+    const auto per_sequence = KvCache::bytesPerSequence(config_.decoder, capacity, dtype_);
+    auto available = gpuBytesAvailable(device_);
+    if (batch_decoder_)  // its cache is freed before a new one is made
+      available += batch_decoder_->batch() * KvCache::bytesPerSequence(config_.decoder, batch_decoder_->capacity(), dtype_);
+    const int batch = std::min({max_batch, static_cast<int>(requests.size()), sequencesThatFit(available, per_sequence)});
+    if (batch >= 2) {
+      if (!batch_decoder_ || batch_decoder_->batch() != batch || batch_decoder_->capacity() < capacity) {
+        batch_decoder_.reset();  // free its cache and graphs before making the next
+        batch_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_, batch, capacity);
+      }
+      return folio::generateBatch(*decoder_, *batch_decoder_, requests);
     }
-    return folio::generateBatch(*decoder_, *batch_decoder_, requests);
   }
 #endif
   (void)max_batch;

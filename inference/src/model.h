@@ -54,11 +54,16 @@ class OcrModel {
   // Prefill + greedy decoding on the fastest path for the device: on CUDA in bf16 single-token steps replay
   // CUDA graphs over a persistent KV cache; elsewhere the eager decoder with a KV cache sized for the run.
   GenerateResult generate(const torch::Tensor& prompt_embeds, const GenerateOptions& options,
-                          const std::function<bool(std::int64_t)>& on_token = {},
-                          const std::atomic<bool>* cancel = nullptr);
+                          const std::function<bool(std::int64_t)>& on_token = {}, CancelFlags cancel = {});
   // Several pages' prompts decoded together (continuous batching over up to max_batch slots, CUDA bf16); on
   // other devices one after the other with generate().
+  // On CUDA, max_batch is further bounded by the pages whose KV caches fit in the GPU memory left
+  // (sequencesThatFit); below two, the pages run one after the other.
   std::vector<GenerateResult> generateBatch(std::vector<GenerateRequest>& requests, int max_batch);
+  // How many sequences of `per_sequence` KV-cache bytes fit in `free_bytes` while keeping kBatchReserveBytes for
+  // the step's activations, the prefill and the CUDA graphs.
+  static int sequencesThatFit(std::int64_t free_bytes, std::int64_t per_sequence);
+  static constexpr std::int64_t kBatchReserveBytes = 1LL << 30;
   bool usesCudaGraphs() const { return graph_decoder_ != nullptr; }
   void setUseCudaGraphs(bool use);  // decoding and one-page vision; for comparisons, on by default where available
 

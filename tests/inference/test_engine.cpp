@@ -134,6 +134,34 @@ class TestEngine : public QObject {
     QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->runBatch({page(300, 200)}, {options, options}));
   }
 
+  void pageCancelStopsThatPageOnly() {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Tiny;
+    options.max_new_tokens = 6;
+    options.ignore_eos = true;
+    const std::vector<folio::RgbImage> pages{page(300, 200), page(200, 300), page(320, 240)};
+    const std::vector<folio::RunOptions> page_options(pages.size(), options);
+    std::atomic<bool> stop_second{false}, none{false};
+    // Page 1 is cancelled after its third token; pages 0 and 2 run to the limit.
+    const auto results = engine_->runBatch(
+        pages, page_options,
+        [&](std::size_t i, const folio::Progress& p) {
+          if (i == 1 && p.generated_tokens == 3) stop_second = true;
+        },
+        &none, folio::Engine::kMaxPagesInFlight, {nullptr, &stop_second, nullptr});
+    QVERIFY(!results[0].cancelled && !results[2].cancelled);
+    QCOMPARE(results[0].generated_tokens, 6);
+    QCOMPARE(results[2].generated_tokens, 6);
+    QVERIFY(results[1].cancelled);
+    QCOMPARE(results[1].generated_tokens, 3);
+    // The batch's own flag still stops every page.
+    std::atomic<bool> stop_all{true};
+    for (const auto& r : engine_->runBatch(pages, page_options, {}, &stop_all, 2, {nullptr, nullptr, nullptr}))
+      QVERIFY(r.cancelled && r.generated_tokens == 0);
+    QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->runBatch(pages, page_options, {}, nullptr, 2, {&none}));
+    QCOMPARE(engine_->pagesInFlight(), 1);  // the CPU decodes one page at a time
+  }
+
   void emptyPageIsAnError() {
     QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->run(folio::RgbImage{}, folio::RunOptions{}));
   }

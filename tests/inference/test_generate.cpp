@@ -11,6 +11,7 @@
 #include "decoder.h"
 #include "generate.h"
 #include "kv_cache.h"
+#include "model.h"
 #include "model_tensors.h"
 #include "moe.h"
 
@@ -463,6 +464,16 @@ class TestGenerate : public QObject {
     }
     folio::KvCache wrong_rows(config, 8, torch::kCPU, torch::kFloat32, 3);
     QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.forward(prompts, wrong_rows));
+  }
+
+  void batchSizeKeepsAReserveOfGpuMemory() {
+    constexpr std::int64_t gib = 1LL << 30;
+    // The full model (12 layers, 10 KV heads of 128) at its whole context in bf16: 480 MiB a page.
+    const std::int64_t per_page = folio::KvCache::bytesPerSequence(folio::DecoderConfig{}, 8192, torch::kBFloat16);
+    QCOMPARE(per_page, 503316480LL);
+    QCOMPARE(folio::OcrModel::sequencesThatFit(folio::OcrModel::kBatchReserveBytes + 3 * per_page, per_page), 3);
+    QCOMPARE(folio::OcrModel::sequencesThatFit(folio::OcrModel::kBatchReserveBytes + 3 * per_page - 1, per_page), 2);
+    QCOMPARE(folio::OcrModel::sequencesThatFit(gib / 2, per_page), 0);  // less than the reserve
   }
 
   void badInputsThrow() {
