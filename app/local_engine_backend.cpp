@@ -13,6 +13,12 @@ class LocalEngineBackend : public OcrBackend {
     return engine_->run(page, options, on_progress, cancel);
   }
   QString description() const override { return QString::fromStdString(engine_->deviceDescription()); }
+  int pagesInFlight() const override { return engine_->pagesInFlight(); }
+  std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                               const std::function<void(std::size_t, const Progress&)>& on_progress,
+                               const std::vector<const std::atomic<bool>*>& cancels) override {
+    return engine_->runBatch(pages, options, on_progress, nullptr, Engine::kMaxPagesInFlight, cancels);
+  }
 
  private:
   std::unique_ptr<Engine> engine_;

@@ -6,8 +6,10 @@
 
 #include <QString>
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace folio::app {
 
@@ -17,6 +19,14 @@ class OcrBackend {
   virtual Result run(const RgbImage& page, const RunOptions& options,
                      const std::function<void(const Progress&)>& on_progress, const std::atomic<bool>* cancel) = 0;
   virtual QString description() const = 0;
+
+  // How many pages runBatch gains from taking at once (1: none, pages are best run one by one).
+  virtual int pagesInFlight() const { return 1; }
+  // Several pages at once, results in page order; on_progress(i, ...) reports page i, *cancels[i] stops it.
+  // By default one run() after the other.
+  virtual std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                                       const std::function<void(std::size_t, const Progress&)>& on_progress,
+                                       const std::vector<const std::atomic<bool>*>& cancels);
 };
 
 // Creates a backend (may take long: loading a model). Throws folio::Error with a message for the window.

@@ -3,6 +3,7 @@
 #include "document.h"
 
 #include <QElapsedTimer>
+#include <algorithm>
 #include <new>
 
 namespace folio::app {
@@ -39,40 +40,47 @@ void OcrWorker::loadBackend() {
   }
 }
 
-void OcrWorker::enqueue(const PageJob& job) {
+void OcrWorker::enqueue(const PageJob& job) { enqueue(QList<PageJob>{job}); }
+
+void OcrWorker::enqueue(const QList<PageJob>& jobs) {
   {
     QMutexLocker lock(&mutex_);
-    queue_.enqueue(job);
+    for (const PageJob& job : jobs) queue_.enqueue(job);
   }
   QMetaObject::invokeMethod(this, &OcrWorker::processQueue, Qt::QueuedConnection);
 }
 
-void OcrWorker::cancelCurrent() { cancel_current_ = true; }
+void OcrWorker::cancelCurrent() {
+  QMutexLocker lock(&mutex_);
+  for (const auto& cancel : running_) *cancel = true;
+}
+
+bool OcrWorker::cancelPage(int page) {
+  QMutexLocker lock(&mutex_);
+  const auto removed = queue_.removeIf([page](const PageJob& job) { return job.page == page; });
+  for (const auto& cancel : running_.values(page)) *cancel = true;
+  return removed > 0;
+}
 
 QList<int> OcrWorker::cancelAll() {
   QList<int> removed;
-  {
-    QMutexLocker lock(&mutex_);
-    for (const PageJob& job : queue_) removed << job.page;
-    queue_.clear();
-  }
-  cancel_current_ = true;
+  QMutexLocker lock(&mutex_);
+  for (const PageJob& job : queue_) removed << job.page;
+  queue_.clear();
+  for (const auto& cancel : running_) *cancel = true;
   return removed;
 }
 
 void OcrWorker::processQueue() {
-  for (;;) {
-    PageJob job;
-    {
-      QMutexLocker lock(&mutex_);
-      if (queue_.isEmpty()) return;
-      job = queue_.dequeue();
-      cancel_current_ = false;
-      current_page_ = job.page;
-    }
-    runJob(job);
-    current_page_ = -1;
-  }
+  for (QList<PageJob> jobs = takeJobs(); !jobs.isEmpty(); jobs = takeJobs()) runJobs(jobs);
+}
+
+QList<PageJob> OcrWorker::takeJobs() {
+  const int at_once = backend_ ? std::max(backend_->pagesInFlight(), 1) : 1;
+  QMutexLocker lock(&mutex_);
+  QList<PageJob> jobs;
+  while (!queue_.isEmpty() && jobs.size() < at_once) jobs << queue_.dequeue();
+  return jobs;
 }
 
 QImage OcrWorker::renderPage(const PageJob& job) {
@@ -87,37 +95,81 @@ QImage OcrWorker::renderPage(const PageJob& job) {
   return image;
 }
 
-void OcrWorker::runJob(const PageJob& job) {
+std::optional<OcrWorker::ReadyJob> OcrWorker::prepare(const PageJob& job) {
   emit pageStarted(job.page);
   try {
     if (!backend_) throw Error(backend_error_.isEmpty() ? "No OCR backend" : backend_error_.toStdString());
     QImage page = renderPage(job);
-    JobOutcome outcome;
-    outcome.image_size = page.size();
-    QImage input = page;
+    ReadyJob ready{job, {}, {}, std::make_shared<std::atomic<bool>>(false)};
+    ready.outcome.image_size = page.size();
     if (!job.region.isEmpty()) {
       QRect region = job.region.toAlignedRect().intersected(page.rect());
       if (region.isEmpty()) throw Error("The selected region lies outside the page");
-      input = page.copy(region);
-      outcome.offset = region.topLeft();
-      outcome.region_only = true;
+      page = page.copy(region);
+      ready.outcome.offset = region.topLeft();
+      ready.outcome.region_only = true;
     }
-    QElapsedTimer since_last;
-    since_last.start();
-    auto on_progress = [&](const Progress& progress) {
-      if (since_last.elapsed() < kProgressIntervalMs && progress.generated_tokens > 1) return;
-      since_last.restart();
-      emit pageProgress(job.page, QString::fromUtf8(progress.text.data(), progress.text.size()),
-                        progress.generated_tokens, progress.tokens_per_second);
-    };
-    outcome.result = backend_->run(toRgbImage(input), job.options, on_progress, &cancel_current_);
-    emit pageProgress(job.page, QString::fromStdString(outcome.result.raw_text), outcome.result.generated_tokens, 0);
-    emit pageFinished(job.page, outcome);
+    ready.input = toRgbImage(page);
+    return ready;
   } catch (const std::bad_alloc&) {
     emit pageFailed(job.page, tr("Out of memory while reading page %1").arg(job.page + 1));
   } catch (const std::exception& error) {
     emit pageFailed(job.page, QString::fromUtf8(error.what()));
   }
+  return std::nullopt;
+}
+
+void OcrWorker::runJobs(const QList<PageJob>& jobs) {
+  std::vector<ReadyJob> ready;
+  for (const PageJob& job : jobs)
+    if (auto prepared = prepare(job)) ready.push_back(std::move(*prepared));
+  if (ready.empty()) return;
+  std::vector<RgbImage> pages;
+  std::vector<RunOptions> options;
+  std::vector<const std::atomic<bool>*> cancels;
+  {
+    QMutexLocker lock(&mutex_);
+    for (ReadyJob& r : ready) {
+      pages.push_back(std::move(r.input));
+      options.push_back(r.job.options);
+      cancels.push_back(r.cancel.get());
+      running_.insert(r.job.page, r.cancel);
+    }
+  }
+  std::vector<QElapsedTimer> since_last(ready.size());
+  for (QElapsedTimer& timer : since_last) timer.start();
+  auto on_progress = [&](std::size_t i, const Progress& progress) {
+    if (since_last[i].elapsed() < kProgressIntervalMs && progress.generated_tokens > 1) return;
+    since_last[i].restart();
+    emit pageProgress(ready[i].job.page, QString::fromUtf8(progress.text.data(), progress.text.size()),
+                      progress.generated_tokens, progress.tokens_per_second);
+  };
+  std::vector<Result> results;
+  QString failure;
+  try {
+    results = backend_->runBatch(pages, options, on_progress, cancels);
+  } catch (const std::bad_alloc&) {
+    failure = tr("Out of memory while reading %n page(s)", nullptr, int(ready.size()));
+  } catch (const std::exception& error) {
+    failure = QString::fromUtf8(error.what());
+  }
+  {
+    QMutexLocker lock(&mutex_);
+    for (const ReadyJob& r : ready) running_.remove(r.job.page, r.cancel);
+  }
+  for (std::size_t i = 0; i < ready.size(); ++i) {
+    if (failure.isEmpty())
+      finish(ready[i], std::move(results[i]));
+    else
+      emit pageFailed(ready[i].job.page, failure);
+  }
+}
+
+void OcrWorker::finish(const ReadyJob& ready, Result result) {
+  JobOutcome outcome = ready.outcome;
+  outcome.result = std::move(result);
+  emit pageProgress(ready.job.page, QString::fromStdString(outcome.result.raw_text), outcome.result.generated_tokens, 0);
+  emit pageFinished(ready.job.page, outcome);
 }
 
 OcrService::OcrService(BackendFactory factory, QObject* parent)

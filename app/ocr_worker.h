@@ -1,6 +1,6 @@
 // Inference off the GUI thread: OcrWorker lives in its own QThread, owns the backend, takes pages from a
-// queue and reports through queued signals. Cancel flags are atomics the GUI sets directly; the backend checks
-// them between two decoding steps.
+// queue (as many at once as the backend decodes together: up to 32 on a GPU) and reports through queued signals.
+// Each running page has a cancel flag the GUI sets directly; the backend checks it between two decoding steps.
 #pragma once
 
 #include "ocr_backend.h"
@@ -12,7 +12,10 @@
 #include <QQueue>
 #include <QRectF>
 #include <QThread>
+#include <optional>
 #include <atomic>
+#include <memory>
+#include <vector>
 
 namespace folio::app {
 
@@ -43,11 +46,13 @@ class OcrWorker : public QObject {
   explicit OcrWorker(BackendFactory factory);
   ~OcrWorker() override;
 
-  // Thread-safe.
+  // Thread-safe. Jobs enqueued together can start together.
   void enqueue(const PageJob& job);
-  void cancelCurrent();
-  QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running page
-  int currentPage() const { return current_page_; }
+  void enqueue(const QList<PageJob>& jobs);
+  void cancelCurrent();  // cancels the running pages
+  // Takes the page's jobs out of the queue (true if there were any) and cancels it if it runs.
+  bool cancelPage(int page);
+  QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running pages
 
  public slots:
   void loadBackend();
@@ -64,7 +69,17 @@ class OcrWorker : public QObject {
   void processQueue();
 
  private:
-  void runJob(const PageJob& job);
+  // A job with its page image rendered, ready for the backend.
+  struct ReadyJob {
+    PageJob job;
+    JobOutcome outcome;  // image_size, offset, region_only filled in
+    RgbImage input;
+    std::shared_ptr<std::atomic<bool>> cancel;
+  };
+  QList<PageJob> takeJobs();  // the next jobs to run together
+  void runJobs(const QList<PageJob>& jobs);
+  std::optional<ReadyJob> prepare(const PageJob& job);  // renders it, or reports it failed
+  void finish(const ReadyJob& ready, Result result);
   QImage renderPage(const PageJob& job);
 
   BackendFactory factory_;
@@ -73,8 +88,7 @@ class OcrWorker : public QObject {
   QHash<QString, std::shared_ptr<Document>> documents_;  // opened sources, worker thread only
   mutable QMutex mutex_;
   QQueue<PageJob> queue_;
-  std::atomic<bool> cancel_current_{false};
-  std::atomic<int> current_page_{-1};
+  QMultiHash<int, std::shared_ptr<std::atomic<bool>>> running_;  // cancel flags of the jobs being read, by page
 };
 
 // Owns the worker thread: starts it, loads the backend in it, and stops it on destruction.

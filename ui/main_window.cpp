@@ -337,7 +337,9 @@ void MainWindow::onEditorChanged(int position, int removed, int added) {
   preview_timer_->start();
 }
 
-void MainWindow::enqueue(int index, const QRectF& region) {
+void MainWindow::enqueue(int index, const QRectF& region) { worker()->enqueue(queueJob(index, region)); }
+
+app::PageJob MainWindow::queueJob(int index, const QRectF& region) {
   const app::Page& page = project_.page(index);
   app::PageJob job;
   job.page = index;
@@ -354,16 +356,18 @@ void MainWindow::enqueue(int index, const QRectF& region) {
   }
   ++batch_total_;
   if (region.isEmpty()) project_.setStatus(index, app::PageStatus::Queued);
-  worker()->enqueue(job);
   updateProgress();
+  return job;
 }
 
 void MainWindow::runAll() {
+  QList<app::PageJob> jobs;  // enqueued at once, so that the worker can read them together
   for (int i = 0; i < project_.pageCount(); ++i) {
     app::PageStatus status = project_.page(i).status;
     bool waiting = status == app::PageStatus::Queued || status == app::PageStatus::Running;
-    if (!waiting && status != app::PageStatus::Done && !project_.page(i).edited) enqueue(i);
+    if (!waiting && status != app::PageStatus::Done && !project_.page(i).edited) jobs << queueJob(i);
   }
+  if (!jobs.isEmpty()) worker()->enqueue(jobs);
 }
 
 bool MainWindow::runPage(int index, bool ask_before_overwrite) {
@@ -381,7 +385,12 @@ void MainWindow::runRegion(const QRectF& page_rect) {
   if (current_page_ >= 0) enqueue(current_page_, page_rect);
 }
 
-void MainWindow::cancelPage() { worker()->cancelCurrent(); }
+void MainWindow::cancelPage() {
+  if (current_page_ < 0 || !worker()->cancelPage(current_page_)) return;  // a running page reports when it stops
+  project_.setStatus(current_page_, app::PageStatus::Pending);
+  ++batch_done_;
+  updateProgress();
+}
 
 void MainWindow::cancelAll() {
   for (int page : worker()->cancelAll()) {

@@ -31,13 +31,15 @@ struct ScriptLog {
   QMutex mutex;
   QList<std::chrono::steady_clock::time_point> token_times;
   QList<QSize> page_sizes;
+  QList<int> batch_sizes;  // pages per runBatch call
   int runs = 0;
 };
 
 class ScriptedBackend : public app::OcrBackend {
  public:
-  ScriptedBackend(QString text, std::chrono::microseconds token_delay, std::shared_ptr<ScriptLog> log)
-      : token_delay_(token_delay), log_(std::move(log)) {
+  ScriptedBackend(QString text, std::chrono::microseconds token_delay, std::shared_ptr<ScriptLog> log,
+                  int pages_in_flight = 1)
+      : token_delay_(token_delay), log_(std::move(log)), pages_in_flight_(pages_in_flight) {
     // Tokens: each run of non-space characters with the whitespace before it.
     static const QRegularExpression token(QStringLiteral("\\s*\\S+|\\s+$"));
     for (auto it = token.globalMatch(text); it.hasNext();) tokens_.push_back(it.next().captured().toStdString());
@@ -76,17 +78,31 @@ class ScriptedBackend : public app::OcrBackend {
     return result;
   }
   QString description() const override { return QStringLiteral("scripted test backend"); }
+  int pagesInFlight() const override { return pages_in_flight_; }
+  // The pages one after the other, as the default does, recording the batch.
+  std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                               const std::function<void(std::size_t, const Progress&)>& on_progress,
+                               const std::vector<const std::atomic<bool>*>& cancels) override {
+    {
+      QMutexLocker lock(&log_->mutex);
+      log_->batch_sizes << int(pages.size());
+    }
+    return OcrBackend::runBatch(pages, options, on_progress, cancels);
+  }
 
  private:
   std::vector<std::string> tokens_;
   std::chrono::microseconds token_delay_;
   std::shared_ptr<ScriptLog> log_;
+  int pages_in_flight_;
 };
 
 inline app::BackendFactory scriptedFactory(const QString& sample, std::chrono::microseconds delay,
-                                           std::shared_ptr<ScriptLog> log) {
+                                           std::shared_ptr<ScriptLog> log, int pages_in_flight = 1) {
   QString text = readSample(sample);
-  return [text, delay, log] { return std::make_unique<ScriptedBackend>(text, delay, log); };
+  return [text, delay, log, pages_in_flight] {
+    return std::make_unique<ScriptedBackend>(text, delay, log, pages_in_flight);
+  };
 }
 
 // The number of boxes parseGrounding finds in a sample.

@@ -153,6 +153,73 @@ class AppCoreTest : public QObject {
     QVERIFY(outcome->result.generated_tokens < 100);
   }
 
+  void jobsEnqueuedTogetherRunTogether() {
+    auto log = std::make_shared<test::ScriptLog>();
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    app::OcrService service(test::scriptedFactory("free_ocr.txt", 0us, log, 4));
+    bool ready = false;
+    QList<int> finished;
+    connect(service.worker(), &app::OcrWorker::backendReady, this, [&] { ready = true; });
+    connect(service.worker(), &app::OcrWorker::pageFinished, this, [&](int page, const app::JobOutcome& outcome) {
+      QVERIFY(!outcome.result.cancelled && outcome.result.generated_tokens > 0);
+      finished << page;
+    });
+    service.start();
+    QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
+    QList<app::PageJob> jobs;
+    for (int page = 0; page < 6; ++page) {
+      app::PageJob job;
+      job.page = page;
+      job.source = image;
+      jobs << job;
+    }
+    service.worker()->enqueue(jobs);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 6, 10000);
+    QCOMPARE(finished, (QList<int>{0, 1, 2, 3, 4, 5}));
+    QMutexLocker lock(&log->mutex);
+    QCOMPARE(log->batch_sizes, (QList<int>{4, 2}));  // as many at once as the backend takes
+  }
+
+  void cancelPageStopsOnlyThatPage() {
+    auto log = std::make_shared<test::ScriptLog>();
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    app::OcrService service(test::scriptedFactory("free_ocr.txt", 1ms, log, 3));
+    app::OcrWorker* worker = service.worker();
+    bool ready = false;
+    QHash<int, app::JobOutcome> outcomes;
+    QList<int> started;
+    connect(worker, &app::OcrWorker::backendReady, this, [&] { ready = true; });
+    connect(worker, &app::OcrWorker::pageStarted, this, [&](int page) { started << page; });
+    connect(worker, &app::OcrWorker::pageFinished, this,
+            [&](int page, const app::JobOutcome& outcome) { outcomes.insert(page, outcome); });
+    bool cancelled = false, dequeued = false;
+    connect(worker, &app::OcrWorker::pageProgress, this, [&](int page, const QString&, int, double) {
+      if (page != 0 || cancelled) return;
+      cancelled = true;
+      QVERIFY(!worker->cancelPage(1));  // running (its batch has begun): cancelled, not dequeued
+      dequeued = worker->cancelPage(3);  // still queued behind the first three
+    });
+    service.start();
+    QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
+    QList<app::PageJob> jobs;
+    for (int page = 0; page < 4; ++page) {
+      app::PageJob job;
+      job.page = page;
+      job.source = image;
+      jobs << job;
+    }
+    worker->enqueue(jobs);
+    QTRY_COMPARE_WITH_TIMEOUT(outcomes.size(), 3, 10000);
+    QVERIFY(dequeued);
+    QVERIFY(!started.contains(3));
+    QVERIFY(!outcomes[0].result.cancelled && !outcomes[2].result.cancelled);
+    QVERIFY(outcomes[1].result.cancelled);
+    QCOMPARE(outcomes[1].result.generated_tokens, 0);
+    QVERIFY(outcomes[2].result.generated_tokens > 0);
+  }
+
   void regionJobSeesOnlyTheRegion() {
     auto log = std::make_shared<test::ScriptLog>();
     QTemporaryDir dir;
