@@ -46,6 +46,18 @@ Result sampleResult(const QString& sample, QSize page, const std::string& stem) 
   return result;
 }
 
+// Jobs for pages 0 .. count-1, each reading the whole of `image`.
+QList<app::PageJob> wholePageJobs(const QString& image, int count) {
+  QList<app::PageJob> jobs;
+  for (int page = 0; page < count; ++page) {
+    app::PageJob job;
+    job.page = page;
+    job.source = image;
+    jobs << job;
+  }
+  return jobs;
+}
+
 }  // namespace
 
 class AppCoreTest : public QObject {
@@ -167,14 +179,7 @@ class AppCoreTest : public QObject {
     });
     service.start();
     QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
-    QList<app::PageJob> jobs;
-    for (int page = 0; page < 6; ++page) {
-      app::PageJob job;
-      job.page = page;
-      job.source = image;
-      jobs << job;
-    }
-    service.worker()->enqueue(jobs);
+    service.worker()->enqueue(wholePageJobs(image, 6));
     QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 6, 10000);
     QCOMPARE(finished, (QList<int>{0, 1, 2, 3, 4, 5}));
     QMutexLocker lock(&log->mutex);
@@ -203,14 +208,7 @@ class AppCoreTest : public QObject {
     });
     service.start();
     QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
-    QList<app::PageJob> jobs;
-    for (int page = 0; page < 4; ++page) {
-      app::PageJob job;
-      job.page = page;
-      job.source = image;
-      jobs << job;
-    }
-    worker->enqueue(jobs);
+    worker->enqueue(wholePageJobs(image, 4));
     QTRY_COMPARE_WITH_TIMEOUT(outcomes.size(), 3, 10000);
     QVERIFY(dequeued);
     QVERIFY(!started.contains(3));

@@ -27,6 +27,15 @@ class TestEngine : public QObject {
     return image;
   }
 
+  // Tiny mode, exactly `tokens` tokens (eos ignored).
+  static folio::RunOptions tinyRun(int tokens) {
+    folio::RunOptions options;
+    options.mode = folio::Mode::Tiny;
+    options.max_new_tokens = tokens;
+    options.ignore_eos = true;
+    return options;
+  }
+
   static void writeMiniModel(const std::string& out) {
     QProcess synth;
     synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config",
@@ -109,10 +118,7 @@ class TestEngine : public QObject {
   }
 
   void batchEqualsPageByPage() {
-    folio::RunOptions options;
-    options.mode = folio::Mode::Tiny;
-    options.max_new_tokens = 6;
-    options.ignore_eos = true;
+    const folio::RunOptions options = tinyRun(6);
     const std::vector<folio::RgbImage> pages{page(300, 200), page(200, 300), page(640, 480)};
     std::vector<folio::RunOptions> page_options(pages.size(), options);
     page_options[2].mode = folio::Mode::Small;
@@ -135,10 +141,7 @@ class TestEngine : public QObject {
   }
 
   void pageCancelStopsThatPageOnly() {
-    folio::RunOptions options;
-    options.mode = folio::Mode::Tiny;
-    options.max_new_tokens = 6;
-    options.ignore_eos = true;
+    const folio::RunOptions options = tinyRun(6);
     const std::vector<folio::RgbImage> pages{page(300, 200), page(200, 300), page(320, 240)};
     const std::vector<folio::RunOptions> page_options(pages.size(), options);
     std::atomic<bool> stop_second{false}, none{false};
