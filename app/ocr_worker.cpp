@@ -55,11 +55,11 @@ void OcrWorker::cancelCurrent() {
   for (const auto& cancel : running_) *cancel = true;
 }
 
-bool OcrWorker::cancelPage(int page) {
+QList<int> OcrWorker::cancelPage(int page) {
   QMutexLocker lock(&mutex_);
   const auto removed = queue_.removeIf([page](const PageJob& job) { return job.page == page; });
   for (const auto& cancel : running_.values(page)) *cancel = true;
-  return removed > 0;
+  return QList<int>(removed, page);
 }
 
 QList<int> OcrWorker::cancelAll() {

@@ -12,9 +12,9 @@
 #include <QQueue>
 #include <QRectF>
 #include <QThread>
-#include <optional>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace folio::app {
@@ -50,8 +50,8 @@ class OcrWorker : public QObject {
   void enqueue(const PageJob& job);
   void enqueue(const QList<PageJob>& jobs);
   void cancelCurrent();  // cancels the running pages
-  // Takes the page's jobs out of the queue (true if there were any) and cancels it if it runs.
-  bool cancelPage(int page);
+  // Takes the page's jobs out of the queue (returns the page once for each) and cancels it if it runs.
+  QList<int> cancelPage(int page);
   QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running pages
 
  public slots:

@@ -385,15 +385,15 @@ void MainWindow::runRegion(const QRectF& page_rect) {
   if (current_page_ >= 0) enqueue(current_page_, page_rect);
 }
 
+// Running pages report when they stop; the jobs taken out of the queue are done here.
 void MainWindow::cancelPage() {
-  if (current_page_ < 0 || !worker()->cancelPage(current_page_)) return;  // a running page reports when it stops
-  project_.setStatus(current_page_, app::PageStatus::Pending);
-  ++batch_done_;
-  updateProgress();
+  if (current_page_ >= 0) dequeued(worker()->cancelPage(current_page_));
 }
 
-void MainWindow::cancelAll() {
-  for (int page : worker()->cancelAll()) {
+void MainWindow::cancelAll() { dequeued(worker()->cancelAll()); }
+
+void MainWindow::dequeued(const QList<int>& pages) {
+  for (int page : pages) {
     project_.setStatus(page, app::PageStatus::Pending);
     ++batch_done_;
   }

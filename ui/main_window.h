@@ -69,6 +69,7 @@ class MainWindow : public QMainWindow {
   void updateProgress(double tokens_per_second = 0);
   void updatePreview();
   void enqueue(int index, const QRectF& region = {});
+  void dequeued(const QList<int>& pages);  // jobs cancelled before they ran: their pages back to pending
   // The job for a page (or a region of it), its page marked queued and counted in the progress.
   app::PageJob queueJob(int index, const QRectF& region = {});
   std::shared_ptr<app::Document> document(const QString& path);

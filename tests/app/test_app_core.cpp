@@ -203,8 +203,8 @@ class AppCoreTest : public QObject {
     connect(worker, &app::OcrWorker::pageProgress, this, [&](int page, const QString&, int, double) {
       if (page != 0 || cancelled) return;
       cancelled = true;
-      QVERIFY(!worker->cancelPage(1));  // running (its batch has begun): cancelled, not dequeued
-      dequeued = worker->cancelPage(3);  // still queued behind the first three
+      QVERIFY(worker->cancelPage(1).isEmpty());  // running (its batch has begun): cancelled, not dequeued
+      dequeued = worker->cancelPage(3) == QList<int>{3};  // still queued behind the first three
     });
     service.start();
     QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
