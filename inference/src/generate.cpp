@@ -20,22 +20,6 @@ torch::Tensor argmaxOfRows(const torch::Tensor& logits) {
   return logits.argmax(1);
 }
 
-// Greedy choice after the n-gram guard's bans: the step's own arg-max when it has one that is not banned (then
-// it is also the arg-max over the allowed tokens), else the logits with the bans masked.
-std::int64_t pickToken(const StepLogits& step, const std::vector<std::int64_t>& generated,
-                       const GenerateOptions& options) {
-  const auto banned =
-      noRepeatNgramBans(generated, options.ngram_size, options.ngram_window, options.ngram_whitelist);
-  if (!step.argmax.empty() && !std::binary_search(banned.begin(), banned.end(), step.argmax.front()))
-    return step.argmax.front();
-  auto row = step.logits.view({1, -1});
-  if (!banned.empty()) {
-    const auto banned_ids = torch::tensor(banned, torch::TensorOptions().dtype(torch::kInt64)).to(row.device());
-    row = row.index_fill(1, banned_ids, -std::numeric_limits<float>::infinity());
-  }
-  return argmaxOfRows(row).item<std::int64_t>();
-}
-
 }  // namespace
 
 std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& generated, int ngram_size, int window,
@@ -60,6 +44,44 @@ std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& gen
 }
 
 namespace {
+
+struct ActiveRow {
+  const std::vector<std::int64_t>* generated = nullptr;  // null: an idle slot
+  const GenerateOptions* options = nullptr;
+};
+
+// Greedy picks for every row of the step after each active row's n-gram bans, with one copy to the host: the
+// step's own arg-max when no row's pick is banned (then it is also the arg-max over the allowed tokens), else
+// the logits with the bans masked (in a copy: the step's logits may be a prompt's, returned to the caller).
+std::vector<std::int64_t> pickTokens(const StepLogits& step, const std::vector<ActiveRow>& rows) {
+  std::vector<std::int64_t> banned_rows, banned_ids;
+  bool argmax_holds = !step.argmax.empty();
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    if (!rows[b].generated) continue;
+    const auto& options = *rows[b].options;
+    for (auto id : noRepeatNgramBans(*rows[b].generated, options.ngram_size, options.ngram_window,
+                                     options.ngram_whitelist)) {
+      banned_rows.push_back(static_cast<std::int64_t>(b));
+      banned_ids.push_back(id);
+      if (argmax_holds && step.argmax[b] == id) argmax_holds = false;
+    }
+  }
+  if (argmax_holds) return step.argmax;
+  auto logits = step.logits;
+  if (!banned_rows.empty()) {
+    const auto on_device = torch::TensorOptions().dtype(torch::kInt64).device(logits.device());
+    logits = logits.index_put({torch::tensor(banned_rows).to(on_device), torch::tensor(banned_ids).to(on_device)},
+                              torch::tensor(-std::numeric_limits<float>::infinity(), logits.options()));
+  }
+  const auto picks = argmaxOfRows(logits).to(torch::kCPU);
+  return {picks.data_ptr<std::int64_t>(), picks.data_ptr<std::int64_t>() + picks.numel()};
+}
+
+// pickTokens for one sequence; step.logits [vocab].
+std::int64_t pickToken(const StepLogits& step, const std::vector<std::int64_t>& generated,
+                       const GenerateOptions& options) {
+  return pickTokens(StepLogits{step.logits.view({1, -1}), step.argmax}, {ActiveRow{&generated, &options}}).front();
+}
 
 // After `token` joins result.ids: whether the sequence goes on, recording why it stops.
 bool continuesAfter(std::int64_t token, GenerateResult& result, const GenerateOptions& options,
@@ -113,41 +135,6 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
   }
   return result;
 }
-
-namespace {
-
-struct ActiveRow {
-  const std::vector<std::int64_t>* generated = nullptr;  // null: an idle slot
-  const GenerateOptions* options = nullptr;
-};
-
-// Greedy picks for every row of the step after each active row's n-gram bans, with one copy to the host: the
-// step's own arg-max when no row's pick is banned, else the logits with the bans masked.
-std::vector<std::int64_t> pickTokens(StepLogits step, const std::vector<ActiveRow>& rows) {
-  std::vector<std::int64_t> banned_rows, banned_ids;
-  bool argmax_holds = !step.argmax.empty();
-  for (std::size_t b = 0; b < rows.size(); ++b) {
-    if (!rows[b].generated) continue;
-    const auto& options = *rows[b].options;
-    for (auto id : noRepeatNgramBans(*rows[b].generated, options.ngram_size, options.ngram_window,
-                                     options.ngram_whitelist)) {
-      banned_rows.push_back(static_cast<std::int64_t>(b));
-      banned_ids.push_back(id);
-      if (argmax_holds && step.argmax[b] == id) argmax_holds = false;
-    }
-  }
-  if (argmax_holds) return step.argmax;
-  auto& logits = step.logits;
-  if (!banned_rows.empty()) {
-    const auto on_device = torch::TensorOptions().dtype(torch::kInt64).device(logits.device());
-    logits.index_put_({torch::tensor(banned_rows).to(on_device), torch::tensor(banned_ids).to(on_device)},
-                      -std::numeric_limits<float>::infinity());
-  }
-  const auto picks = argmaxOfRows(logits).to(torch::kCPU);
-  return {picks.data_ptr<std::int64_t>(), picks.data_ptr<std::int64_t>() + picks.numel()};
-}
-
-}  // namespace
 
 // Prompt positions prefilled together at most: on a GPU the prefill runs every expert on every row (see
 // moe.h), so this bounds its activations (~0.5 GB at the full model's sizes) while sharing each weight read.
@@ -230,7 +217,7 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
     std::vector<ActiveRow> rows(slots);
     for (int b = 0; b < slots; ++b)
       if (active[b]) rows[b] = {&results[request_of[b]].ids, &requests[request_of[b]].options};
-    const auto picks = pickTokens(std::move(step), rows);
+    const auto picks = pickTokens(step, rows);
     for (int b = 0; b < slots; ++b) {
       if (!active[b]) continue;
       auto& request = requests[request_of[b]];
