@@ -84,11 +84,10 @@ __global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
   __syncthreads();
   if (!routes) {
     if (unit >= a.shared_inner) return;
-    const float g = warpSum(first.dot(first_row, h, chunks, lane));
-    const float up = warpSum(second.dot(second_row, h, chunks, lane));
+    const float activation = swiGluActivation(first, first_row, second, second_row, h, chunks, lane);
     if (lane == 0)
       a.activations[static_cast<long long>(r) * a.activation_stride + a.routed_units + unit] =
-          __float2bfloat16(silu(g) * up);
+          __float2bfloat16(activation);
     return;
   }
   float* row_logits = a.logits + static_cast<long long>(r) * experts;
@@ -182,10 +181,9 @@ __global__ void expertActivationsKernel(ActivationLayout layout, const __nv_bflo
     gate_words.load(gate_row, chunks, lane);
     up_words.load(up_row, chunks, lane);
   }
-  const auto* v = x + static_cast<long long>(r) * hidden;
-  const float g = warpSum(gate_words.dot(gate_row, v, chunks, lane));
-  const float up = warpSum(up_words.dot(up_row, v, chunks, lane));
-  if (lane == 0) out[static_cast<long long>(r) * row_stride + u] = __float2bfloat16(silu(g) * up);
+  const float activation =
+      swiGluActivation(gate_words, gate_row, up_words, up_row, x + static_cast<long long>(r) * hidden, chunks, lane);
+  if (lane == 0) out[static_cast<long long>(r) * row_stride + u] = __float2bfloat16(activation);
 }
 
 struct OutputLayout {

@@ -79,4 +79,14 @@ constexpr int kHeldWords = 5;
 
 __device__ inline float silu(float x) { return x / (1.f + __expf(-x)); }
 
+// One warp's SiLU-gated activation silu(gate_row . x) * (up_row . x) from the rows' held words (every lane gets
+// it): the unit of the expert kernels and of the shared experts computed beside the router.
+template <int kWords>
+__device__ inline float swiGluActivation(const LaneRowWords<kWords>& gate, const __nv_bfloat16* __restrict__ gate_row,
+                                         const LaneRowWords<kWords>& up, const __nv_bfloat16* __restrict__ up_row,
+                                         const __nv_bfloat16* __restrict__ x, int chunks, int lane) {
+  const float g = warpSum(gate.dot(gate_row, x, chunks, lane));
+  return silu(g) * warpSum(up.dot(up_row, x, chunks, lane));
+}
+
 }  // namespace folio::cuda
