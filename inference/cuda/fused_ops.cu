@@ -1,10 +1,14 @@
 #include "fused_ops.h"
 
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <cuda_bf16.h>
+
+#include <vector>
 
 #include "launch.cuh"
 #include "rms_norm.cuh"
+#include "warp_math.cuh"
 
 namespace folio::cuda {
 namespace {
@@ -36,7 +40,195 @@ void launchAddRmsNorm(at::Tensor& x, const Delta* delta, const at::Tensor& weigh
                    static_cast<float>(eps));
 }
 
+constexpr int kLayerNormWarps = 8;  // rows per block
+constexpr int kLayerNormWords = kLayerNormMaxWidth / 8 / kWarpSize;  // 16-byte words per lane
+
+struct LayerNormRows {
+  const __nv_bfloat16* x;
+  const __nv_bfloat16* delta;  // null: no residual step
+  const __nv_bfloat16 *weight, *bias;
+  int width;  // C
+  float eps;
+  long long rows;  // rows of the launch: x's, or the padded windows' when normed is written in windows
+  __nv_bfloat16 *sum, *normed;
+  // The grid [B, H, W, C] and its windows (window 0: none).
+  int grid_h, grid_w, window;
+  bool delta_in_windows, normed_in_windows;
+};
+
+// The row of grid token (b, y, x) in the window layout.
+__device__ long long windowRow(const LayerNormRows& p, long long b, int y, int x) {
+  const int across = (p.grid_w + p.window - 1) / p.window, down = (p.grid_h + p.window - 1) / p.window;
+  return ((b * down + y / p.window) * across + x / p.window) * p.window * p.window + (y % p.window) * p.window +
+         x % p.window;
+}
+
+__device__ void unpack(const uint4& word, float* v) {
+  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&word);
+#pragma unroll
+  for (int t = 0; t < 4; ++t) {
+    const float2 f = __bfloat1622float2(pairs[t]);
+    v[2 * t] = f.x;
+    v[2 * t + 1] = f.y;
+  }
+}
+
+__device__ uint4 pack(const float* v) {
+  uint4 word;
+  auto* pairs = reinterpret_cast<__nv_bfloat162*>(&word);
+#pragma unroll
+  for (int t = 0; t < 4; ++t) pairs[t] = __floats2bfloat162_rn(v[2 * t], v[2 * t + 1]);
+  return word;
+}
+
+// One warp per row, held in registers: the residual step (rounded to bf16 like libtorch's add), then the mean
+// and the variance about it (two passes over the registers), then the normalised row.
+__global__ void addLayerNormKernel(LayerNormRows p) {
+  const long long row = static_cast<long long>(blockIdx.x) * kLayerNormWarps + threadIdx.x / kWarpSize;
+  if (row >= p.rows) return;
+  const int lane = threadIdx.x % kWarpSize, words = p.width / 8;
+  long long token = row;  // the row of x
+  if (p.normed_in_windows) {
+    const int area = p.window * p.window, across = (p.grid_w + p.window - 1) / p.window,
+              down = (p.grid_h + p.window - 1) / p.window;
+    const long long window = row / area;
+    const int y = static_cast<int>(window / across % down) * p.window + static_cast<int>(row % area) / p.window;
+    const int x = static_cast<int>(window % across) * p.window + static_cast<int>(row % p.window);
+    if (y >= p.grid_h || x >= p.grid_w) {  // padding
+      auto* zeros = reinterpret_cast<uint4*>(p.normed + row * p.width);
+      for (int w = lane; w < words; w += kWarpSize) zeros[w] = make_uint4(0, 0, 0, 0);
+      return;
+    }
+    token = (window / (across * down) * p.grid_h + y) * p.grid_w + x;
+  }
+  long long delta_row = token;
+  if (p.delta_in_windows) {
+    const long long b = token / (static_cast<long long>(p.grid_h) * p.grid_w);
+    delta_row = windowRow(p, b, static_cast<int>(token / p.grid_w % p.grid_h), static_cast<int>(token % p.grid_w));
+  }
+  const auto* x = reinterpret_cast<const uint4*>(p.x + token * p.width);
+  const auto* delta = p.delta == nullptr ? nullptr : reinterpret_cast<const uint4*>(p.delta + delta_row * p.width);
+  auto* sum = reinterpret_cast<uint4*>(p.sum + token * p.width);
+  float v[kLayerNormWords][8];
+  float total = 0.f;
+#pragma unroll
+  for (int j = 0; j < kLayerNormWords; ++j) {
+    const int w = lane + j * kWarpSize;
+    if (w >= words) continue;
+    unpack(x[w], v[j]);
+    if (delta != nullptr) {
+      float d[8];
+      unpack(delta[w], d);
+#pragma unroll
+      for (int t = 0; t < 8; ++t) v[j][t] = __bfloat162float(__float2bfloat16(v[j][t] + d[t]));
+      sum[w] = pack(v[j]);
+    }
+#pragma unroll
+    for (int t = 0; t < 8; ++t) total += v[j][t];
+  }
+  const float mean = warpSum(total) / p.width;
+  float squares = 0.f;
+#pragma unroll
+  for (int j = 0; j < kLayerNormWords; ++j)
+    if (lane + j * kWarpSize < words)
+#pragma unroll
+      for (int t = 0; t < 8; ++t) squares += (v[j][t] - mean) * (v[j][t] - mean);
+  const float rstd = rsqrtf(warpSum(squares) / p.width + p.eps);
+  const auto* weight = reinterpret_cast<const uint4*>(p.weight);
+  const auto* bias = reinterpret_cast<const uint4*>(p.bias);
+  auto* normed = reinterpret_cast<uint4*>(p.normed + (p.normed_in_windows ? row : token) * p.width);
+#pragma unroll
+  for (int j = 0; j < kLayerNormWords; ++j) {
+    const int w = lane + j * kWarpSize;
+    if (w >= words) continue;
+    float g[8], b[8], out[8];
+    unpack(weight[w], g);
+    unpack(bias[w], b);
+#pragma unroll
+    for (int t = 0; t < 8; ++t) out[t] = (v[j][t] - mean) * rstd * g[t] + b[t];
+    normed[w] = pack(out);
+  }
+}
+
+constexpr int kElementwiseThreads = 256;
+
+// One thread per 16-byte word: t = bf16(1.702 x), s = bf16(sigmoid(t)), bf16(x * s), as libtorch's mul, sigmoid
+// and mul give them one after the other.
+__global__ void quickGeluKernel(const uint4* __restrict__ x, uint4* __restrict__ out, long long words) {
+  const long long i = static_cast<long long>(blockIdx.x) * kElementwiseThreads + threadIdx.x;
+  if (i >= words) return;
+  float v[8];
+  unpack(x[i], v);
+#pragma unroll
+  for (int t = 0; t < 8; ++t) {
+    const float scaled = __bfloat162float(__float2bfloat16(1.702f * v[t]));
+    const float gate = __bfloat162float(__float2bfloat16(1.f / (1.f + expf(-scaled))));
+    v[t] *= gate;
+  }
+  out[i] = pack(v);
+}
+
+bool isBf16(const at::Tensor& t) { return t.is_cuda() && t.scalar_type() == at::kBFloat16; }
+
 }  // namespace
+
+NormedSum addLayerNorm(const at::Tensor& x, const at::Tensor& delta, const at::Tensor& weight, const at::Tensor& bias,
+                       double eps, int window, bool delta_in_windows, bool normed_in_windows) {
+  const auto width = x.size(-1);
+  TORCH_CHECK(isBf16(x) && x.is_contiguous() && width % 8 == 0 && width <= kLayerNormMaxWidth,
+              "addLayerNorm: x must be contiguous bf16 [..., C] on the GPU, C a multiple of 8 up to ", kLayerNormMaxWidth);
+  TORCH_CHECK(isBf16(weight) && isBf16(bias) && weight.is_contiguous() && bias.is_contiguous() &&
+                  weight.numel() == width && bias.numel() == width,
+              "addLayerNorm: weight and bias must be contiguous bf16 [C] beside x");
+  LayerNormRows p{};
+  p.rows = x.numel() / width;
+  std::vector<std::int64_t> windowed;
+  if (delta_in_windows || normed_in_windows) {
+    TORCH_CHECK(window > 0 && x.dim() == 4, "addLayerNorm: windows need a window size and x as a grid [B, H, W, C]");
+    p.grid_h = static_cast<int>(x.size(1));
+    p.grid_w = static_cast<int>(x.size(2));
+    p.window = window;
+    const auto down = (x.size(1) + window - 1) / window, across = (x.size(2) + window - 1) / window;
+    windowed = {x.size(0) * down * across, window, window, width};
+  }
+  NormedSum out{x, normed_in_windows ? at::empty(windowed, x.options()) : at::empty_like(x)};
+  if (delta.defined()) {
+    TORCH_CHECK(isBf16(delta) && delta.is_contiguous() && delta.device() == x.device() &&
+                    (delta_in_windows ? delta.sizes() == at::IntArrayRef(windowed) : delta.sizes() == x.sizes()),
+                "addLayerNorm: delta must be contiguous bf16 shaped like x (or like its windows)");
+    out.sum = at::empty_like(x);
+    p.delta = reinterpret_cast<const __nv_bfloat16*>(delta.data_ptr());
+  }
+  p.x = reinterpret_cast<const __nv_bfloat16*>(x.data_ptr());
+  p.weight = reinterpret_cast<const __nv_bfloat16*>(weight.data_ptr());
+  p.bias = reinterpret_cast<const __nv_bfloat16*>(bias.data_ptr());
+  p.width = static_cast<int>(width);
+  p.eps = static_cast<float>(eps);
+  p.sum = reinterpret_cast<__nv_bfloat16*>(out.sum.data_ptr());
+  p.normed = reinterpret_cast<__nv_bfloat16*>(out.normed.data_ptr());
+  p.delta_in_windows = delta_in_windows;
+  p.normed_in_windows = normed_in_windows;
+  if (normed_in_windows) p.rows = out.normed.numel() / width;
+  if (p.rows == 0) return out;
+  const auto blocks = (p.rows + kLayerNormWarps - 1) / kLayerNormWarps;
+  addLayerNormKernel<<<static_cast<unsigned>(blocks), kLayerNormWarps * kWarpSize, 0,
+                       at::cuda::getCurrentCUDAStream()>>>(p);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+at::Tensor quickGelu(const at::Tensor& x) {
+  TORCH_CHECK(isBf16(x) && x.is_contiguous() && x.numel() % 8 == 0,
+              "quickGelu: x must be contiguous bf16 on the GPU with a multiple of 8 elements");
+  auto out = at::empty_like(x);
+  const auto words = x.numel() / 8;
+  if (words == 0) return out;
+  quickGeluKernel<<<static_cast<unsigned>((words + kElementwiseThreads - 1) / kElementwiseThreads),
+                    kElementwiseThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      reinterpret_cast<const uint4*>(x.data_ptr()), reinterpret_cast<uint4*>(out.data_ptr()), words);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
 
 at::Tensor addRmsNorm(at::Tensor& x, const at::Tensor& delta, const at::Tensor& weight, double eps) {
   const bool float_x = x.scalar_type() == at::kFloat;

@@ -4,6 +4,10 @@
 
 #include "sam.h"
 
+#ifdef FOLIO_HAVE_CUDA
+#include "fused_ops.h"
+#endif
+
 namespace folio {
 namespace F = torch::nn::functional;
 
@@ -11,11 +15,13 @@ namespace {
 
 constexpr double kNormEps = 1e-5;  // CLIP's pre_layrnorm and layer norms (fixed by the architecture)
 
-torch::Tensor layerNorm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return F::layer_norm(x, F::LayerNormFuncOptions({x.size(-1)}).weight(weight).bias(bias).eps(kNormEps));
+torch::Tensor quickGelu(const torch::Tensor& x) {
+#ifdef FOLIO_HAVE_CUDA
+  if (x.is_cuda() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() && x.numel() % 8 == 0)
+    return cuda::quickGelu(x);  // one pass instead of three
+#endif
+  return x * torch::sigmoid(1.702 * x);
 }
-
-torch::Tensor quickGelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
 
 }  // namespace
 
@@ -52,9 +58,10 @@ Clip::Clip(const ClipConfig& config, const Weights& weights, const std::string& 
 torch::Tensor Clip::forward(const torch::Tensor& sam_features) const {
   if (sam_features.dim() != 4 || sam_features.size(1) != config_.width)
     throw Error("CLIP input must be SAM features [B," + std::to_string(config_.width) + ",h,w]");
-  auto x = layerNorm(embeddings(sam_features), pre_layrnorm_weight_, pre_layrnorm_bias_);
-  for (const Layer& layer : layers_) x = layerForward(layer, x);
-  return x;
+  auto x = addLayerNorm(embeddings(sam_features), {}, pre_layrnorm_weight_, pre_layrnorm_bias_, kNormEps).normed;
+  torch::Tensor pending;  // a layer's MLP output: the next layer adds it to x together with its first LayerNorm
+  for (const Layer& layer : layers_) pending = layerForward(layer, x, pending);
+  return pending.defined() ? x + pending : x;
 }
 
 // [class_embedding, SAM features in row-major order] + position embedding (the patch rows bicubic-resized to
@@ -70,11 +77,15 @@ torch::Tensor Clip::embeddings(const torch::Tensor& sam_features) const {
   return torch::cat({class_token, patches}, 1) + positions.unsqueeze(0);
 }
 
-torch::Tensor Clip::layerForward(const Layer& layer, const torch::Tensor& x) const {
-  auto h = x + selfAttention(layer, layerNorm(x, layer.layer_norm1_weight, layer.layer_norm1_bias));
-  auto mlp = layerNorm(h, layer.layer_norm2_weight, layer.layer_norm2_bias);
+// One pre-LN layer on the residual stream x: first adds the previous layer's MLP output `pending` to x (with
+// layer_norm1), then the attention's output (with layer_norm2); returns this layer's MLP output, still to be added.
+torch::Tensor Clip::layerForward(const Layer& layer, torch::Tensor& x, const torch::Tensor& pending) const {
+  const auto [stream, normed] = addLayerNorm(x, pending, layer.layer_norm1_weight, layer.layer_norm1_bias, kNormEps);
+  auto [h, mlp] = addLayerNorm(stream, selfAttention(layer, normed), layer.layer_norm2_weight,
+                               layer.layer_norm2_bias, kNormEps);
+  x = h;
   mlp = linearRows(mlp, layer.fc1_weight, layer.fc1_bias);
-  return h + linearRows(quickGelu(mlp), layer.fc2_weight, layer.fc2_bias);
+  return linearRows(quickGelu(mlp), layer.fc2_weight, layer.fc2_bias);
 }
 
 torch::Tensor Clip::selfAttention(const Layer& layer, const torch::Tensor& x) const {

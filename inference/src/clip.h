@@ -30,7 +30,7 @@ class Clip {
   };
 
   torch::Tensor embeddings(const torch::Tensor& sam_features) const;
-  torch::Tensor layerForward(const Layer& layer, const torch::Tensor& x) const;
+  torch::Tensor layerForward(const Layer& layer, torch::Tensor& x, const torch::Tensor& pending) const;
   torch::Tensor selfAttention(const Layer& layer, const torch::Tensor& x) const;
 
   ClipConfig config_;

@@ -6,6 +6,11 @@
 #include <cmath>
 #include <sstream>
 
+#ifdef FOLIO_HAVE_CUDA
+#include "fused_ops.h"
+#include "sam_features.h"
+#endif
+
 namespace folio {
 namespace F = torch::nn::functional;
 
@@ -19,10 +24,6 @@ std::string shapeText(c10::IntArrayRef shape) {
   return out.str();
 }
 
-torch::Tensor layerNorm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return F::layer_norm(x, F::LayerNormFuncOptions({x.size(-1)}).weight(weight).bias(bias).eps(kNormEps));
-}
-
 // LayerNorm over the channels of a [B,C,H,W] map.
 torch::Tensor layerNorm2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   auto centred = x - x.mean(1, true);
@@ -31,41 +32,51 @@ torch::Tensor layerNorm2d(const torch::Tensor& x, const torch::Tensor& weight, c
   return weight.reshape({-1, 1, 1}) * normalised + bias.reshape({-1, 1, 1});
 }
 
-// The relative-position table for `size` query and key positions along one axis: [size, size, head_dim], entry
-// (i, j) = rel_pos[i - j + size - 1]. A table trained for another size is first resized linearly (upstream
-// get_rel_pos; queries and keys always have the same size here).
-torch::Tensor relativePositions(const torch::Tensor& rel_pos, std::int64_t size) {
+// The relative-position table of one axis for `size` query and key positions: 2*size-1 rows, row i for the
+// offset i - (size - 1). A table trained for another size is resized linearly (upstream get_rel_pos).
+torch::Tensor resizedRelativeTable(const torch::Tensor& rel_pos, std::int64_t size) {
   const std::int64_t length = 2 * size - 1;
-  torch::Tensor table = rel_pos;
-  if (rel_pos.size(0) != length) {
-    auto rows_last = rel_pos.to(torch::kFloat32).t().unsqueeze(0);  // [1, head_dim, L]
-    auto resized = F::interpolate(rows_last, F::InterpolateFuncOptions()
-                                                 .size(std::vector<std::int64_t>{length})
-                                                 .mode(torch::kLinear)
-                                                 .align_corners(false));
-    table = resized.squeeze(0).t().to(rel_pos.dtype());
-  }
+  if (rel_pos.size(0) == length) return rel_pos;
+  auto rows_last = rel_pos.to(torch::kFloat32).t().unsqueeze(0);  // [1, head_dim, L]
+  auto resized = F::interpolate(rows_last, F::InterpolateFuncOptions()
+                                               .size(std::vector<std::int64_t>{length})
+                                               .mode(torch::kLinear)
+                                               .align_corners(false));
+  return resized.squeeze(0).t().to(rel_pos.dtype());
+}
+
+// The relative positions for `size` query and key positions along one axis: [size, size, head_dim], entry
+// (i, j) = table[i - j + size - 1].
+torch::Tensor relativePositions(const torch::Tensor& rel_pos, std::int64_t size) {
   auto positions = torch::arange(size, torch::TensorOptions().dtype(torch::kLong).device(rel_pos.device()));
   auto index = positions.unsqueeze(1) - positions.unsqueeze(0) + (size - 1);
-  return table.index_select(0, index.flatten()).reshape({size, size, -1});
+  return resizedRelativeTable(rel_pos, size).index_select(0, index.flatten()).reshape({size, size, -1});
 }
 
-// Splits [B,H,W,C] into [B*nWindows, ws, ws, C], zero-padding H and W up to multiples of ws.
-torch::Tensor windowPartition(const torch::Tensor& x, std::int64_t ws) {
-  const auto B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
-  const auto pad_h = (ws - H % ws) % ws, pad_w = (ws - W % ws) % ws;
-  auto padded = (pad_h || pad_w) ? F::pad(x, F::PadFuncOptions({0, 0, 0, pad_w, 0, pad_h})) : x;
-  const auto Hp = H + pad_h, Wp = W + pad_w;
-  return padded.reshape({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, C});
+// The width of q' and k' for a head size and an H x W grid: D + H + W, padded to a multiple of 8 (fused attention
+// kernels want one).
+std::int64_t featureWidth(std::int64_t head_dim, std::int64_t H, std::int64_t W) {
+  const auto features = head_dim + H + W;
+  return features + (8 - features % 8) % 8;
 }
 
-// Inverse of windowPartition: back to [B,H,W,C], padding dropped.
-torch::Tensor windowUnpartition(const torch::Tensor& windows, std::int64_t ws, std::int64_t H, std::int64_t W) {
-  const auto Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws;
-  const auto B = windows.size(0) / ((Hp / ws) * (Wp / ws));
-  auto x = windows.reshape({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, -1});
-  return x.slice(1, 0, H).slice(2, 0, W);
+#ifdef FOLIO_HAVE_CUDA
+// The CUDA path of samQueryKeyFeatures: each query's products with both tables as one GEMM per head (reading q
+// in place from the projection), then one kernel lays out q' and k' (the relative-position terms are gathered
+// from the products by offset).
+QueryKeyFeatures queryKeyFeaturesByKernel(const torch::Tensor& qkv, const torch::Tensor& rel_pos_h,
+                                          const torch::Tensor& rel_pos_w) {
+  const auto H = qkv.size(1), W = qkv.size(2), heads = qkv.size(4), head_dim = qkv.size(5);
+  auto tables = torch::cat({resizedRelativeTable(rel_pos_h, H), resizedRelativeTable(rel_pos_w, W)});
+  tables = F::pad(tables, F::PadFuncOptions({0, 0, 0, (8 - tables.size(0) % 8) % 8}));  // aligned GEMM rows
+  // [heads, B*H*W, D] view of q (rows 3C apart) times [heads, D, columns] -> [heads, B*H*W, columns].
+  const auto q = qkv.select(3, 0).flatten(0, 2).transpose(0, 1);
+  const auto products = torch::bmm(q, tables.t().unsqueeze(0).expand({heads, -1, -1}).contiguous());
+  auto [q_aug, k_aug] = cuda::samQueryKeyFeatures(qkv.contiguous(), products, featureWidth(head_dim, H, W),
+                                                  1.0 / std::sqrt(static_cast<double>(head_dim)));
+  return {q_aug, k_aug};
 }
+#endif
 
 }  // namespace
 
@@ -90,6 +101,68 @@ torch::Tensor resizePositionGrid(const torch::Tensor& grid, std::int64_t height,
                                                                .align_corners(false)
                                                                .antialias(true));
   return resized.to(grid.dtype());
+}
+
+torch::Tensor windowPartition(const torch::Tensor& x, std::int64_t ws) {
+  const auto B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  const auto pad_h = (ws - H % ws) % ws, pad_w = (ws - W % ws) % ws;
+  auto padded = (pad_h || pad_w) ? F::pad(x, F::PadFuncOptions({0, 0, 0, pad_w, 0, pad_h})) : x;
+  const auto Hp = H + pad_h, Wp = W + pad_w;
+  return padded.reshape({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, C});
+}
+
+torch::Tensor windowUnpartition(const torch::Tensor& windows, std::int64_t ws, std::int64_t H, std::int64_t W) {
+  const auto Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws;
+  const auto B = windows.size(0) / ((Hp / ws) * (Wp / ws));
+  auto x = windows.reshape({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, -1});
+  return x.slice(1, 0, H).slice(2, 0, W);
+}
+
+NormedSum addLayerNorm(const torch::Tensor& x, const torch::Tensor& delta, const torch::Tensor& weight,
+                       const torch::Tensor& bias, double eps, int window, bool delta_in_windows,
+                       bool normed_in_windows) {
+#ifdef FOLIO_HAVE_CUDA
+  const auto bf16 = [](const torch::Tensor& t) { return t.is_cuda() && t.scalar_type() == torch::kBFloat16; };
+  if (bf16(x) && bf16(weight) && bf16(bias) && (!delta.defined() || (bf16(delta) && delta.is_contiguous())) &&
+      x.is_contiguous() && x.size(-1) % 8 == 0 && x.size(-1) <= cuda::kLayerNormMaxWidth) {
+    auto [sum, normed] = cuda::addLayerNorm(x, delta, weight, bias, eps, window, delta_in_windows, normed_in_windows);
+    return {sum, normed};
+  }
+#endif
+  auto sum = x;
+  if (delta.defined()) sum = x + (delta_in_windows ? windowUnpartition(delta, window, x.size(1), x.size(2)) : delta);
+  auto normed = F::layer_norm(sum, F::LayerNormFuncOptions({x.size(-1)}).weight(weight).bias(bias).eps(eps));
+  return {sum, normed_in_windows ? windowPartition(normed, window) : normed};
+}
+
+QueryKeyFeatures samQueryKeyFeaturesByOps(const torch::Tensor& qkv, const torch::Tensor& rel_pos_h,
+                                          const torch::Tensor& rel_pos_w) {
+  const auto H = qkv.size(1), W = qkv.size(2), head_dim = qkv.size(5);
+  const auto q = qkv.select(3, 0), k = qkv.select(3, 1);  // [B, H, W, heads, head_dim]
+  const auto features = head_dim + H + W, width = featureWidth(head_dim, H, W);
+  const auto on = qkv.options();
+  auto q_aug = torch::empty({qkv.size(0), H, W, qkv.size(4), width}, on), k_aug = torch::empty_like(q_aug);
+  auto q_scaled = q_aug.narrow(-1, 0, head_dim);
+  torch::mul_out(q_scaled, q, torch::scalar_tensor(1.0 / std::sqrt(static_cast<double>(head_dim))));
+  q_aug.narrow(-1, head_dim, H).copy_(torch::einsum("bhwnc,hkc->bhwnk", {q, relativePositions(rel_pos_h, H)}));
+  q_aug.narrow(-1, head_dim + H, W).copy_(torch::einsum("bhwnc,wkc->bhwnk", {q, relativePositions(rel_pos_w, W)}));
+  k_aug.narrow(-1, 0, head_dim).copy_(k);
+  k_aug.narrow(-1, head_dim, H).copy_(torch::eye(H, on).view({H, 1, 1, H}));  // key (y', x'): one-hot y'
+  k_aug.narrow(-1, head_dim + H, W).copy_(torch::eye(W, on).view({1, W, 1, W}));  // one-hot x'
+  if (width > features) {
+    q_aug.narrow(-1, features, width - features).zero_();
+    k_aug.narrow(-1, features, width - features).zero_();
+  }
+  return {q_aug, k_aug};
+}
+
+QueryKeyFeatures samQueryKeyFeatures(const torch::Tensor& qkv, const torch::Tensor& rel_pos_h,
+                                     const torch::Tensor& rel_pos_w) {
+#ifdef FOLIO_HAVE_CUDA
+  if (qkv.is_cuda() && qkv.scalar_type() == torch::kBFloat16 && qkv.size(5) % 8 == 0)
+    return queryKeyFeaturesByKernel(qkv, rel_pos_h, rel_pos_w);
+#endif
+  return samQueryKeyFeaturesByOps(qkv, rel_pos_h, rel_pos_w);
 }
 
 Sam::Sam(const SamConfig& config, const Weights& weights, const std::string& prefix) : config_(config) {
@@ -146,72 +219,63 @@ torch::Tensor Sam::forward(const torch::Tensor& images) const {
     throw Error("SAM input must be [B,3,S,S] with S a multiple of " + std::to_string(config_.patch_size) +
                 ", got " + shapeText(images.sizes()));
   auto x = patchEmbed(images.to(patch_embed_weight_.options()));
-  for (const Block& block : blocks_) x = blockForward(block, x);
-  return neckForward(x);
+  torch::Tensor pending;  // a block's MLP output: the next block adds it to x together with its first LayerNorm
+  for (const Block& block : blocks_) pending = blockForward(block, x, pending);
+  return neckForward(pending.defined() ? x + pending : x);
 }
 
-// Patches -> [B, g, g, width] plus the absolute position embedding resized to the grid.
+// Patches -> [B, g, g, width] plus the absolute position embedding resized to the grid. The patch embedding is a
+// convolution whose stride is its kernel size, i.e. one linear map of each flattened 3 x p x p patch: run as a
+// GEMM over the patches (cuDNN's convolution kernel for this shape took 0.28 ms of a 6.8 ms Base pass on an H200).
 torch::Tensor Sam::patchEmbed(const torch::Tensor& images) const {
-  auto x = F::conv2d(images, patch_embed_weight_,
-                     F::Conv2dFuncOptions().bias(patch_embed_bias_).stride(config_.patch_size));
-  x = x.permute({0, 2, 3, 1});
-  auto pos = resizePositionGrid(pos_embed_.permute({0, 3, 1, 2}), x.size(1), x.size(2)).permute({0, 2, 3, 1});
-  // Contiguous [B, g, g, width]: the sum would keep the convolution's channel-first memory order, and every
-  // later add and LayerNorm of the residual stream would then run on strided memory.
+  const auto B = images.size(0), p = static_cast<std::int64_t>(config_.patch_size);
+  const auto rows = images.size(2) / p, columns = images.size(3) / p;
+  const auto patches = images.reshape({B, 3, rows, p, columns, p}).permute({0, 2, 4, 1, 3, 5}).reshape({B, rows, columns, 3 * p * p});
+  const auto x = linearRows(patches, patch_embed_weight_.reshape({patch_embed_weight_.size(0), -1}), patch_embed_bias_);
+  auto pos = resizePositionGrid(pos_embed_.permute({0, 3, 1, 2}), rows, columns).permute({0, 2, 3, 1});
+  // Contiguous [B, g, g, width]: every later add and LayerNorm of the residual stream runs on it.
   return (x + pos).contiguous();
 }
 
-torch::Tensor Sam::blockForward(const Block& block, const torch::Tensor& x) const {
-  auto h = layerNorm(x, block.norm1_weight, block.norm1_bias);
-  if (block.window_size > 0) {
-    const auto H = h.size(1), W = h.size(2);
-    h = windowUnpartition(attention(block, windowPartition(h, block.window_size)), block.window_size, H, W);
-  } else {
-    h = attention(block, h);
-  }
-  auto residual = x + h;
-  auto mlp = layerNorm(residual, block.norm2_weight, block.norm2_bias);
+// One pre-LN block on the residual stream x: first adds the previous block's MLP output `pending` to x (with
+// norm1), then the attention's output (with norm2); returns this block's MLP output, still to be added. A
+// windowed block's attention runs on the grid cut into windows: norm1 writes its output so, and norm2 reads the
+// attention's output so.
+torch::Tensor Sam::blockForward(const Block& block, torch::Tensor& x, const torch::Tensor& pending) const {
+  const int window = block.window_size;
+  const bool windowed = window > 0;
+  const auto [stream, h] = addLayerNorm(x, pending, block.norm1_weight, block.norm1_bias, kNormEps, window, false, windowed);
+  auto [residual, mlp] = addLayerNorm(stream, attention(block, h), block.norm2_weight, block.norm2_bias, kNormEps,
+                                      window, windowed, false);
+  x = residual;
   mlp = linearRows(mlp, block.lin1_weight, block.lin1_bias);
-  mlp = linearRows(F::gelu(mlp), block.lin2_weight, block.lin2_bias);
-  return residual + mlp;
+  return linearRows(F::gelu(mlp), block.lin2_weight, block.lin2_bias);
 }
 
 // Multi-head self-attention over [B,H,W,C] with the decomposed relative-position bias (MViTv2):
 //   logits[(y,x),(y',x')] = scale·q(y,x)·k(y',x') + q(y,x)·Rh[y,y'] + q(y,x)·Rw[x,x']   (q unscaled in the bias).
-// The bias is never materialised (it would be [HW, HW] per head: 6400² at Large). Its two terms are dot products
-// with one-hot key features instead: q' = [scale·q, q·Rh[y,:], q·Rw[x,:]] and k' = [k, onehot(y'), onehot(x')],
-// so q'·k' is exactly the biased logit and one fused attention kernel (scale 1) does the rest.
+// The bias is never materialised (it would be [HW, HW] per head: 6400² at Large): q' and k'
+// (samQueryKeyFeatures) carry it as one-hot key features, so one fused attention kernel (scale 1) does the rest.
 torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
   const auto B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
   const std::int64_t heads = config_.heads, head_dim = C / heads;
-  // q, k, v as [B, heads, H, W, head_dim] views of the projection (no copies).
+  // Token-major [B, H, W, 3, heads, head_dim]: q, k and v are views of the projection.
   const auto qkv = linearRows(x, block.qkv_weight, block.qkv_bias).view({B, H, W, 3, heads, head_dim});
-  const auto q = qkv.select(3, 0).permute({0, 3, 1, 2, 4}), k = qkv.select(3, 1).permute({0, 3, 1, 2, 4}),
-             v = qkv.select(3, 2).permute({0, 3, 1, 2, 4});
-  // Fused attention kernels want a head size that is a multiple of 8: q', k' and v are zero-padded alike.
-  const auto features = head_dim + H + W, width = features + (8 - features % 8) % 8;
-  const auto on = x.options();
-  auto q_aug = torch::empty({B, heads, H, W, width}, on), k_aug = torch::empty_like(q_aug),
-       v_aug = torch::empty_like(q_aug);
-  auto q_scaled = q_aug.narrow(-1, 0, head_dim);
-  torch::mul_out(q_scaled, q, torch::scalar_tensor(1.0 / std::sqrt(static_cast<double>(head_dim))));
-  const auto rel_h = torch::einsum("bnhwc,hkc->bnhwk", {q, relativePositions(block.rel_pos_h, H)});  // q·Rh[y,:]
-  const auto rel_w = torch::einsum("bnhwc,wkc->bnhwk", {q, relativePositions(block.rel_pos_w, W)});  // q·Rw[x,:]
-  q_aug.narrow(-1, head_dim, H).copy_(rel_h);
-  q_aug.narrow(-1, head_dim + H, W).copy_(rel_w);
-  k_aug.narrow(-1, 0, head_dim).copy_(k);
-  k_aug.narrow(-1, head_dim, H).copy_(torch::eye(H, on).view({H, 1, H}));  // key (y', x'): one-hot y'
-  k_aug.narrow(-1, head_dim + H, W).copy_(torch::eye(W, on).view({1, W, W}));  // one-hot x'
-  v_aug.narrow(-1, 0, head_dim).copy_(v);
-  v_aug.narrow(-1, head_dim, width - head_dim).zero_();
-  if (width > features) {
-    q_aug.narrow(-1, features, width - features).zero_();
-    k_aug.narrow(-1, features, width - features).zero_();
+  const auto [q_aug, k_aug] = samQueryKeyFeatures(qkv, block.rel_pos_h, block.rel_pos_w);
+  const auto v = qkv.select(3, 2);
+  // [B, heads, HW, d] views of token-major [B, H, W, heads, d] tensors: the attention's output follows q's
+  // layout, and token-major is what the output projection reads (no transposition on the way out).
+  const auto sequence = [&](const torch::Tensor& t) { return t.view({B, H * W, heads, t.size(-1)}).transpose(1, 2); };
+  // cuDNN's attention takes v at its own head size, as a view of the projection; the CPU's fused kernel wants
+  // one head size for q, k and v, so there v is zero-padded to the width of q' and k'.
+  torch::Tensor values = v;
+  if (!x.is_cuda()) {
+    values = torch::zeros_like(q_aug);
+    values.narrow(-1, 0, head_dim).copy_(v);
   }
-  const auto sequence = [&](const torch::Tensor& t) { return t.view({B, heads, H * W, width}); };
-  auto out = at::scaled_dot_product_attention(sequence(q_aug), sequence(k_aug), sequence(v_aug), {}, 0.0, false, 1.0)
+  auto out = at::scaled_dot_product_attention(sequence(q_aug), sequence(k_aug), sequence(values), {}, 0.0, false, 1.0)
                  .narrow(-1, 0, head_dim);  // [B, heads, HW, head_dim]
-  out = out.view({B, heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
+  out = out.transpose(1, 2).reshape({B, H, W, C});
   return linearRows(out, block.proj_weight, block.proj_bias);
 }
 

@@ -11,6 +11,7 @@
 #include "decode_attention.h"
 #include "fused_ops.h"
 #include "moe_kernels.h"
+#include "sam.h"
 #include "small_batch_gemv.h"
 
 namespace {
@@ -217,6 +218,59 @@ void checkArgmax() {
 
 }  // namespace
 
+// The vision encoders' residual step + LayerNorm against libtorch's add and layer_norm: SAM's grid (with the
+// windowed blocks' windows on either side, one page and two), CLIP's rows, and the LayerNorm alone.
+void checkAddLayerNorm() {
+  struct Case {
+    const char* name;
+    torch::Tensor x, delta;
+    bool delta_in_windows, normed_in_windows;
+  };
+  const auto grid = [] { return randn({1, 64, 64, 768}); };
+  for (const auto& c : {Case{"SAM grid", grid(), grid(), false, false},
+                        Case{"SAM grid, normed in windows", grid(), grid(), false, true},
+                        Case{"SAM grid x2, delta in windows", randn({2, 64, 64, 768}), randn({50, 14, 14, 768}), true, false},
+                        Case{"CLIP rows", randn({1, 257, 1024}), randn({1, 257, 1024}), false, false},
+                        Case{"CLIP rows, no delta", randn({2, 257, 1024}), torch::Tensor(), false, false}}) {
+    const auto width = c.x.size(-1);
+    const auto weight = randn({width}), bias = randn({width});
+    const int window = c.delta_in_windows || c.normed_in_windows ? 14 : 0;
+    const auto got = folio::cuda::addLayerNorm(c.x, c.delta, weight, bias, 1e-6, window, c.delta_in_windows,
+                                               c.normed_in_windows);
+    auto sum = c.x;
+    if (c.delta.defined())
+      sum = c.x + (c.delta_in_windows ? folio::windowUnpartition(c.delta, 14, 64, 64) : c.delta);
+    auto want = F::layer_norm(sum, F::LayerNormFuncOptions({width}).weight(weight).bias(bias).eps(1e-6));
+    if (c.normed_in_windows) want = folio::windowPartition(want, 14);
+    const bool sums = torch::equal(got.sum, sum);
+    std::printf("%-46s %s\n", (std::string("addLayerNorm sum ") + c.name).c_str(), sums ? "ok" : "FAILED");
+    if (!sums) ++failures;
+    expectClose(std::string("addLayerNorm ") + c.name, got.normed, want, 1e-2);
+  }
+  const auto x = randn({1, 257, 4096}, torch::kBFloat16, 3.0);
+  expectClose("quickGelu", folio::cuda::quickGelu(x), x * torch::sigmoid(1.702 * x), 1e-2);
+}
+
+// SAM attention's q' and k' from the kernel path against the libtorch ops: a global block of a Base page, the
+// windows of a windowed block, and a Small page's global block (tables trained for 64 positions, resized to 40).
+void checkSamFeatures() {
+  struct Case {
+    const char* name;
+    std::int64_t batch, side, table_side;
+  };
+  for (const Case c : {Case{"global 64x64", 1, 64, 64}, Case{"windows 25 x 14x14", 25, 14, 14},
+                       Case{"global 40x40, tables resized", 1, 40, 64}}) {
+    const auto qkv = randn({c.batch, c.side, c.side, 3, 12, 64});
+    const auto table_h = randn({2 * c.table_side - 1, 64}), table_w = randn({2 * c.table_side - 1, 64});
+    const auto got = folio::samQueryKeyFeatures(qkv, table_h, table_w);
+    const auto want = folio::samQueryKeyFeaturesByOps(qkv, table_h, table_w);
+    expectClose(std::string("SAM query features ") + c.name, got.q, want.q, 1e-2);
+    const bool keys = torch::equal(got.k, want.k);
+    std::printf("%-46s %s\n", (std::string("SAM key features ") + c.name).c_str(), keys ? "ok" : "FAILED");
+    if (!keys) ++failures;
+  }
+}
+
 int main() {
   if (!torch::cuda::is_available()) {
     std::fprintf(stderr, "folio-kernel-check: no CUDA device\n");
@@ -230,6 +284,8 @@ int main() {
   checkMoe();
   checkDenseExperts();
   checkArgmax();
+  checkSamFeatures();
+  checkAddLayerNorm();
   std::printf(failures ? "%d checks FAILED\n" : "all kernel checks passed\n", failures);
   return failures ? 1 : 0;
 }
