@@ -14,10 +14,12 @@ class LocalEngineBackend : public OcrBackend {
   }
   QString description() const override { return QString::fromStdString(engine_->deviceDescription()); }
   int pagesInFlight() const override { return engine_->pagesInFlight(); }
-  std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                               const std::function<void(std::size_t, const Progress&)>& on_progress,
-                               const std::vector<const std::atomic<bool>*>& cancels) override {
-    return engine_->runBatch(pages, options, on_progress, nullptr, Engine::kMaxPagesInFlight, cancels);
+  void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                const std::function<void(std::size_t, const Progress&)>& on_progress,
+                const std::function<void(std::size_t, Result)>& on_finished,
+                const std::vector<const std::atomic<bool>*>& cancels) override {
+    engine_->runBatch(pages, options, on_progress, nullptr, Engine::kMaxPagesInFlight, cancels,
+                      [&on_finished](std::size_t i, const Result& result) { on_finished(i, result); });
   }
 
  private:

@@ -2,16 +2,15 @@
 
 namespace folio::app {
 
-std::vector<Result> OcrBackend::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                                         const std::function<void(std::size_t, const Progress&)>& on_progress,
-                                         const std::vector<const std::atomic<bool>*>& cancels) {
-  std::vector<Result> results;
+void OcrBackend::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                          const std::function<void(std::size_t, const Progress&)>& on_progress,
+                          const std::function<void(std::size_t, Result)>& on_finished,
+                          const std::vector<const std::atomic<bool>*>& cancels) {
   for (std::size_t i = 0; i < pages.size(); ++i) {
     std::function<void(const Progress&)> page_progress;
     if (on_progress) page_progress = [&on_progress, i](const Progress& p) { on_progress(i, p); };
-    results.push_back(run(pages[i], options[i], page_progress, cancels.empty() ? nullptr : cancels[i]));
+    on_finished(i, run(pages[i], options[i], page_progress, cancels.empty() ? nullptr : cancels[i]));
   }
-  return results;
 }
 
 }  // namespace folio::app

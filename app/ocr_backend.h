@@ -22,11 +22,12 @@ class OcrBackend {
 
   // How many pages runBatch gains from taking at once (1: none, pages are best run one by one).
   virtual int pagesInFlight() const { return 1; }
-  // Several pages at once, results in page order; on_progress(i, ...) reports page i, *cancels[i] stops it.
-  // By default one run() after the other.
-  virtual std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                                       const std::function<void(std::size_t, const Progress&)>& on_progress,
-                                       const std::vector<const std::atomic<bool>*>& cancels);
+  // Several pages at once: on_progress(i, ...) reports page i, on_finished(i, result) hands over its result as
+  // soon as page i is done (the others may still run), *cancels[i] stops it. By default one run() after the other.
+  virtual void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                        const std::function<void(std::size_t, const Progress&)>& on_progress,
+                        const std::function<void(std::size_t, Result)>& on_finished,
+                        const std::vector<const std::atomic<bool>*>& cancels);
 };
 
 // Creates a backend (may take long: loading a model). Throws folio::Error with a message for the window.

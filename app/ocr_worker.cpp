@@ -144,10 +144,19 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
     emit pageProgress(ready[i].job.page, QString::fromUtf8(progress.text.data(), progress.text.size()),
                       progress.generated_tokens, progress.tokens_per_second);
   };
-  std::vector<Result> results;
+  // A page is finished as soon as its own decoding ends, not when the batch's last page does.
+  std::vector<bool> finished(ready.size(), false);
+  auto on_finished = [&](std::size_t i, Result result) {
+    {
+      QMutexLocker lock(&mutex_);
+      running_.remove(ready[i].job.page, ready[i].cancel);
+    }
+    finished[i] = true;
+    finish(ready[i], std::move(result));
+  };
   QString failure;
   try {
-    results = backend_->runBatch(pages, options, on_progress, cancels);
+    backend_->runBatch(pages, options, on_progress, on_finished, cancels);
   } catch (const std::bad_alloc&) {
     failure = tr("Out of memory while reading %n page(s)", nullptr, int(ready.size()));
   } catch (const std::exception& error) {
@@ -158,10 +167,9 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
     for (const ReadyJob& r : ready) running_.remove(r.job.page, r.cancel);
   }
   for (std::size_t i = 0; i < ready.size(); ++i) {
-    if (failure.isEmpty())
-      finish(ready[i], std::move(results[i]));
-    else
-      emit pageFailed(ready[i].job.page, failure);
+    if (finished[i]) continue;
+    emit pageFailed(ready[i].job.page,
+                    failure.isEmpty() ? tr("The engine returned no result for this page") : failure);
   }
 }
 

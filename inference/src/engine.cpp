@@ -104,7 +104,8 @@ struct Engine::Impl {
   std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                const std::function<void(std::size_t, const Progress&)>& on_progress,
                                const std::atomic<bool>* cancel, int max_batch,
-                               const std::vector<const std::atomic<bool>*>& page_cancel);
+                               const std::vector<const std::atomic<bool>*>& page_cancel,
+                               const std::function<void(std::size_t, const Result&)>& on_page_finished);
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -143,9 +144,10 @@ Result Engine::run(const RgbImage& page, const RunOptions& options,
 std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                      const std::function<void(std::size_t, const Progress&)>& on_progress,
                                      const std::atomic<bool>* cancel, int max_batch,
-                                     const std::vector<const std::atomic<bool>*>& page_cancel) {
+                                     const std::vector<const std::atomic<bool>*>& page_cancel,
+                                     const std::function<void(std::size_t, const Result&)>& on_page_finished) {
   try {
-    return impl_->runBatch(pages, options, on_progress, cancel, max_batch, page_cancel);
+    return impl_->runBatch(pages, options, on_progress, cancel, max_batch, page_cancel, on_page_finished);
   } catch (const c10::OutOfMemoryError&) {
     throw Error("out of GPU memory with " + std::to_string(std::min<std::size_t>(pages.size(), max_batch)) +
                 " pages in flight; use fewer pages at once or a smaller mode");
@@ -216,7 +218,8 @@ Result Engine::Impl::run(const RgbImage& page, const RunOptions& options,
 std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                            const std::function<void(std::size_t, const Progress&)>& on_progress,
                                            const std::atomic<bool>* cancel, int max_batch,
-                                           const std::vector<const std::atomic<bool>*>& page_cancel) {
+                                           const std::vector<const std::atomic<bool>*>& page_cancel,
+                                           const std::function<void(std::size_t, const Result&)>& on_page_finished) {
   torch::InferenceMode inference_mode;
   if (options.size() != pages.size())
     throw Error("a batch needs one set of run options per page (" + std::to_string(pages.size()) + " pages, " +
@@ -238,9 +241,14 @@ std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, c
     if (on_progress) page_progress = [&on_progress, i](const Progress& p) { on_progress(i, p); };
     requests[i].on_token = runs[i]->onToken(model->tokenizer(), page_progress);
   }
-  const auto generations = model->generateBatch(requests, max_batch);
-  std::vector<Result> results;
-  for (std::size_t i = 0; i < runs.size(); ++i) results.push_back(runs[i]->finish(generations[i], options[i]));
+  // Each page is finished (timed, parsed) when its own sequence ends, and reported then.
+  std::vector<Result> results(runs.size());
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    requests[i].on_finished = [&, i](const GenerateResult& generation) {
+      results[i] = runs[i]->finish(generation, options[i]);
+      if (on_page_finished) on_page_finished(i, results[i]);
+    };
+  model->generateBatch(requests, max_batch);
   return results;
 }
 

@@ -149,6 +149,9 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
   std::vector<std::int64_t> tokens(slots, 0);
   std::vector<bool> active(slots, false);
   std::size_t next = 0;
+  const auto ended = [&](std::size_t r) {
+    if (requests[r].on_finished) requests[r].on_finished(results[r]);
+  };
 
   // Request r, prefilled into slot b with these prompt logits, picks its first token; false when it ended at once.
   const auto begin = [&](int b, std::size_t r, torch::Tensor prompt_logits) {
@@ -200,16 +203,19 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
         active[b + j] = true;
       } else {
         stepper.slot(b + j).reset();
+        ended(r);
       }
     }
   };
   while (true) {
     for (int b = 0; b < slots; ++b) {
       while (!active[b] && next < requests.size()) {
-        if (requests[next].cancel.set())
-          results[next++].cancelled = true;
-        else
+        if (requests[next].cancel.set()) {
+          results[next].cancelled = true;
+          ended(next++);
+        } else {
           prefill(b, groupSize(b));
+        }
       }
     }
     if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
@@ -226,6 +232,7 @@ std::vector<GenerateResult> generateBatch(const Decoder& decoder, BatchStepper& 
         tokens[b] = picks[b];
       } else {
         active[b] = false;
+        ended(static_cast<std::size_t>(request_of[b]));
         request_of[b] = -1;
         stepper.slot(b).reset();
       }

@@ -82,6 +82,9 @@ struct GenerateRequest {
   GenerateOptions options;
   std::function<bool(std::int64_t)> on_token;  // as in generate()
   CancelFlags cancel;
+  // Called once with the request's result as soon as its sequence has ended (eos, limit, on_token false, cancel),
+  // while the other requests may still be decoding.
+  std::function<void(const GenerateResult&)> on_finished;
 };
 
 // Continuous batching: requests take the stepper's slots in order; a slot whose sequence ends (eos, limit,

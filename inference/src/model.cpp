@@ -271,7 +271,10 @@ std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>
 #endif
   (void)max_batch;
   std::vector<GenerateResult> results;
-  for (auto& r : requests) results.push_back(generate(r.prompt_embeds, r.options, r.on_token, r.cancel));
+  for (auto& r : requests) {
+    results.push_back(generate(r.prompt_embeds, r.options, r.on_token, r.cancel));
+    if (r.on_finished) r.on_finished(results.back());
+  }
   return results;
 }
 

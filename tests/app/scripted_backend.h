@@ -80,14 +80,15 @@ class ScriptedBackend : public app::OcrBackend {
   QString description() const override { return QStringLiteral("scripted test backend"); }
   int pagesInFlight() const override { return pages_in_flight_; }
   // The pages one after the other, as the default does, recording the batch.
-  std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                               const std::function<void(std::size_t, const Progress&)>& on_progress,
-                               const std::vector<const std::atomic<bool>*>& cancels) override {
+  void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
+                const std::function<void(std::size_t, const Progress&)>& on_progress,
+                const std::function<void(std::size_t, Result)>& on_finished,
+                const std::vector<const std::atomic<bool>*>& cancels) override {
     {
       QMutexLocker lock(&log_->mutex);
       log_->batch_sizes << int(pages.size());
     }
-    return OcrBackend::runBatch(pages, options, on_progress, cancels);
+    OcrBackend::runBatch(pages, options, on_progress, on_finished, cancels);
   }
 
  private:

@@ -58,6 +58,38 @@ QList<app::PageJob> wholePageJobs(const QString& image, int count) {
   return jobs;
 }
 
+// Decodes three pages together and finishes the last one first; then waits (up to 5 s) until the window has
+// received that page before finishing the others, and records whether it did.
+class LastPageFirstBackend : public app::OcrBackend {
+ public:
+  LastPageFirstBackend(std::shared_ptr<std::atomic<bool>> seen_last, std::shared_ptr<std::atomic<bool>> reported)
+      : seen_last_(std::move(seen_last)), reported_(std::move(reported)) {}
+  Result run(const RgbImage&, const RunOptions&, const std::function<void(const Progress&)>&,
+             const std::atomic<bool>*) override {
+    return {};
+  }
+  QString description() const override { return QStringLiteral("last page first"); }
+  int pagesInFlight() const override { return 3; }
+  void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>&,
+                const std::function<void(std::size_t, const Progress&)>&,
+                const std::function<void(std::size_t, Result)>& on_finished,
+                const std::vector<const std::atomic<bool>*>&) override {
+    for (std::size_t i = pages.size(); i-- > 0;) {
+      Result result;
+      result.raw_text = std::to_string(i);
+      result.generated_tokens = 1;
+      on_finished(i, result);
+      if (i + 1 != pages.size()) continue;
+      QDeadlineTimer deadline(5000);
+      while (!seen_last_->load() && !deadline.hasExpired()) QThread::msleep(5);
+      *reported_ = seen_last_->load();
+    }
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> seen_last_, reported_;
+};
+
 }  // namespace
 
 class AppCoreTest : public QObject {
@@ -184,6 +216,32 @@ class AppCoreTest : public QObject {
     QCOMPARE(finished, (QList<int>{0, 1, 2, 3, 4, 5}));
     QMutexLocker lock(&log->mutex);
     QCOMPARE(log->batch_sizes, (QList<int>{4, 2}));  // as many at once as the backend takes
+  }
+
+  // A batch's pages are finished one by one as the backend hands them over, not when the batch returns: the
+  // backend below finishes its last page first and holds the others back until the window has seen it.
+  void batchPagesFinishAsTheyEnd() {
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    auto seen_last = std::make_shared<std::atomic<bool>>(false);
+    auto reported_in_batch = std::make_shared<std::atomic<bool>>(false);
+    app::OcrService service([seen_last, reported_in_batch] {
+      return std::make_unique<LastPageFirstBackend>(seen_last, reported_in_batch);
+    });
+    bool ready = false;
+    QList<int> finished;
+    connect(service.worker(), &app::OcrWorker::backendReady, this, [&] { ready = true; });
+    connect(service.worker(), &app::OcrWorker::pageFinished, this, [&](int page, const app::JobOutcome& outcome) {
+      QCOMPARE(outcome.result.raw_text, std::to_string(page));
+      finished << page;
+      if (page == 2) *seen_last = true;
+    });
+    service.start();
+    QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
+    service.worker()->enqueue(wholePageJobs(image, 3));
+    QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 3, 10000);
+    QCOMPARE(finished, (QList<int>{2, 1, 0}));
+    QVERIFY(reported_in_batch->load());
   }
 
   void cancelPageStopsOnlyThatPage() {

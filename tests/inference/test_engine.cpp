@@ -145,13 +145,26 @@ class TestEngine : public QObject {
     const std::vector<folio::RgbImage> pages{page(300, 200), page(200, 300), page(320, 240)};
     const std::vector<folio::RunOptions> page_options(pages.size(), options);
     std::atomic<bool> stop_second{false}, none{false};
-    // Page 1 is cancelled after its third token; pages 0 and 2 run to the limit.
+    // Page 1 is cancelled after its third token; pages 0 and 2 run to the limit. Each page's result is reported
+    // as soon as that page is done: page 0's before page 1 generates its first token (the CPU runs them in turn).
+    QStringList events;
+    std::vector<folio::Result> reported(pages.size());
     const auto results = engine_->runBatch(
         pages, page_options,
         [&](std::size_t i, const folio::Progress& p) {
           if (i == 1 && p.generated_tokens == 3) stop_second = true;
+          if (p.generated_tokens == 1) events << QStringLiteral("start %1").arg(i);
         },
-        &none, folio::Engine::kMaxPagesInFlight, {nullptr, &stop_second, nullptr});
+        &none, folio::Engine::kMaxPagesInFlight, {nullptr, &stop_second, nullptr},
+        [&](std::size_t i, const folio::Result& r) {
+          events << QStringLiteral("done %1").arg(i);
+          reported[i] = r;
+        });
+    QCOMPARE(events, (QStringList{"start 0", "done 0", "start 1", "done 1", "start 2", "done 2"}));
+    for (std::size_t i = 0; i < pages.size(); ++i) {
+      QCOMPARE(reported[i].raw_text, results[i].raw_text);
+      QCOMPARE(reported[i].generated_tokens, results[i].generated_tokens);
+    }
     QVERIFY(!results[0].cancelled && !results[2].cancelled);
     QCOMPARE(results[0].generated_tokens, 6);
     QCOMPARE(results[2].generated_tokens, 6);

@@ -368,10 +368,27 @@ class TestGenerate : public QObject {
     requests[2].on_token = cancelAfterTwo(cancel_batched);
     requests[2].cancel = &cancel_batched;
 
+    // Each request reports its result once, when its own sequence ends: request 0 (3 tokens) while request 1
+    // (7 tokens, in the other slot) is still decoding.
+    std::vector<std::size_t> finish_order;
+    std::vector<std::vector<std::int64_t>> reported(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i)
+      requests[i].on_finished = [&, i](const folio::GenerateResult& r) {
+        finish_order.push_back(i);
+        reported[i] = r.ids;
+      };
     EagerStepper stepper(decoder, 2, kCapacity);
     const auto batched = folio::generateBatch(decoder, stepper, requests);
     QCOMPARE(batched.size(), requests.size());
     QCOMPARE(stepper.most_busy, 2);
+    QCOMPARE(finish_order.size(), requests.size());
+    QCOMPARE(finish_order.front(), std::size_t{0});
+    QVERIFY(std::find(finish_order.begin(), finish_order.end(), 0) < std::find(finish_order.begin(), finish_order.end(), 1));
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      QCOMPARE(std::count(finish_order.begin(), finish_order.end(), i), 1);
+      QCOMPARE(reported[i], batched[i].ids);
+      requests[i].on_finished = {};
+    }
 
     requests[2].on_token = cancelAfterTwo(cancel_single);
     requests[2].cancel = &cancel_single;

@@ -153,12 +153,14 @@ class Engine {
   // grows with the batch); elsewhere they run one after the other. on_progress(i, progress) reports page i;
   // *cancel stops every page, *page_cancel[i] (when given: one per page, null for none) page i alone. Pages whose
   // views have one size share vision passes; a page's vision_ms is its share of them. A page's prefill_ms counts
-  // from the start of the batch's decoding to its first token. Results are in page order. The pages in flight
-  // are also bounded by the GPU memory their KV caches need.
+  // from the start of the batch's decoding to its first token, its decode_ms to its last. Results are in page
+  // order; on_page_finished(i, result) gets page i's as soon as its own decoding has ended, while the others may
+  // still run. The pages in flight are also bounded by the GPU memory their KV caches need.
   std::vector<Result> runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
                                const std::function<void(std::size_t page, const Progress&)>& on_progress = {},
                                const std::atomic<bool>* cancel = nullptr, int max_batch = kMaxPagesInFlight,
-                               const std::vector<const std::atomic<bool>*>& page_cancel = {});
+                               const std::vector<const std::atomic<bool>*>& page_cancel = {},
+                               const std::function<void(std::size_t page, const Result&)>& on_page_finished = {});
   static constexpr int kMaxPagesInFlight = 32;
   // How many pages runBatch decodes together here at most: kMaxPagesInFlight on a CUDA GPU, 1 elsewhere (where
   // a batch gains nothing and would only hold back each page's result until the last is done).
