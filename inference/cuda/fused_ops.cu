@@ -51,34 +51,15 @@ struct LayerNormRows {
   float eps;
   long long rows;  // rows of the launch: x's, or the padded windows' when normed is written in windows
   __nv_bfloat16 *sum, *normed;
-  // The grid [B, H, W, C] and its windows (window 0: none).
-  int grid_h, grid_w, window;
+  // The grid [B, H, W, C] and its windows (window 0: none): `across` x `down` windows a grid.
+  int grid_h, grid_w, window, across, down;
   bool delta_in_windows, normed_in_windows;
 };
 
 // The row of grid token (b, y, x) in the window layout.
 __device__ long long windowRow(const LayerNormRows& p, long long b, int y, int x) {
-  const int across = (p.grid_w + p.window - 1) / p.window, down = (p.grid_h + p.window - 1) / p.window;
-  return ((b * down + y / p.window) * across + x / p.window) * p.window * p.window + (y % p.window) * p.window +
+  return ((b * p.down + y / p.window) * p.across + x / p.window) * p.window * p.window + (y % p.window) * p.window +
          x % p.window;
-}
-
-__device__ void unpack(const uint4& word, float* v) {
-  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&word);
-#pragma unroll
-  for (int t = 0; t < 4; ++t) {
-    const float2 f = __bfloat1622float2(pairs[t]);
-    v[2 * t] = f.x;
-    v[2 * t + 1] = f.y;
-  }
-}
-
-__device__ uint4 pack(const float* v) {
-  uint4 word;
-  auto* pairs = reinterpret_cast<__nv_bfloat162*>(&word);
-#pragma unroll
-  for (int t = 0; t < 4; ++t) pairs[t] = __floats2bfloat162_rn(v[2 * t], v[2 * t + 1]);
-  return word;
 }
 
 // One warp per row, held in registers: the residual step (rounded to bf16 like libtorch's add), then the mean
@@ -89,17 +70,16 @@ __global__ void addLayerNormKernel(LayerNormRows p) {
   const int lane = threadIdx.x % kWarpSize, words = p.width / 8;
   long long token = row;  // the row of x
   if (p.normed_in_windows) {
-    const int area = p.window * p.window, across = (p.grid_w + p.window - 1) / p.window,
-              down = (p.grid_h + p.window - 1) / p.window;
+    const int area = p.window * p.window;
     const long long window = row / area;
-    const int y = static_cast<int>(window / across % down) * p.window + static_cast<int>(row % area) / p.window;
-    const int x = static_cast<int>(window % across) * p.window + static_cast<int>(row % p.window);
+    const int y = static_cast<int>(window / p.across % p.down) * p.window + static_cast<int>(row % area) / p.window;
+    const int x = static_cast<int>(window % p.across) * p.window + static_cast<int>(row % p.window);
     if (y >= p.grid_h || x >= p.grid_w) {  // padding
       auto* zeros = reinterpret_cast<uint4*>(p.normed + row * p.width);
       for (int w = lane; w < words; w += kWarpSize) zeros[w] = make_uint4(0, 0, 0, 0);
       return;
     }
-    token = (window / (across * down) * p.grid_h + y) * p.grid_w + x;
+    token = (window / (p.across * p.down) * p.grid_h + y) * p.grid_w + x;
   }
   long long delta_row = token;
   if (p.delta_in_windows) {
@@ -115,13 +95,13 @@ __global__ void addLayerNormKernel(LayerNormRows p) {
   for (int j = 0; j < kLayerNormWords; ++j) {
     const int w = lane + j * kWarpSize;
     if (w >= words) continue;
-    unpack(x[w], v[j]);
+    unpackBf16x8(x[w], v[j]);
     if (delta != nullptr) {
       float d[8];
-      unpack(delta[w], d);
+      unpackBf16x8(delta[w], d);
 #pragma unroll
       for (int t = 0; t < 8; ++t) v[j][t] = __bfloat162float(__float2bfloat16(v[j][t] + d[t]));
-      sum[w] = pack(v[j]);
+      sum[w] = packBf16x8(v[j]);
     }
 #pragma unroll
     for (int t = 0; t < 8; ++t) total += v[j][t];
@@ -142,11 +122,11 @@ __global__ void addLayerNormKernel(LayerNormRows p) {
     const int w = lane + j * kWarpSize;
     if (w >= words) continue;
     float g[8], b[8], out[8];
-    unpack(weight[w], g);
-    unpack(bias[w], b);
+    unpackBf16x8(weight[w], g);
+    unpackBf16x8(bias[w], b);
 #pragma unroll
     for (int t = 0; t < 8; ++t) out[t] = (v[j][t] - mean) * rstd * g[t] + b[t];
-    normed[w] = pack(out);
+    normed[w] = packBf16x8(out);
   }
 }
 
@@ -158,14 +138,14 @@ __global__ void quickGeluKernel(const uint4* __restrict__ x, uint4* __restrict__
   const long long i = static_cast<long long>(blockIdx.x) * kElementwiseThreads + threadIdx.x;
   if (i >= words) return;
   float v[8];
-  unpack(x[i], v);
+  unpackBf16x8(x[i], v);
 #pragma unroll
   for (int t = 0; t < 8; ++t) {
     const float scaled = __bfloat162float(__float2bfloat16(1.702f * v[t]));
     const float gate = __bfloat162float(__float2bfloat16(1.f / (1.f + expf(-scaled))));
     v[t] *= gate;
   }
-  out[i] = pack(v);
+  out[i] = packBf16x8(v);
 }
 
 bool isBf16(const at::Tensor& t) { return t.is_cuda() && t.scalar_type() == at::kBFloat16; }
@@ -188,8 +168,9 @@ NormedSum addLayerNorm(const at::Tensor& x, const at::Tensor& delta, const at::T
     p.grid_h = static_cast<int>(x.size(1));
     p.grid_w = static_cast<int>(x.size(2));
     p.window = window;
-    const auto down = (x.size(1) + window - 1) / window, across = (x.size(2) + window - 1) / window;
-    windowed = {x.size(0) * down * across, window, window, width};
+    p.across = (p.grid_w + window - 1) / window;
+    p.down = (p.grid_h + window - 1) / window;
+    windowed = {x.size(0) * p.down * p.across, window, window, width};
   }
   NormedSum out{x, normed_in_windows ? at::empty(windowed, x.options()) : at::empty_like(x)};
   if (delta.defined()) {

@@ -258,15 +258,12 @@ __global__ void weightedSwiGluKernel(const __nv_bfloat16* __restrict__ projected
   for (int i = threadIdx.x; i < inner / 8; i += blockDim.x) {
     uint4 word = make_uint4(0, 0, 0, 0);
     if (w != 0.f) {
-      const uint4 g = gate[i], u = up[i];
-      const auto* g2 = reinterpret_cast<const __nv_bfloat162*>(&g);
-      const auto* u2 = reinterpret_cast<const __nv_bfloat162*>(&u);
-      auto* o2 = reinterpret_cast<__nv_bfloat162*>(&word);
+      float g[8], u[8];
+      unpackBf16x8(gate[i], g);
+      unpackBf16x8(up[i], u);
 #pragma unroll
-      for (int t = 0; t < 4; ++t) {
-        const float2 gf = __bfloat1622float2(g2[t]), uf = __bfloat1622float2(u2[t]);
-        o2[t] = __floats2bfloat162_rn(silu(gf.x) * uf.x * w, silu(gf.y) * uf.y * w);
-      }
+      for (int t = 0; t < 8; ++t) g[t] = silu(g[t]) * u[t] * w;
+      word = packBf16x8(g);
     }
     result[i] = word;
   }

@@ -4,6 +4,8 @@
 #include <c10/cuda/CUDAException.h>
 #include <cuda_bf16.h>
 
+#include "warp_math.cuh"
+
 namespace folio::cuda {
 namespace {
 
@@ -54,14 +56,12 @@ __global__ void samQueryKeyFeaturesKernel(const __nv_bfloat16* __restrict__ qkv,
   auto* q_pairs = reinterpret_cast<__nv_bfloat162*>(&q_word);
   auto* k_pairs = reinterpret_cast<__nv_bfloat162*>(&k_word);
   if (first < s.head_dim) {  // D is a multiple of 8: the word lies in q and k
-    const uint4 q_in = *reinterpret_cast<const uint4*>(q + first);
-    k_word = *reinterpret_cast<const uint4*>(k + first);
-    const auto* in = reinterpret_cast<const __nv_bfloat162*>(&q_in);
+    float v[kWordElements];
+    unpackBf16x8(*reinterpret_cast<const uint4*>(q + first), v);
 #pragma unroll
-    for (int t = 0; t < kWordElements / 2; ++t) {
-      const float2 v = __bfloat1622float2(in[t]);
-      q_pairs[t] = __floats2bfloat162_rn(v.x * s.scale, v.y * s.scale);
-    }
+    for (int t = 0; t < kWordElements; ++t) v[t] *= s.scale;
+    q_word = packBf16x8(v);
+    k_word = *reinterpret_cast<const uint4*>(k + first);
   } else {
     const long long tokens = s.rows / s.heads;
     const auto* row_products = products + (head * tokens + token) * s.product_columns;

@@ -20,6 +20,25 @@ __device__ inline float warpMax(float value) {
   return value;
 }
 
+// The 8 bf16 values of a 16-byte word as float32, and back (rounded to nearest).
+__device__ inline void unpackBf16x8(const uint4& word, float* v) {
+  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&word);
+#pragma unroll
+  for (int t = 0; t < 4; ++t) {
+    const float2 f = __bfloat1622float2(pairs[t]);
+    v[2 * t] = f.x;
+    v[2 * t + 1] = f.y;
+  }
+}
+
+__device__ inline uint4 packBf16x8(const float* v) {
+  uint4 word;
+  auto* pairs = reinterpret_cast<__nv_bfloat162*>(&word);
+#pragma unroll
+  for (int t = 0; t < 4; ++t) pairs[t] = __floats2bfloat162_rn(v[2 * t], v[2 * t + 1]);
+  return word;
+}
+
 // The dot product of 8 bf16 pairs held in two 16-byte words, in float32.
 __device__ inline float dot8(const uint4& a, const uint4& b) {
   const auto* a2 = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -31,19 +50,6 @@ __device__ inline float dot8(const uint4& a, const uint4& b) {
     const float2 y = __bfloat1622float2(b2[t]);
     sum += x.x * y.x + x.y * y.y;
   }
-  return sum;
-}
-
-// This lane's share of the dot product of a bf16 row with a bf16 vector, both `chunks` 16-byte words long
-// (lane i takes words i, i+32, ...); warpSum() of the shares is the dot product. Memory-bound kernels are
-// built from it: one warp per weight row, every weight byte read once.
-__device__ inline float laneRowDot(const __nv_bfloat16* __restrict__ row, const __nv_bfloat16* __restrict__ vector,
-                                   int chunks, int lane) {
-  const auto* w = reinterpret_cast<const uint4*>(row);
-  const auto* v = reinterpret_cast<const uint4*>(vector);
-  float sum = 0.f;
-#pragma unroll 4
-  for (int i = lane; i < chunks; i += kWarpSize) sum += dot8(w[i], v[i]);
   return sum;
 }
 
@@ -59,7 +65,8 @@ struct LaneRowWords {
     for (int j = 0; j < kWords; ++j)
       if (lane + j * kWarpSize < chunks) word[j] = w[lane + j * kWarpSize];
   }
-  // laneRowDot(row, vector, ...) of the row load() was given: the held words, then any words past them.
+  // This lane's share of the dot product of the row load() was given with a bf16 vector (lane i takes words i,
+  // i+32, ...; warpSum() of the shares is the dot product): the held words, then any words past them.
   __device__ float dot(const __nv_bfloat16* __restrict__ row, const __nv_bfloat16* __restrict__ vector, int chunks,
                        int lane) const {
     const auto* w = reinterpret_cast<const uint4*>(row);
