@@ -85,9 +85,7 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
 }
 
 bool GraphDecoder::supports(const DecoderConfig& c) {
-  const int lanes_per_key = c.head_dim() / 32;  // decodeAttention's layout
-  return c.hidden_size % 8 == 0 && c.head_dim() % 32 == 0 && lanes_per_key <= 32 && 32 % lanes_per_key == 0 &&
-         c.intermediate_size % 8 == 0 &&
+  return c.hidden_size % 8 == 0 && decodeAttentionSupports(c.head_dim()) && c.intermediate_size % 8 == 0 &&
          c.moe_intermediate_size % 8 == 0 && c.n_routed_experts <= 256 && c.num_experts_per_tok <= 16;
 }
 

@@ -79,9 +79,11 @@ void checkAddRmsNorm() {
 
 // Rows at different lengths; the cache rows hold random keys/values beyond each row's length, which must be
 // ignored. Twice over the same arrival counters: they must come back zeroed.
-void checkAttention() {
-  const int rows = 3, heads = 10, dim = 128, capacity = 512;
-  const std::vector<std::int64_t> at = {0, 200, 511};
+void checkAttention(int heads, int dim, int capacity, const std::vector<std::int64_t>& at) {
+  const int rows = static_cast<int>(at.size());
+  std::string lengths;
+  for (const auto a : at) lengths += (lengths.empty() ? "" : ", ") + std::to_string(a + 1);
+  const std::string shape = " D=" + std::to_string(dim) + " (lengths " + lengths + ")";
   const auto position = torch::tensor(at, torch::kInt64).cuda();
   const auto angles = torch::outer(torch::arange(capacity, torch::kFloat32),
                                    torch::rand({dim / 2}, torch::kFloat32)).repeat({1, 2}).cuda();
@@ -99,7 +101,7 @@ void checkAttention() {
                v = qkv.narrow(1, 2 * heads * dim, heads * dim);
     const auto got = folio::cuda::decodeAttention({q, k, v, cos, sin, position, keys, values}, capacity, arrivals);
     std::vector<torch::Tensor> want_out;
-    const std::string tag = " (round " + std::to_string(round + 1) + ")";
+    const std::string tag = shape + " (round " + std::to_string(round + 1) + ")";
     for (int r = 0; r < rows; ++r) {
       const auto row = std::to_string(r);
       expectClose("appended key row " + row + tag, keys[r].select(1, at[r]), rope(k[r].view({heads, dim}), r), 1e-2);
@@ -110,10 +112,10 @@ void checkAttention() {
                                                              values[r].narrow(1, 0, used).unsqueeze(0))
                              .view({1, heads * dim}));
     }
-    expectClose("decodeAttention (lengths 1, 201, 512)" + tag, got, torch::cat(want_out), 2e-2);
+    expectClose("decodeAttention" + tag, got, torch::cat(want_out), 2e-2);
   }
   if (arrivals.count_nonzero().item<std::int64_t>() != 0) {
-    std::printf("decodeAttention leaves its arrival counters zeroed  FAILED\n");
+    std::printf("decodeAttention%s leaves its arrival counters zeroed  FAILED\n", shape.c_str());
     ++failures;
   }
 }
@@ -280,7 +282,10 @@ int main() {
   checkSmallBatchLinear();
   checkSmallBatchNormedLinear();
   checkAddRmsNorm();
-  checkAttention();
+  checkAttention(10, 128, 512, {0, 200, 511});  // one chunk, a new position inside a chunk, at a chunk's end
+  checkAttention(10, 128, 1024, {31, 32, 1000});  // a full single chunk, a chunk of one, 32 chunks (2 merge batches)
+  checkAttention(4, 64, 300, {299, 64});
+  checkAttention(4, 256, 300, {17, 299});
   checkMoe();
   checkDenseExperts();
   checkArgmax();
