@@ -59,7 +59,7 @@ __global__ void sliceBestKernel(const float* __restrict__ logits, int vocab, flo
 
 // One warp per row over its kSlices candidates.
 __global__ void rowBestKernel(const float* __restrict__ slice_value, const int* __restrict__ slice_index, int vocab,
-                              long long* __restrict__ out) {
+                              long long* __restrict__ out, long long* __restrict__ next_inputs) {
   letNextKernelStart();
   waitForPreviousKernel();
   const int row = blockIdx.x, lane = threadIdx.x;
@@ -68,16 +68,25 @@ __global__ void rowBestKernel(const float* __restrict__ slice_value, const int* 
     best = better(best, Best{slice_value[row * kSlices + s], slice_index[row * kSlices + s]});
   best = warpBest(best);
   // A row of NaN or -inf only: libtorch would answer 0 or the NaN's index; any valid index will do here.
-  if (lane == 0) out[row] = best.index < vocab ? best.index : 0;
+  if (lane != 0) return;
+  out[row] = best.index < vocab ? best.index : 0;
+  if (next_inputs != nullptr) {
+    next_inputs[row] = out[row];
+    next_inputs[gridDim.x + row] += 1;
+  }
 }
 
 }  // namespace
 
-at::Tensor argmaxRows(const at::Tensor& logits) {
+at::Tensor argmaxRows(const at::Tensor& logits, const at::Tensor& next_inputs) {
   TORCH_CHECK(logits.is_cuda() && logits.scalar_type() == at::kFloat && logits.dim() == 2 && logits.is_contiguous() &&
                   logits.size(1) > 0 && logits.size(1) < (1ll << 31),
               "argmaxRows: logits must be contiguous float32 [rows, V] on the GPU");
   const auto rows = logits.size(0);
+  TORCH_CHECK(!next_inputs.defined() || (next_inputs.scalar_type() == at::kLong && next_inputs.is_contiguous() &&
+                                         next_inputs.sizes() == at::IntArrayRef({2, rows}) &&
+                                         next_inputs.device() == logits.device()),
+              "argmaxRows: next inputs must be contiguous int64 [2, rows] beside the logits");
   const auto vocab = static_cast<int>(logits.size(1));
   auto slice_value = at::empty({rows, kSlices}, logits.options());
   auto slice_index = at::empty({rows, kSlices}, logits.options().dtype(at::kInt));
@@ -85,7 +94,8 @@ at::Tensor argmaxRows(const at::Tensor& logits) {
   launchOverlapped(sliceBestKernel, dim3(rows, kSlices), kThreads, 0, logits.data_ptr<float>(), vocab,
                    slice_value.data_ptr<float>(), slice_index.data_ptr<int>());
   launchOverlapped(rowBestKernel, rows, kWarpSize, 0, slice_value.data_ptr<float>(), slice_index.data_ptr<int>(), vocab,
-                   reinterpret_cast<long long*>(out.data_ptr<int64_t>()));
+                   reinterpret_cast<long long*>(out.data_ptr<int64_t>()),
+                   next_inputs.defined() ? reinterpret_cast<long long*>(next_inputs.data_ptr<int64_t>()) : nullptr);
   return out;
 }
 

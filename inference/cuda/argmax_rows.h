@@ -7,6 +7,8 @@
 namespace folio::cuda {
 
 // logits [rows, V] float32 on the GPU (contiguous rows) -> [rows] int64: each row's first index of its maximum.
-at::Tensor argmaxRows(const at::Tensor& logits);
+// With next_inputs (int64 [2, rows]: tokens, then positions) the picks also become the tokens and every position
+// moves on by one: the inputs of a decoding step that feeds the picks back.
+at::Tensor argmaxRows(const at::Tensor& logits, const at::Tensor& next_inputs = {});
 
 }  // namespace folio::cuda

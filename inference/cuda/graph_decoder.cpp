@@ -80,7 +80,7 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
   position_ = inputs_[1];
   const auto pinned = torch::TensorOptions().dtype(torch::kInt64).pinned_memory(true);
   inputs_host_ = torch::empty({2, batch}, pinned);
-  argmax_host_ = torch::empty({batch}, pinned);
+  argmax_host_ = torch::empty({2, batch}, pinned);
   for (int b = 0; b < batch; ++b) slots_.push_back(cache_.slot(b));
 }
 
@@ -149,7 +149,7 @@ void GraphDecoder::forward(int bucket) {
   torch::Tensor pending;
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) pending = layerForward(layers_[i], i, x, pending, bucket);
   logits_ = logitsOf(addRmsNorm(x, pending, norm_, config_.rms_norm_eps), lm_head_);
-  argmax_ = argmaxRows(logits_);
+  argmax_ = argmaxRows(logits_, inputs_);  // the picks and the next positions become the next step's inputs
 }
 
 // Attention reads each row's own positions; the longest row's length rounded up to a multiple of 256 sizes its
@@ -159,16 +159,11 @@ int GraphDecoder::bucketFor(int length, int capacity) {
   return std::min((length + kStep - 1) / kStep * kStep, capacity);
 }
 
-StepLogits GraphDecoder::step(std::int64_t token) {
-  auto out = step({token}, {true});
-  out.logits = out.logits.view({-1});
-  return out;
-}
-
 StepLogits GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) {
   const int rows = batch();
   if (static_cast<int>(tokens.size()) != rows || static_cast<int>(active.size()) != rows)
     throw Error("decoder: a step takes one token per slot (" + std::to_string(rows) + ")");
+  if (!in_flight_.empty()) throw Error("decoder: a batched step while single steps are queued");
   auto* inputs = inputs_host_.data_ptr<std::int64_t>();  // tokens, then positions
   int longest = 0;
   for (int b = 0; b < rows; ++b) {
@@ -177,24 +172,67 @@ StepLogits GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std
     inputs[rows + b] = slots_[b].length();
     longest = std::max(longest, slots_[b].length() + 1);
   }
-  // The staging buffers are free again: every step ends by waiting for its own copy out.
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  C10_CUDA_CHECK(cudaMemcpyAsync(inputs_.data_ptr(), inputs, inputs_host_.nbytes(), cudaMemcpyHostToDevice, stream));
-  const int bucket = bucketFor(longest, capacity());
-  auto it = graphs_.find(bucket);
-  if (it == graphs_.end()) it = capture(bucket);
-  it->second.graph->replay();
-  C10_CUDA_CHECK(cudaMemcpyAsync(argmax_host_.data_ptr(), it->second.argmax.data_ptr(), argmax_host_.nbytes(),
-                                 cudaMemcpyDeviceToHost, stream));
-  C10_CUDA_CHECK(cudaStreamSynchronize(stream));
+  // The staging buffer is free again: nothing is in flight, and every step taken waited for its copy out.
+  C10_CUDA_CHECK(cudaMemcpyAsync(inputs_.data_ptr(), inputs, inputs_host_.nbytes(), cudaMemcpyHostToDevice,
+                                 at::cuda::getCurrentCUDAStream()));
+  launch(longest);
+  const auto done = in_flight_.front();
+  in_flight_.pop_front();
+  copied_out_[done.staging].synchronize();
   for (int b = 0; b < rows; ++b) {
     if (active[b])
       slots_[b].advance(1);
     else
       slots_[b].reset();
   }
-  const auto* argmax = argmax_host_.data_ptr<std::int64_t>();
-  return {it->second.logits, std::vector<std::int64_t>(argmax, argmax + rows)};
+  const auto* argmax = argmax_host_[done.staging].data_ptr<std::int64_t>();
+  return {done.graph->second.logits, std::vector<std::int64_t>(argmax, argmax + rows)};
+}
+
+void GraphDecoder::queue(std::int64_t token) {
+  if (batch() != 1 || !in_flight_.empty()) throw Error("decoder: queue() takes batch 1 with no step in flight");
+  const int length = slots_.front().length();
+  if (length >= capacity()) throw Error("decoder: the KV cache of slot 0 is full");
+  auto* inputs = inputs_host_.data_ptr<std::int64_t>();
+  inputs[0] = token;
+  inputs[1] = length;
+  C10_CUDA_CHECK(cudaMemcpyAsync(inputs_.data_ptr(), inputs, inputs_host_.nbytes(), cudaMemcpyHostToDevice,
+                                 at::cuda::getCurrentCUDAStream()));
+  launch(length + 1);
+}
+
+void GraphDecoder::queueOnArgmax() {
+  if (batch() != 1 || in_flight_.size() != 1) throw Error("decoder: queueOnArgmax() needs one step in flight");
+  const int position = slots_.front().length() + 1;
+  if (position >= capacity()) throw Error("decoder: the KV cache of slot 0 is full");
+  launch(position + 1);  // the step in flight leaves its pick and this position in the inputs
+}
+
+StepLogits GraphDecoder::next() {
+  if (in_flight_.empty()) throw Error("decoder: next() with no step queued");
+  const auto done = in_flight_.front();
+  in_flight_.pop_front();
+  copied_out_[done.staging].synchronize();
+  slots_.front().advance(1);
+  return {done.graph->second.logits.view({-1}), {argmax_host_[done.staging].data_ptr<std::int64_t>()[0]}};
+}
+
+void GraphDecoder::dropQueued() {
+  for (const auto& step : in_flight_) copied_out_[step.staging].synchronize();
+  in_flight_.clear();
+}
+
+void GraphDecoder::launch(int length) {
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  auto it = graphs_.find(bucketFor(length, capacity()));
+  if (it == graphs_.end()) it = capture(bucketFor(length, capacity()));
+  it->second.graph->replay();
+  // Two steps in flight at most: the row of the step before last has been read.
+  const int staging = launches_++ % 2;
+  C10_CUDA_CHECK(cudaMemcpyAsync(argmax_host_[staging].data_ptr(), it->second.argmax.data_ptr(),
+                                 argmax_host_[staging].nbytes(), cudaMemcpyDeviceToHost, stream));
+  copied_out_[staging].record(stream);
+  in_flight_.push_back({it, staging});
 }
 
 std::map<int, GraphDecoder::Captured>::iterator GraphDecoder::capture(int bucket) {
@@ -205,7 +243,9 @@ std::map<int, GraphDecoder::Captured>::iterator GraphDecoder::capture(int bucket
   std::map<int, Captured>::iterator it;
   {
     c10::cuda::CUDAStreamGuard guard(stream);
+    const auto inputs = inputs_.clone();  // the warm-up step feeds its picks back: the step to come must not see them
     forward(bucket);
+    inputs_.copy_(inputs);
     Captured captured;
     captured.graph = std::make_unique<at::cuda::CUDAGraph>();
     captured.graph->capture_begin(pool_);

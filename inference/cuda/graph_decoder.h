@@ -4,10 +4,12 @@
 // its own position: pages in flight together share every weight read.
 #pragma once
 
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <torch/torch.h>
 
 #include <array>
+#include <deque>
 #include <map>
 #include <memory>
 #include <vector>
@@ -20,7 +22,7 @@
 
 namespace folio::cuda {
 
-class GraphDecoder : public BatchStepper {
+class GraphDecoder : public BatchStepper, public TokenStepper {
  public:
   // Takes the decoder weights (bf16 on the GPU) and the stacked expert tensors that OcrModel::load adds
   // (model.layers.N.mlp.experts.{gate_up,down}_proj.stacked). Each of the `batch` slots holds up to `capacity`
@@ -40,8 +42,14 @@ class GraphDecoder : public BatchStepper {
   // advances every slot by one (an idle slot is reset after its step, so it stays empty). The logits are
   // overwritten by the next step. Throws folio::Error when a slot is full.
   StepLogits step(const std::vector<std::int64_t>& tokens, const std::vector<bool>& active) override;
-  // Batch 1: logits [vocab] of `token` at slot 0.
-  StepLogits step(std::int64_t token);
+
+  // Batch 1 (TokenStepper over slot 0): a step's graph ends by writing its arg-max and the next position into the
+  // step inputs, so a step queued on the arg-max needs no copy in. At most two steps are in flight.
+  void queue(std::int64_t token) override;
+  void queueOnArgmax() override;
+  StepLogits next() override;
+  void dropQueued() override;
+  const KvCache& cache() const override { return slots_.front(); }
 
  private:
   struct Layer {
@@ -57,7 +65,14 @@ class GraphDecoder : public BatchStepper {
     torch::Tensor logits, argmax;
   };
 
+  struct InFlight {
+    std::map<int, Captured>::iterator graph;
+    int staging;  // its row of argmax_host_
+  };
+
   std::map<int, Captured>::iterator capture(int bucket);  // the graph of a new bucket
+  // Replays the graph of the bucket for `length` positions and queues the copy of its arg-max out.
+  void launch(int length);
   void forward(int bucket);  // the captured body: reads token_/position_, writes logits_ and argmax_
   // One layer on the float32 residual stream x [B, H]: adds `pending` (the previous block's output) and the
   // attention output to x (x may then be another tensor), and returns this layer's feed-forward output, still
@@ -80,7 +95,10 @@ class GraphDecoder : public BatchStepper {
   torch::Tensor inputs_;                      // [2, batch]: token_ and position_ are its rows
   torch::Tensor token_, position_, logits_;  // the graphs' static inputs [batch] and output [batch, vocab]
   torch::Tensor argmax_;                      // the graphs' output [batch] int64: each row's greedy pick
-  torch::Tensor inputs_host_, argmax_host_;  // pinned staging for the copies in and out of a step
+  torch::Tensor inputs_host_, argmax_host_;  // pinned staging for the copies in and out of a step ([2, batch] each)
+  std::array<at::cuda::CUDAEvent, 2> copied_out_;  // per row of argmax_host_: its step's arg-max has arrived
+  std::deque<InFlight> in_flight_;  // queued steps, oldest first
+  int launches_ = 0;
   KvCache cache_;
   std::vector<KvCache> slots_;
   std::map<int, Captured> graphs_;  // by attention bucket

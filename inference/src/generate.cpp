@@ -107,6 +107,34 @@ bool cacheFull(const Decoder& decoder, const KvCache& cache) {
   return cache.length() >= std::min(cache.capacity(), decoder.config().max_position_embeddings);
 }
 
+// Greedy decoding through a TokenStepper from the prompt's logits. While a step is in flight whose pick must be
+// its arg-max (the n-gram guard bans nothing after result.ids) and the sequence can take another token after
+// it, the step after it is queued on that arg-max before the host has read it; if the sequence then ends, that
+// step is dropped.
+void decodeQueued(TokenStepper& stepper, const Decoder& decoder, const StepLogits& prompt_step, GenerateResult& result,
+                  const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token,
+                  const CancelFlags& cancel) {
+  std::int64_t token = pickToken(prompt_step, result.ids, options);
+  if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, stepper.cache()))) return;
+  stepper.queue(token);
+  while (true) {
+    // The step in flight feeds result.ids.back() at the cache's next position; one after it needs one more.
+    const bool room_after = static_cast<int>(result.ids.size()) + 1 < options.max_new_tokens &&
+                            stepper.cache().length() + 2 <= std::min(stepper.cache().capacity(),
+                                                                     decoder.config().max_position_embeddings);
+    const bool ahead = options.queue_ahead && room_after &&
+                       noRepeatNgramBans(result.ids, options.ngram_size, options.ngram_window, options.ngram_whitelist)
+                           .empty();
+    if (ahead) stepper.queueOnArgmax();
+    token = pickToken(stepper.next(), result.ids, options);
+    if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, stepper.cache()))) {
+      if (ahead) stepper.dropQueued();
+      return;
+    }
+    if (!ahead) stepper.queue(token);
+  }
+}
+
 }  // namespace
 
 GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
@@ -124,14 +152,15 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
     result.hit_token_limit = true;
     return result;
   }
+  if (options.stepper != nullptr) {
+    decodeQueued(*options.stepper, decoder, step, result, options, on_token, cancel);
+    return result;
+  }
   while (true) {
     const std::int64_t token = pickToken(step, result.ids, options);
     if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, cache))) break;
-    step = options.decode_step
-               ? options.decode_step(token)
-               : StepLogits{decoder.forward(
-                                decoder.embed(torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64))), cache),
-                            {}};
+    step = StepLogits{
+        decoder.forward(decoder.embed(torch::tensor({token}, torch::TensorOptions().dtype(torch::kInt64))), cache), {}};
   }
   return result;
 }

@@ -22,6 +22,24 @@ struct StepLogits {
   std::vector<std::int64_t> argmax;
 };
 
+// A single-sequence decoder that queues its steps on a device (the CUDA graph decoder), so the next step can be
+// queued before the host has seen the last one's result and the device never waits for the host between
+// tokens. Positions enter the cache as steps are taken (next()), so a queued step that is dropped leaves none.
+class TokenStepper {
+ public:
+  virtual ~TokenStepper() = default;
+  // Queues the step of `token` at the cache's next free position; nothing may be queued.
+  virtual void queue(std::int64_t token) = 0;
+  // Queues the step after the one queued last, whose token is that step's arg-max as the device found it.
+  virtual void queueOnArgmax() = 0;
+  // Waits for the oldest queued step and takes it: its logits [vocab] (valid while no later step is queued) and
+  // its arg-max. The cache then holds its position.
+  virtual StepLogits next() = 0;
+  // Waits for the queued steps and drops them.
+  virtual void dropQueued() = 0;
+  virtual const KvCache& cache() const = 0;
+};
+
 struct GenerateOptions {
   int max_new_tokens = 8192;
   int eos_id = 1;
@@ -29,9 +47,13 @@ struct GenerateOptions {
   int ngram_size = 0;       // no-repeat n-gram guard; 0 disables it
   int ngram_window = 0;     // how many of the latest generated tokens the guard searches; 0: all of them
   std::vector<std::int64_t> ngram_whitelist;  // never banned (upstream: <td> </td> = 128821, 128822)
-  // A faster single-token step (the CUDA graph decoder): logits of `token` at the cache's next position, the
-  // cache advanced. Empty: decoder.forward(decoder.embed(token)).
-  std::function<StepLogits(std::int64_t token)> decode_step;
+  // A faster single-token decoder (the CUDA graph decoder) with its own cache, in place of
+  // decoder.forward(decoder.embed(token)) on generate()'s.
+  TokenStepper* stepper = nullptr;
+  // With a stepper: queue the next step on the device's own pick whenever it must be the token taken (no n-gram
+  // ban applies and the sequence has room), so the host's turn between tokens overlaps the device's work.
+  // False: every step waits for the host's pick (kept for measuring what queuing ahead gains).
+  bool queue_ahead = true;
 };
 
 // What stops a sequence between two decoding steps: its own flag or its batch's, whichever is set first.
@@ -57,9 +79,10 @@ struct GenerateResult {
 std::vector<std::int64_t> noRepeatNgramBans(const std::vector<std::int64_t>& generated, int ngram_size, int window,
                                             const std::vector<std::int64_t>& whitelist);
 
-// Prefills prompt_embeds [L, hidden] (appended to the cache from cache.length() on), then greedy-decodes.
-// on_token(id) is called after each token (return false to stop). `cancel` is checked before the prefill and
-// before each decoding step, so a cancellation lands within one token step.
+// Prefills prompt_embeds [L, hidden] (appended to the cache from cache.length() on), then greedy-decodes (through
+// options.stepper when given, whose cache must be `cache`). on_token(id) is called after each token (return false
+// to stop). `cancel` is checked before the prefill and after each token, so a cancellation lands within one token
+// step.
 GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Tensor& prompt_embeds,
                         const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token = {},
                         CancelFlags cancel = {});

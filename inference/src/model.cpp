@@ -221,7 +221,7 @@ GenerateResult OcrModel::generate(const torch::Tensor& prompt_embeds, const Gene
     auto& cache = graph_decoder_->slot(0);
     cache.reset();
     auto graph_options = options;
-    graph_options.decode_step = [graph = graph_decoder_.get()](std::int64_t token) { return graph->step(token); };
+    graph_options.stepper = graph_decoder_.get();
     return folio::generate(*decoder_, cache, prompt_embeds, graph_options, on_token, cancel);
   }
 #endif

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <optional>
+#include <stdexcept>
 
 #include "decoder.h"
 #include "generate.h"
@@ -119,6 +121,44 @@ class EagerStepper : public folio::BatchStepper {
   const folio::Decoder& decoder_;
   folio::KvCache cache_;
   std::vector<folio::KvCache> slots_;
+};
+
+// A TokenStepper on the CPU, like the CUDA graph decoder's batch-1 side: a step runs when it is taken (next()),
+// one queued on the arg-max feeds the arg-max of the step before it. It throws when generate() breaks the
+// queueing protocol, and counts the steps queued ahead and dropped.
+class QueuedEagerStepper : public folio::TokenStepper {
+ public:
+  QueuedEagerStepper(const folio::Decoder& decoder, folio::KvCache& cache) : decoder_(decoder), cache_(cache) {}
+  void queue(std::int64_t token) override {
+    if (!queued_.empty()) throw std::logic_error("queue() with a step in flight");
+    queued_.push_back(token);
+  }
+  void queueOnArgmax() override {
+    if (queued_.size() != 1) throw std::logic_error("queueOnArgmax() without exactly one step in flight");
+    queued_.push_back(std::nullopt);
+    ++ahead;
+  }
+  folio::StepLogits next() override {
+    if (queued_.empty()) throw std::logic_error("next() with no step queued");
+    const auto token = queued_.front().value_or(last_argmax_);
+    queued_.pop_front();
+    auto logits = decoder_.forward(decoder_.embed(torch::tensor({token}, torch::kInt64)), cache_);
+    last_argmax_ = logits.argmax().item<std::int64_t>();
+    return {logits, {last_argmax_}};
+  }
+  void dropQueued() override {
+    dropped += static_cast<int>(queued_.size());
+    queued_.clear();
+  }
+  const folio::KvCache& cache() const override { return cache_; }
+  int ahead = 0;
+  int dropped = 0;
+
+ private:
+  const folio::Decoder& decoder_;
+  folio::KvCache& cache_;
+  std::deque<std::optional<std::int64_t>> queued_;
+  std::int64_t last_argmax_ = -1;
 };
 
 double maxRelativeError(const torch::Tensor& got, const torch::Tensor& want) {
@@ -346,6 +386,80 @@ class TestGenerate : public QObject {
     QCOMPARE(result.ids, streamed);
     QVERIFY(!result.cancelled);
     QVERIFY(!result.hit_token_limit);
+  }
+
+  // Steps queued on the device's own pick must give exactly what host-paced decoding gives, however the
+  // sequence ends, and leave the cache as long.
+  void queuedStepsEqualHostPacedDecoding() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder random(config, randomWeights(config, 3));
+    const folio::Decoder flat(config, flatLogitWeights(config));
+    struct Case {
+      const char* name;
+      const folio::Decoder* decoder;
+      int capacity;
+      folio::GenerateOptions options;
+      int stop_at;          // on_token returns false at this token (0: never)
+      int cancel_at;        // the cancel flag is set at this token (0: never)
+      int expected_drops;   // steps queued ahead, then dropped
+    };
+    folio::GenerateOptions limit;
+    limit.eos_id = -1;
+    limit.max_new_tokens = 9;
+    auto eos = limit;  // flat logits + guard: 0 0 1 0 2 with eos 2
+    eos.eos_id = 2;
+    eos.ngram_size = 2;
+    auto guarded = limit;
+    guarded.ngram_size = 1;  // no token twice: bites within the run
+    guarded.max_new_tokens = 20;
+    auto unlimited = limit;
+    unlimited.max_new_tokens = 100;
+    auto host_paced = limit;
+    host_paced.queue_ahead = false;
+    const std::vector<Case> cases = {
+        {"token limit", &random, 32, limit, 0, 0, 0},   // the last step is known not to be needed
+        {"eos under the guard", &flat, 32, eos, 0, 0, -1},
+        {"guard bans", &random, 32, guarded, 0, 0, -1},
+        {"full cache", &random, 7, unlimited, 0, 0, 0},
+        {"cancelled", &random, 32, unlimited, 0, 3, 1},
+        {"on_token false", &random, 32, unlimited, 2, 0, 1},
+        {"not queued ahead", &random, 32, host_paced, 0, 0, 0},
+    };
+    for (const auto& c : cases) {
+      const auto prompt = randomPrompt(config, 4);
+      const auto run = [&](folio::KvCache& cache, QueuedEagerStepper* stepper) {
+        auto options = c.options;
+        options.stepper = stepper;
+        std::atomic<bool> cancel{false};
+        int seen = 0;
+        const auto on_token = [&](std::int64_t) {
+          ++seen;
+          if (seen == c.cancel_at) cancel = true;
+          return seen != c.stop_at;
+        };
+        return folio::generate(*c.decoder, cache, prompt, options, on_token, &cancel);
+      };
+      folio::KvCache paced_cache(config, c.capacity, torch::kCPU, torch::kFloat32);
+      folio::KvCache queued_cache(config, c.capacity, torch::kCPU, torch::kFloat32);
+      QueuedEagerStepper stepper(*c.decoder, queued_cache);
+      const auto paced = run(paced_cache, nullptr);
+      const auto queued = run(queued_cache, &stepper);
+      QVERIFY2(queued.ids == paced.ids, c.name);
+      QVERIFY2(queued.hit_token_limit == paced.hit_token_limit && queued.cancelled == paced.cancelled, c.name);
+      QVERIFY2(queued_cache.length() == paced_cache.length(), c.name);
+      QVERIFY2(paced.ids.size() >= 2, c.name);
+      if (c.expected_drops >= 0) QVERIFY2(stepper.dropped == c.expected_drops, c.name);
+      // Without a guard every step but the last can be queued ahead; never when told not to.
+      if (c.options.ngram_size == 0) QVERIFY2(c.options.queue_ahead == (stepper.ahead > 0), c.name);
+      if (!c.options.queue_ahead) QVERIFY2(stepper.ahead == 0, c.name);
+      if (c.options.ngram_size > 0 && c.decoder == &random) {  // the guard must have replaced an arg-max
+        auto unguarded = c.options;
+        unguarded.ngram_size = 0;
+        folio::KvCache cache(config, c.capacity, torch::kCPU, torch::kFloat32);
+        QVERIFY2(folio::generate(*c.decoder, cache, prompt, unguarded).ids != paced.ids, c.name);
+      }
+    }
   }
 
   void batchedGenerationEqualsOneByOne() {

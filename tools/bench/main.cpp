@@ -116,6 +116,7 @@ struct DecodeFigures {
   double tok_s = 0;
   double peak_gb = 0, peak_reserved_gb = 0;
   int tokens = 0;
+  std::vector<std::int64_t> ids;
 };
 
 // The page's markdown prompt with its image features: what the engine prefills.
@@ -133,9 +134,12 @@ folio::GenerateOptions fixedLength(int tokens) {
 }
 
 // Prefill a Base page prompt, then greedy-decode `tokens` tokens with eos ignored (fixed length).
-DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage& page, int tokens) {
+// queue_ahead false: the host picks each token before the next step is queued (GenerateOptions::queue_ahead).
+DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage& page, int tokens,
+                           bool queue_ahead = true) {
   const auto embeds = pagePrompt(model, page);
-  const auto options = fixedLength(tokens);
+  auto options = fixedLength(tokens);
+  options.queue_ahead = queue_ahead;
   DecodeFigures figures;
   for (int round = 0; round < 2; ++round) {  // the first round warms up kernels and the allocator
     resetPeakMemory(model.device());
@@ -143,10 +147,10 @@ DecodeFigures decodeBatch1(folio::OcrModel& model, const folio::PreprocessedPage
     auto start = Clock::now();
     Clock::time_point first_token;
     int generated = 0;
-    model.generate(embeds, options, [&](std::int64_t) {
-      if (generated++ == 0) first_token = Clock::now();
-      return true;
-    });
+    figures.ids = model.generate(embeds, options, [&](std::int64_t) {
+                        if (generated++ == 0) first_token = Clock::now();
+                        return true;
+                      }).ids;
     const auto end = Clock::now();
     figures.prefill_ms = std::chrono::duration<double, std::milli>(first_token - start).count();
     figures.tok_s = (generated - 1) / std::chrono::duration<double>(end - first_token).count();
@@ -368,6 +372,11 @@ int main(int argc, char** argv) {
       out["decode_tok_s_batch1_plain_launches"] = decodeBatch1(*model, base_page, decode_tokens).tok_s;
       recaptureGraphs(*model, /*overlapped=*/true);
 #endif
+    }
+    if (model->usesCudaGraphs()) {  // what queuing the next step on the device's pick gives
+      const auto host_paced = decodeBatch1(*model, base_page, decode_tokens, /*queue_ahead=*/false);
+      out["decode_tok_s_batch1_host_paced"] = host_paced.tok_s;
+      out["decode_host_paced_tokens_equal"] = host_paced.ids == decodeBatch1(*model, base_page, decode_tokens).ids;
     }
     auto decode = decodeBatch1(*model, base_page, decode_tokens);
     out["prompt_prefill_ms"] = decode.prefill_ms;

@@ -216,6 +216,13 @@ void checkArgmax() {
   const bool ok = torch::equal(got, logits.argmax(1));
   std::printf("%-46s %s\n", "argmaxRows (ties, last index)", ok ? "ok" : "FAILED");
   if (!ok) ++failures;
+
+  auto next_inputs = torch::tensor({5, 6, 7, 40, 0, 511}, torch::kInt64).view({2, 3}).cuda();
+  const auto fed = folio::cuda::argmaxRows(logits, next_inputs);
+  const auto want = torch::stack({logits.argmax(1), torch::tensor({41, 1, 512}, torch::kInt64).cuda()});
+  const bool fed_back = torch::equal(fed, logits.argmax(1)) && torch::equal(next_inputs, want);
+  std::printf("%-46s %s\n", "argmaxRows feeds its picks back", fed_back ? "ok" : "FAILED");
+  if (!fed_back) ++failures;
 }
 
 }  // namespace
