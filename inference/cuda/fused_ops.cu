@@ -211,6 +211,40 @@ at::Tensor quickGelu(const at::Tensor& x) {
   return out;
 }
 
+namespace {
+
+// Block per row: the table row of the row's id, widened to float32 in 16-byte words.
+__global__ void embeddingRowsKernel(const __nv_bfloat16* __restrict__ table, const long long* __restrict__ ids,
+                                    int width, float* __restrict__ out) {
+  letNextKernelStart();
+  waitForPreviousKernel();
+  const auto* row = reinterpret_cast<const uint4*>(table + ids[blockIdx.x] * width);
+  auto* result = reinterpret_cast<float4*>(out + static_cast<long long>(blockIdx.x) * width);
+  for (int w = threadIdx.x; w < width / 8; w += blockDim.x) {
+    float v[8];
+    unpackBf16x8(row[w], v);
+    result[2 * w] = make_float4(v[0], v[1], v[2], v[3]);
+    result[2 * w + 1] = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
+
+}  // namespace
+
+at::Tensor embeddingRows(const at::Tensor& table, const at::Tensor& ids) {
+  TORCH_CHECK(table.is_cuda() && table.scalar_type() == at::kBFloat16 && table.dim() == 2 && table.is_contiguous() &&
+                  table.size(1) % 8 == 0 && reinterpret_cast<std::uintptr_t>(table.data_ptr()) % 16 == 0,
+              "embeddingRows: the table must be contiguous bf16 [V, H] on the GPU, H a multiple of 8");
+  TORCH_CHECK(ids.scalar_type() == at::kLong && ids.dim() == 1 && ids.is_contiguous() && ids.device() == table.device(),
+              "embeddingRows: ids must be contiguous int64 [rows] beside the table");
+  auto out = at::empty({ids.size(0), table.size(1)}, table.options().dtype(at::kFloat));
+  if (ids.size(0) == 0) return out;
+  launchOverlapped(embeddingRowsKernel, static_cast<unsigned>(ids.size(0)), 128, 0,
+                   reinterpret_cast<const __nv_bfloat16*>(table.data_ptr()),
+                   reinterpret_cast<const long long*>(ids.data_ptr<int64_t>()), static_cast<int>(table.size(1)),
+                   out.data_ptr<float>());
+  return out;
+}
+
 at::Tensor addRmsNorm(at::Tensor& x, const at::Tensor& delta, const at::Tensor& weight, double eps) {
   const bool float_x = x.scalar_type() == at::kFloat;
   TORCH_CHECK(x.is_cuda() && x.dim() == 2 && x.is_contiguous() && (float_x || x.scalar_type() == at::kBFloat16),

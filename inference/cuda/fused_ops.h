@@ -7,6 +7,10 @@
 
 namespace folio::cuda {
 
+// The decoder's input rows: table[ids] widened to float32, [rows, H] (ids int64 [rows], valid indices: the CUDA
+// graph decoder's step inputs, checked on the host). One launch instead of a gather and a cast.
+at::Tensor embeddingRows(const at::Tensor& table, const at::Tensor& ids);
+
 // The residual step and the RMSNorm that follows it: x += delta (when defined; float32 or bf16 [rows, H]), then
 // returns bf16(weight * x * rsqrt(mean(x^2) + eps)) computed in float32. x is float32 [rows, H] (updated in
 // place) or, without delta, bf16.

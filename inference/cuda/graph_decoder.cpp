@@ -8,6 +8,7 @@
 #include "decode_attention.h"
 #include "decoder.h"
 #include "fused_ops.h"
+#include "logits_gemv.h"
 #include "moe.h"
 #include "small_batch_gemv.h"
 
@@ -85,7 +86,8 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
 }
 
 bool GraphDecoder::supports(const DecoderConfig& c) {
-  return c.hidden_size % 8 == 0 && decodeAttentionSupports(c.head_dim()) && c.intermediate_size % 8 == 0 &&
+  return c.hidden_size % 8 == 0 && c.hidden_size <= kLogitsMaxK && decodeAttentionSupports(c.head_dim()) &&
+         c.intermediate_size % 8 == 0 &&
          c.moe_intermediate_size % 8 == 0 && c.n_routed_experts <= 256 && c.num_experts_per_tok <= 16;
 }
 
@@ -145,10 +147,12 @@ torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, torch::T
 }
 
 void GraphDecoder::forward(int bucket) {
-  auto x = embed_tokens_.index_select(0, token_).to(torch::kFloat32);  // [B, H], the float32 residual stream
+  auto x = embeddingRows(embed_tokens_, token_);  // [B, H], the float32 residual stream
   torch::Tensor pending;
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) pending = layerForward(layers_[i], i, x, pending, bucket);
-  logits_ = logitsOf(addRmsNorm(x, pending, norm_, config_.rms_norm_eps), lm_head_);
+  const auto normed = addRmsNorm(x, pending, norm_, config_.rms_norm_eps);
+  // float32 logits either way (logitsOf says why); one row through our GEMV, which overlaps the kernel before it.
+  logits_ = normed.size(0) == 1 ? logitsGemv(normed, lm_head_) : logitsOf(normed, lm_head_);
   argmax_ = argmaxRows(logits_, inputs_);  // the picks and the next positions become the next step's inputs
 }
 
@@ -167,6 +171,7 @@ StepLogits GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std
   auto* inputs = inputs_host_.data_ptr<std::int64_t>();  // tokens, then positions
   int longest = 0;
   for (int b = 0; b < rows; ++b) {
+    checkToken(tokens[b]);
     if (slots_[b].length() >= capacity()) throw Error("decoder: the KV cache of slot " + std::to_string(b) + " is full");
     inputs[b] = tokens[b];
     inputs[rows + b] = slots_[b].length();
@@ -191,6 +196,7 @@ StepLogits GraphDecoder::step(const std::vector<std::int64_t>& tokens, const std
 
 void GraphDecoder::queue(std::int64_t token) {
   if (batch() != 1 || !in_flight_.empty()) throw Error("decoder: queue() takes batch 1 with no step in flight");
+  checkToken(token);
   const int length = slots_.front().length();
   if (length >= capacity()) throw Error("decoder: the KV cache of slot 0 is full");
   auto* inputs = inputs_host_.data_ptr<std::int64_t>();
@@ -220,6 +226,12 @@ StepLogits GraphDecoder::next() {
 void GraphDecoder::dropQueued() {
   for (const auto& step : in_flight_) copied_out_[step.staging].synchronize();
   in_flight_.clear();
+}
+
+void GraphDecoder::checkToken(std::int64_t token) const {
+  if (token < 0 || token >= config_.vocab_size)
+    throw Error("decoder: token id " + std::to_string(token) + " outside the vocabulary of " +
+                std::to_string(config_.vocab_size));
 }
 
 void GraphDecoder::launch(int length) {

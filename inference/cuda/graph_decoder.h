@@ -73,6 +73,7 @@ class GraphDecoder : public BatchStepper, public TokenStepper {
   std::map<int, Captured>::iterator capture(int bucket);  // the graph of a new bucket
   // Replays the graph of the bucket for `length` positions and queues the copy of its arg-max out.
   void launch(int length);
+  void checkToken(std::int64_t token) const;  // throws folio::Error outside the vocabulary
   void forward(int bucket);  // the captured body: reads token_/position_, writes logits_ and argmax_
   // One layer on the float32 residual stream x [B, H]: adds `pending` (the previous block's output) and the
   // attention output to x (x may then be another tensor), and returns this layer's feed-forward output, still

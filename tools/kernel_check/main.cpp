@@ -10,6 +10,7 @@
 #include "argmax_rows.h"
 #include "decode_attention.h"
 #include "fused_ops.h"
+#include "logits_gemv.h"
 #include "moe_kernels.h"
 #include "sam.h"
 #include "small_batch_gemv.h"
@@ -42,6 +43,28 @@ void checkSmallBatchLinear() {
     const auto want = torch::cat({F::linear(x, q), F::linear(x, k)}, 1);
     expectClose("smallBatchLinear rows=" + std::to_string(rows), folio::cuda::smallBatchLinear(x, {q, k}), want, 1e-2);
   }
+}
+
+// The lm_head GEMV against cuBLAS's float32 product (no bf16 rounding in between): the model's size, and a
+// short odd one.
+void checkLogitsGemv() {
+  for (const auto [rows, k] : {std::pair{129280, 1280}, std::pair{1001, 640}}) {
+    const auto x = randn({1, k});
+    const auto weight = randn({rows, k}, torch::kBFloat16, 0.03);
+    const auto got = folio::cuda::logitsGemv(x, weight);
+    expectClose("logitsGemv " + std::to_string(rows) + "x" + std::to_string(k), got,
+                at::mm(x, weight.t(), torch::kFloat32), 1e-5);
+    if (got.scalar_type() != torch::kFloat32) {
+      std::printf("logitsGemv gives float32  FAILED\n");
+      ++failures;
+    }
+  }
+}
+
+void checkEmbeddingRows() {
+  const auto table = randn({1000, 1280});
+  const auto ids = torch::tensor({999, 0, 17, 17}, torch::kInt64).cuda();
+  expectClose("embeddingRows", folio::cuda::embeddingRows(table, ids), table.index_select(0, ids).to(torch::kFloat32), 0);
 }
 
 // The residual step + RMSNorm + GEMV launch against addRmsNorm's reference followed by F::linear.
@@ -288,6 +311,8 @@ int main() {
   torch::manual_seed(7);
   checkSmallBatchLinear();
   checkSmallBatchNormedLinear();
+  checkEmbeddingRows();
+  checkLogitsGemv();
   checkAddRmsNorm();
   checkAttention(10, 128, 512, {0, 200, 511});  // one chunk, a new position inside a chunk, at a chunk's end
   checkAttention(10, 128, 1024, {31, 32, 1000});  // a full single chunk, a chunk of one, 32 chunks (2 merge batches)
