@@ -224,8 +224,9 @@ StepLogits GraphDecoder::next() {
 }
 
 void GraphDecoder::dropQueued() {
-  for (const auto& step : in_flight_) copied_out_[step.staging].synchronize();
+  const auto dropped = std::move(in_flight_);
   in_flight_.clear();
+  for (const auto& step : dropped) copied_out_[step.staging].synchronize();
 }
 
 void GraphDecoder::checkToken(std::int64_t token) const {
@@ -240,7 +241,8 @@ void GraphDecoder::launch(int length) {
   if (it == graphs_.end()) it = capture(bucketFor(length, capacity()));
   it->second.graph->replay();
   // Two steps in flight at most: the row of the step before last has been read.
-  const int staging = launches_++ % 2;
+  const int staging = next_staging_;
+  next_staging_ ^= 1;
   C10_CUDA_CHECK(cudaMemcpyAsync(argmax_host_[staging].data_ptr(), it->second.argmax.data_ptr(),
                                  argmax_host_[staging].nbytes(), cudaMemcpyDeviceToHost, stream));
   copied_out_[staging].record(stream);

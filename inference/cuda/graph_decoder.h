@@ -99,7 +99,7 @@ class GraphDecoder : public BatchStepper, public TokenStepper {
   torch::Tensor inputs_host_, argmax_host_;  // pinned staging for the copies in and out of a step ([2, batch] each)
   std::array<at::cuda::CUDAEvent, 2> copied_out_;  // per row of argmax_host_: its step's arg-max has arrived
   std::deque<InFlight> in_flight_;  // queued steps, oldest first
-  int launches_ = 0;
+  int next_staging_ = 0;  // the row of argmax_host_ the next launch copies its arg-max to
   KvCache cache_;
   std::vector<KvCache> slots_;
   std::map<int, Captured> graphs_;  // by attention bucket

@@ -107,6 +107,24 @@ bool cacheFull(const Decoder& decoder, const KvCache& cache) {
   return cache.length() >= std::min(cache.capacity(), decoder.config().max_position_embeddings);
 }
 
+// Drops what a TokenStepper still has queued when decoding leaves, by return or by exception (an on_token that
+// throws must not leave steps in flight for the next page).
+class DropQueuedOnExit {
+ public:
+  explicit DropQueuedOnExit(TokenStepper& stepper) : stepper_(stepper) {}
+  DropQueuedOnExit(const DropQueuedOnExit&) = delete;
+  DropQueuedOnExit& operator=(const DropQueuedOnExit&) = delete;
+  ~DropQueuedOnExit() {
+    try {
+      stepper_.dropQueued();
+    } catch (...) {  // a device error: the stepper is empty anyway, and the next call reports the error
+    }
+  }
+
+ private:
+  TokenStepper& stepper_;
+};
+
 // Greedy decoding through a TokenStepper from the prompt's logits. While a step is in flight whose pick must be
 // its arg-max (the n-gram guard bans nothing after result.ids) and the sequence can take another token after
 // it, the step after it is queued on that arg-max before the host has read it; if the sequence then ends, that
@@ -114,6 +132,7 @@ bool cacheFull(const Decoder& decoder, const KvCache& cache) {
 void decodeQueued(TokenStepper& stepper, const Decoder& decoder, const StepLogits& prompt_step, GenerateResult& result,
                   const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token,
                   const CancelFlags& cancel) {
+  const DropQueuedOnExit drop_queued(stepper);
   std::int64_t token = pickToken(prompt_step, result.ids, options);
   if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, stepper.cache()))) return;
   stepper.queue(token);
@@ -127,10 +146,7 @@ void decodeQueued(TokenStepper& stepper, const Decoder& decoder, const StepLogit
                            .empty();
     if (ahead) stepper.queueOnArgmax();
     token = pickToken(stepper.next(), result.ids, options);
-    if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, stepper.cache()))) {
-      if (ahead) stepper.dropQueued();
-      return;
-    }
+    if (!continuesAfter(token, result, options, on_token, cancel, cacheFull(decoder, stepper.cache()))) return;
     if (!ahead) stepper.queue(token);
   }
 }

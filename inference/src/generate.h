@@ -35,7 +35,8 @@ class TokenStepper {
   // Waits for the oldest queued step and takes it: its logits [vocab] (valid while no later step is queued) and
   // its arg-max. The cache then holds its position.
   virtual StepLogits next() = 0;
-  // Waits for the queued steps and drops them.
+  // Waits for the queued steps and drops them (none queued: nothing to do). Nothing is queued after it returns
+  // or throws.
   virtual void dropQueued() = 0;
   virtual const KvCache& cache() const = 0;
 };

@@ -151,6 +151,7 @@ class QueuedEagerStepper : public folio::TokenStepper {
     queued_.clear();
   }
   const folio::KvCache& cache() const override { return cache_; }
+  int queued() const { return static_cast<int>(queued_.size()); }
   int ahead = 0;
   int dropped = 0;
 
@@ -460,6 +461,30 @@ class TestGenerate : public QObject {
         QVERIFY2(folio::generate(*c.decoder, cache, prompt, unguarded).ids != paced.ids, c.name);
       }
     }
+  }
+
+  // An on_token that throws while the next step is queued must not leave it queued for the next sequence.
+  void queuedStepIsDroppedWhenOnTokenThrows() {
+    c10::InferenceMode guard;
+    const auto config = tinyConfig();
+    const folio::Decoder decoder(config, randomWeights(config, 3));
+    folio::KvCache cache(config, 32, torch::kCPU, torch::kFloat32);
+    QueuedEagerStepper stepper(decoder, cache);
+    folio::GenerateOptions options;
+    options.eos_id = -1;
+    options.max_new_tokens = 20;
+    options.stepper = &stepper;
+    int seen = 0;
+    const auto throwAtThree = [&](std::int64_t) {
+      if (++seen == 3) throw std::runtime_error("the consumer failed");
+      return true;
+    };
+    QVERIFY_THROWS_EXCEPTION(std::runtime_error,
+                             folio::generate(decoder, cache, randomPrompt(config, 4), options, throwAtThree));
+    QCOMPARE(stepper.queued(), 0);
+    QCOMPARE(stepper.dropped, 1);
+    cache.reset();
+    QCOMPARE(folio::generate(decoder, cache, randomPrompt(config, 4), options).ids.size(), std::size_t{20});
   }
 
   void batchedGenerationEqualsOneByOne() {
