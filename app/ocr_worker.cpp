@@ -157,8 +157,9 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
   QString failure;
   try {
     backend_->runBatch(pages, options, on_progress, on_finished, cancels);
-  } catch (const std::bad_alloc&) {
-    failure = tr("Out of memory while reading %n page(s)", nullptr, int(ready.size()));
+  } catch (const std::bad_alloc&) {  // the pages that had finished keep their results
+    const auto unfinished = std::count(finished.begin(), finished.end(), false);
+    failure = tr("Out of memory while reading %n page(s)", nullptr, int(unfinished));
   } catch (const std::exception& error) {
     failure = QString::fromUtf8(error.what());
   }

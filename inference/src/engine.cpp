@@ -146,10 +146,15 @@ std::vector<Result> Engine::runBatch(const std::vector<RgbImage>& pages, const s
                                      const std::atomic<bool>* cancel, int max_batch,
                                      const std::vector<const std::atomic<bool>*>& page_cancel,
                                      const std::function<void(std::size_t, const Result&)>& on_page_finished) {
+  std::size_t finished = 0;  // pages already handed over: not in flight when memory ran out
+  const auto count_finished = [&](std::size_t i, const Result& result) {
+    ++finished;
+    if (on_page_finished) on_page_finished(i, result);
+  };
   try {
-    return impl_->runBatch(pages, options, on_progress, cancel, max_batch, page_cancel, on_page_finished);
+    return impl_->runBatch(pages, options, on_progress, cancel, max_batch, page_cancel, count_finished);
   } catch (const c10::OutOfMemoryError&) {
-    throw Error("out of GPU memory with " + std::to_string(std::min<std::size_t>(pages.size(), max_batch)) +
+    throw Error("out of GPU memory with " + std::to_string(std::min<std::size_t>(pages.size() - finished, max_batch)) +
                 " pages in flight; use fewer pages at once or a smaller mode");
   } catch (const c10::Error& e) {
     throw Error(std::string("inference failed: ") + e.what_without_backtrace());

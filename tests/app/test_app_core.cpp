@@ -10,6 +10,7 @@
 #include <QPainter>
 #include <QPdfWriter>
 #include <QTemporaryDir>
+#include <new>
 
 using namespace folio;
 using namespace std::chrono_literals;
@@ -88,6 +89,26 @@ class LastPageFirstBackend : public app::OcrBackend {
 
  private:
   std::shared_ptr<std::atomic<bool>> seen_last_, reported_;
+};
+
+// Finishes the first page of its batch, then runs out of memory on the rest.
+class OutOfMemoryAfterFirstBackend : public app::OcrBackend {
+ public:
+  Result run(const RgbImage&, const RunOptions&, const std::function<void(const Progress&)>&,
+             const std::atomic<bool>*) override {
+    return {};
+  }
+  QString description() const override { return QStringLiteral("out of memory after the first page"); }
+  int pagesInFlight() const override { return 3; }
+  void runBatch(const std::vector<RgbImage>&, const std::vector<RunOptions>&,
+                const std::function<void(std::size_t, const Progress&)>&,
+                const std::function<void(std::size_t, Result)>& on_finished,
+                const std::vector<const std::atomic<bool>*>&) override {
+    Result first;
+    first.raw_text = "first";
+    on_finished(0, first);
+    throw std::bad_alloc();
+  }
 };
 
 }  // namespace
@@ -242,6 +263,29 @@ class AppCoreTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 3, 10000);
     QCOMPARE(finished, (QList<int>{2, 1, 0}));
     QVERIFY(reported_in_batch->load());
+  }
+
+  // Running out of memory fails the pages still being read, and says how many: not the one already done.
+  void outOfMemoryFailsOnlyTheUnfinishedPages() {
+    QTemporaryDir dir;
+    QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    app::OcrService service([] { return std::make_unique<OutOfMemoryAfterFirstBackend>(); });
+    bool ready = false;
+    QList<int> finished;
+    QHash<int, QString> failed;
+    connect(service.worker(), &app::OcrWorker::backendReady, this, [&] { ready = true; });
+    connect(service.worker(), &app::OcrWorker::pageFinished, this,
+            [&](int page, const app::JobOutcome&) { finished << page; });
+    connect(service.worker(), &app::OcrWorker::pageFailed, this,
+            [&](int page, const QString& why) { failed.insert(page, why); });
+    service.start();
+    QTRY_VERIFY_WITH_TIMEOUT(ready, 10000);
+    service.worker()->enqueue(wholePageJobs(image, 3));
+    QTRY_COMPARE_WITH_TIMEOUT(failed.size(), 2, 10000);
+    QCOMPARE(finished, QList<int>{0});
+    QCOMPARE(failed.keys().size(), 2);
+    QVERIFY(failed.contains(1) && failed.contains(2));
+    QVERIFY2(failed.value(1).contains(QStringLiteral("2 page")), qPrintable(failed.value(1)));
   }
 
   void cancelPageStopsOnlyThatPage() {
