@@ -232,7 +232,7 @@ __global__ void embeddingRowsKernel(const __nv_bfloat16* __restrict__ table, con
 
 at::Tensor embeddingRows(const at::Tensor& table, const at::Tensor& ids) {
   TORCH_CHECK(table.is_cuda() && table.scalar_type() == at::kBFloat16 && table.dim() == 2 && table.is_contiguous() &&
-                  table.size(1) % 8 == 0 && reinterpret_cast<std::uintptr_t>(table.data_ptr()) % 16 == 0,
+                  table.size(1) % 8 == 0 && aligned16(table),
               "embeddingRows: the table must be contiguous bf16 [V, H] on the GPU, H a multiple of 8");
   TORCH_CHECK(ids.scalar_type() == at::kLong && ids.dim() == 1 && ids.is_contiguous() && ids.device() == table.device(),
               "embeddingRows: ids must be contiguous int64 [rows] beside the table");

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "launch.h"
 
@@ -48,5 +49,8 @@ void launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, std::siz
   config.numAttrs = 1;
   C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
 }
+
+// Whether a tensor's data starts on a 16-byte boundary: the kernels read bf16 data in 16-byte words.
+inline bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
 
 }  // namespace folio::cuda

@@ -71,8 +71,6 @@ void launchWords(const at::Tensor& x, const at::Tensor& weight, at::Tensor& out)
                    reinterpret_cast<const uint4*>(weight.data_ptr()), rows, chunks, out.data_ptr<float>());
 }
 
-bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
-
 }  // namespace
 
 at::Tensor logitsGemv(const at::Tensor& x, const at::Tensor& weight) {

@@ -269,8 +269,6 @@ __global__ void weightedSwiGluKernel(const __nv_bfloat16* __restrict__ projected
   }
 }
 
-bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
-
 void checkBf16(const at::Tensor& t, const char* what) {
   TORCH_CHECK(t.is_cuda() && t.scalar_type() == at::kBFloat16 && aligned16(t), what,
               " must be 16-byte aligned bf16 on the GPU");

@@ -94,8 +94,6 @@ void launchRows(const Segments& segments, const GemvInput<Delta>& in, int rows, 
     go(smallBatchGemvKernel<8, kNormed, Delta>);
 }
 
-bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
-
 Segments segmentsOf(const std::vector<at::Tensor>& weights, std::int64_t k, const at::Device& device) {
   TORCH_CHECK(!weights.empty() && weights.size() <= kMaxSegments, "smallBatchLinear: 1..", kMaxSegments, " weights");
   Segments segments{};
