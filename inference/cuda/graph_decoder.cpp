@@ -237,8 +237,9 @@ void GraphDecoder::checkToken(std::int64_t token) const {
 
 void GraphDecoder::launch(int length) {
   const auto stream = at::cuda::getCurrentCUDAStream();
-  auto it = graphs_.find(bucketFor(length, capacity()));
-  if (it == graphs_.end()) it = capture(bucketFor(length, capacity()));
+  const int bucket = bucketFor(length, capacity());
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) it = capture(bucket);
   it->second.graph->replay();
   // Two steps in flight at most: the row of the step before last has been read.
   const int staging = next_staging_;

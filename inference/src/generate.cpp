@@ -1,5 +1,7 @@
 #include "generate.h"
 
+#include <folio/engine.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -102,10 +104,13 @@ bool continuesAfter(std::int64_t token, GenerateResult& result, const GenerateOp
   return true;
 }
 
-// Feeding a token back needs one more position in the cache and in the RoPE range.
-bool cacheFull(const Decoder& decoder, const KvCache& cache) {
-  return cache.length() >= std::min(cache.capacity(), decoder.config().max_position_embeddings);
+// Positions the cache can still take within its capacity and the RoPE range.
+int positionsLeft(const Decoder& decoder, const KvCache& cache) {
+  return std::min(cache.capacity(), decoder.config().max_position_embeddings) - cache.length();
 }
+
+// Feeding a token back needs one more position.
+bool cacheFull(const Decoder& decoder, const KvCache& cache) { return positionsLeft(decoder, cache) <= 0; }
 
 // Drops what a TokenStepper still has queued when decoding leaves, by return or by exception (an on_token that
 // throws must not leave steps in flight for the next page).
@@ -139,8 +144,7 @@ void decodeQueued(TokenStepper& stepper, const Decoder& decoder, const StepLogit
   while (true) {
     // The step in flight feeds result.ids.back() at the cache's next position; one after it needs one more.
     const bool room_after = static_cast<int>(result.ids.size()) + 1 < options.max_new_tokens &&
-                            stepper.cache().length() + 2 <= std::min(stepper.cache().capacity(),
-                                                                     decoder.config().max_position_embeddings);
+                            positionsLeft(decoder, stepper.cache()) >= 2;
     const bool ahead = options.queue_ahead && room_after &&
                        noRepeatNgramBans(result.ids, options.ngram_size, options.ngram_window, options.ngram_whitelist)
                            .empty();
@@ -157,6 +161,8 @@ GenerateResult generate(const Decoder& decoder, KvCache& cache, const torch::Ten
                         const GenerateOptions& options, const std::function<bool(std::int64_t)>& on_token,
                         CancelFlags cancel) {
   c10::InferenceMode inference_mode;
+  if (options.stepper != nullptr && &options.stepper->cache() != &cache)
+    throw Error("generate: the stepper decodes into another cache than the one the prompt is prefilled into");
   GenerateResult result;
   if (cancel.set()) {
     result.cancelled = true;

@@ -642,6 +642,12 @@ class TestGenerate : public QObject {
     QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.forward(torch::randn({2, config.hidden_size + 1}), cache));
     QVERIFY_THROWS_EXCEPTION(folio::Error, decoder.forward(torch::randn({9, config.hidden_size}), cache));
     QCOMPARE(cache.length(), 0);
+    folio::KvCache other(config, 8, torch::kCPU, torch::kFloat32);
+    QueuedEagerStepper elsewhere(decoder, other);
+    folio::GenerateOptions options;
+    options.stepper = &elsewhere;
+    QVERIFY_THROWS_EXCEPTION(folio::Error, folio::generate(decoder, cache, torch::randn({2, config.hidden_size}), options));
+    QCOMPARE(cache.length(), 0);
 
     weights.set("model.layers.2.mlp.experts.5.up_proj.weight", torch::zeros({config.moe_intermediate_size, 3}));
     QVERIFY_THROWS_EXCEPTION(folio::Error, folio::Decoder(config, weights));
