@@ -1,46 +1,72 @@
 #!/usr/bin/env bash
-# One GPU-machine session: build, write the synthetic checkpoints, run parity (ci fp32, full fp32, full bf16),
-# the benchmark and the upstream baseline. Everything lands in $OUT (or out/). Needs .deps/ and .shared/
-# (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [parity] [reference] [bench]
-# (reference: the upstream code's own bf16 error against its fp32 goldens, scripts/reference_bf16.py; quick: the
-# benchmark without the upstream baseline and the batched runs, for trying a kernel change)
-set -uo pipefail
+# One GPU-machine session: build (scripts/gpu-build.sh), write the synthetic checkpoints, then the named steps;
+# stops with a non-zero status at the first check that fails. Everything lands in $OUT (or out/). Needs .deps/
+# and .shared/ (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [STEP...], steps:
+#   parity     ci fp32, full fp32 and full bf16 against the goldens
+#   reference  the upstream code's own bf16 error against its fp32 goldens (scripts/reference_bf16.py)
+#   quick      folio-bench without the upstream baseline and the batched runs
+#   bench      folio-bench with the upstream baseline and the batched runs
+#   cold       folio-bench --cold: first pages after load (also with Folio's kernels off, the generic path)
+#   ptx        rebuild for compute_80 PTX only (the driver compiles it: the non-Hopper code path), then the
+#              kernel check, bf16 parity and the quick benchmark of that build
+set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$here/out}; mkdir -p "$out"
 shared=$here/.shared
-py=/opt/torch/.venv/bin/python
-steps=${*:-parity bench}
-"$here/scripts/gpu-build.sh" 2>&1 | tail -3 | tee "$out/build.log" || exit 1
-cli=$here/build-gpu/tools/folio-cli
-"$here/build-gpu/tools/folio-kernel-check" | tee "$out/kernel_check.txt"
-[ "${PIPESTATUS[0]}" = 0 ] || { echo "kernel check failed: stopping"; exit 1; }
+py=python3
+steps=" ${*:-parity bench} "
+build=$here/build-gpu
+cli=$build/tools/folio-cli
+goldens=/tmp/goldens
+
+build_and_check_kernels() {  # $1: a tag for the logs; further arguments go to scripts/gpu-build.sh
+  local tag=$1; shift
+  "$here/scripts/gpu-build.sh" "$@" > "$out/build_$tag.log" 2>&1 || { tail -30 "$out/build_$tag.log"; exit 1; }
+  "$build/tools/folio-kernel-check" | tee "$out/kernel_check_$tag.txt"
+}
+
+parity() {  # $1 model, $2 dtype, $3 config, $4 json
+  "$cli" parity --model "$1" --device cuda --dtype "$2" --config "$3" --goldens $goldens --json "$4"
+}
+
+build_and_check_kernels native
 # The GPU machine has no PNG decoder for Folio: give the golden views to it as binary PPM.
-goldens=/tmp/goldens; rm -rf $goldens; cp -r "$shared/reference/goldens" $goldens
+rm -rf $goldens; cp -r "$shared/reference/goldens" $goldens
 $py -c "
 import glob; from PIL import Image
 for p in glob.glob('$goldens/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm')
 "
-(time "$cli" synth-weights --config "$shared/model/config.json" -o /tmp/full) 2>&1 | tail -5 | tee "$out/synth.log"
+{ time "$cli" synth-weights --config "$shared/model/config.json" -o /tmp/full; } > "$out/synth.log" 2>&1
 "$cli" synth-weights --config "$shared/model/config.json" --layers 2 -o /tmp/ci > /dev/null
-if [[ " $steps " == *" parity "* ]]; then
-  "$cli" parity --model /tmp/ci --device cuda --dtype fp32 --config ci --goldens $goldens --json "$out/parity_ci_fp32_cuda.json"
-  "$cli" parity --model /tmp/full --device cuda --dtype fp32 --config full --goldens $goldens --json "$out/parity_full_fp32_cuda.json"
-  "$cli" parity --model /tmp/full --device cuda --dtype bf16 --config full --goldens $goldens --json "$out/parity_full_bf16_cuda.json"
+if [[ $steps == *" parity "* ]]; then
+  parity /tmp/ci fp32 ci "$out/parity_ci_fp32_cuda.json"
+  parity /tmp/full fp32 full "$out/parity_full_fp32_cuda.json"
+  parity /tmp/full bf16 full "$out/parity_full_bf16_cuda.json"
 fi
-if [[ " $steps " == *" reference "* ]]; then
+if [[ $steps == *" reference "* ]]; then
   $py "$here/scripts/reference_bf16.py" "$shared" > "$out/reference_bf16.json" 2> "$out/reference_bf16.err"
   tail -5 "$out/reference_bf16.err"
 fi
-if [[ " $steps " == *" quick "* ]]; then
-  "$here/build-gpu/tools/folio-bench" --model /tmp/full --batches 0 --profile "$out/profile.json" --json | tee "$out/perf.json"
+if [[ $steps == *" cold "* ]]; then
+  "$build/tools/folio-bench" --model /tmp/full --cold --cold-profile --json | tee "$out/cold.json"
+  FOLIO_CUDA_KERNELS=0 "$build/tools/folio-bench" --model /tmp/full --cold --json | tee "$out/cold_generic.json"
 fi
-if [[ " $steps " == *" bench "* ]]; then
+if [[ $steps == *" quick "* ]]; then
+  "$build/tools/folio-bench" --model /tmp/full --batches 0 --profile "$out/profile.json" --json | tee "$out/perf.json"
+fi
+if [[ $steps == *" bench "* ]]; then
   (cd "$shared/reference" && $py bench_upstream.py --tokens 256 --mode base > "$out/upstream_base.json" 2> "$out/upstream.err")
   cat "$out/upstream_base.json"
-  "$here/build-gpu/tools/folio-bench" --model /tmp/full --upstream "$out/upstream_base.json" --profile "$out/profile.json" \
+  "$build/tools/folio-bench" --model /tmp/full --upstream "$out/upstream_base.json" --profile "$out/profile.json" \
     --json | tee "$out/perf.json"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 fi
+if [[ $steps == *" ptx "* ]]; then
+  FOLIO_CUDA_ARCHS=80-virtual build_and_check_kernels ptx
+  parity /tmp/full bf16 full "$out/parity_full_bf16_cuda_ptx80.json"
+  "$build/tools/folio-bench" --model /tmp/full --batches 0 --reps 3 --json > "$out/perf_ptx80.json"
+  "$cli" ocr --model /tmp/full --mode base --max-tokens 8 "$goldens/base_800x1100.ppm" -o /tmp/ptx-ocr 2>&1 | grep -i "loaded"
+fi
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 # The device tool returns at most 8 files: the side logs travel as one archive.
-(cd "$out" && tar czf logs.tar.gz --remove-files $(ls build.log synth.log kernel_check.txt upstream.err \
+(cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
   upstream_base.json gpu.txt reference_bf16.err 2>/dev/null))

@@ -7,7 +7,8 @@
 // Rules for a kernel launched this way: every block calls waitForPreviousKernel() before it reads the output of
 // an earlier kernel and before it writes (so the grid cannot finish before the kernels it depends on, which keeps
 // the guarantee transitive for the kernels after it), and it calls letNextKernelStart() once it may be
-// overlapped by the next kernel. On GPUs before sm_90 both calls compile to nothing and the attribute is ignored.
+// overlapped by the next kernel. In code for GPUs before sm_90 both calls compile to nothing, so the attribute is
+// set only where kernelSupport() says the running code has them.
 #pragma once
 
 #include <ATen/cuda/CUDAContext.h>
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernel_support.h"
 #include "launch.h"
 
 namespace folio::cuda {
@@ -39,7 +41,7 @@ template <typename... Params, typename... Args>
 void launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, Args... args) {
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = overlappedLaunches() ? 1 : 0;
+  attribute.val.programmaticStreamSerializationAllowed = overlappedLaunches() && kernelSupport().overlapped ? 1 : 0;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;

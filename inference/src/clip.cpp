@@ -6,6 +6,7 @@
 
 #ifdef FOLIO_HAVE_CUDA
 #include "fused_ops.h"
+#include "kernel_support.h"
 #endif
 
 namespace folio {
@@ -17,7 +18,7 @@ constexpr double kNormEps = 1e-5;  // CLIP's pre_layrnorm and layer norms (fixed
 
 torch::Tensor quickGelu(const torch::Tensor& x) {
 #ifdef FOLIO_HAVE_CUDA
-  if (x.is_cuda() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() && x.numel() % 8 == 0)
+  if (cuda::kernelsFor(x) && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() && x.numel() % 8 == 0)
     return cuda::quickGelu(x);  // one pass instead of three
 #endif
   return x * torch::sigmoid(1.702 * x);

@@ -120,8 +120,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   } catch (const c10::OutOfMemoryError&) {
     throw Error(options.model_dir + ": not enough GPU memory to load the model (about 7 GB are needed)");
   }
-  impl->description = device.is_cuda() ? "CUDA " + std::string(dtype == torch::kBFloat16 ? "bf16" : "fp32")
-                                       : "CPU " + std::string(dtype == torch::kBFloat16 ? "bf16" : "fp32");
+  impl->description = impl->model->pathDescription();
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 

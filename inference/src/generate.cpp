@@ -7,6 +7,7 @@
 
 #ifdef FOLIO_HAVE_CUDA
 #include "argmax_rows.h"
+#include "kernel_support.h"
 #endif
 
 namespace folio {
@@ -16,7 +17,7 @@ namespace {
 // Each row's arg-max [rows] of logits [rows, V].
 torch::Tensor argmaxOfRows(const torch::Tensor& logits) {
 #ifdef FOLIO_HAVE_CUDA
-  if (logits.is_cuda() && logits.scalar_type() == torch::kFloat32 && logits.is_contiguous())
+  if (cuda::kernelsFor(logits) && logits.scalar_type() == torch::kFloat32 && logits.is_contiguous())
     return cuda::argmaxRows(logits);
 #endif
   return logits.argmax(1);

@@ -12,9 +12,11 @@
 #include "safetensors.h"
 
 #ifdef FOLIO_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 
 #include "graph_decoder.h"
+#include "kernel_support.h"
 #include "vision_graphs.h"
 #endif
 
@@ -115,8 +117,10 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   model->pixel_values_ = pixelValueTable().to(device);
   model->decoder_ = std::make_unique<Decoder>(model->config_.decoder, model->weights_);
 #ifdef FOLIO_HAVE_CUDA
-  model->graph_decoder_available_ =
-      device.is_cuda() && dtype == torch::kBFloat16 && cuda::GraphDecoder::supports(model->config_.decoder);
+  model->graph_decoder_available_ = device.is_cuda() && dtype == torch::kBFloat16 &&
+                                     cuda::kernelSupport().kernels &&
+                                     cuda::GraphDecoder::supports(model->config_.decoder);
+  model->vision_graphs_available_ = device.is_cuda() && dtype == torch::kBFloat16;
 #endif
   model->setUseCudaGraphs(true);
   return model;
@@ -200,12 +204,25 @@ torch::Tensor OcrModel::promptEmbeddings(const torch::Tensor& ids, const torch::
   return embeds;
 }
 
+std::string OcrModel::pathDescription() const {
+  const std::string dtype = dtype_ == torch::kBFloat16 ? "bf16" : "fp32";
+  if (!device_.is_cuda()) return "CPU " + dtype;
+  std::string text = "CUDA " + dtype;
+#ifdef FOLIO_HAVE_CUDA
+  const bool sizes_fit = dtype_ != torch::kBFloat16 || graph_decoder_available_;
+  text += " · " + (cuda::kernelSupport().kernels && !sizes_fit
+                       ? std::string("generic libtorch path (the model's sizes do not fit Folio's kernels)")
+                       : cuda::kernelPathDescription());
+  text += " · " + std::string(at::cuda::getCurrentDeviceProperties()->name);
+#endif
+  return text;
+}
+
 void OcrModel::setUseCudaGraphs(bool use) {
 #ifdef FOLIO_HAVE_CUDA
-  if (use && graph_decoder_available_ && !graph_decoder_) {
+  if (use && graph_decoder_available_ && !graph_decoder_)
     graph_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_);
-    vision_graphs_ = std::make_shared<cuda::VisionGraphs>(*vision_);
-  }
+  if (use && vision_graphs_available_ && !vision_graphs_) vision_graphs_ = std::make_shared<cuda::VisionGraphs>(*vision_);
 #endif
   if (!use) {
     graph_decoder_.reset();

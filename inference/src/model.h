@@ -65,6 +65,9 @@ class OcrModel {
   static int sequencesThatFit(std::int64_t free_bytes, std::int64_t per_sequence);
   static constexpr std::int64_t kBatchReserveBytes = 1LL << 30;
   bool usesCudaGraphs() const { return graph_decoder_ != nullptr; }
+  // How this model runs: "CPU fp32", "CUDA bf16 · Folio kernels · sm_90 · NVIDIA H200",
+  // "CUDA bf16 · generic libtorch path (reason) · NVIDIA ...".
+  std::string pathDescription() const;
   void setUseCudaGraphs(bool use);  // decoding and one-page vision; for comparisons, on by default where available
 
  private:
@@ -85,6 +88,7 @@ class OcrModel {
   std::shared_ptr<cuda::GraphDecoder> batch_decoder_;  // the last generateBatch's, kept with its graphs
   mutable std::shared_ptr<cuda::VisionGraphs> vision_graphs_;  // CUDA bf16 only; dropped if a capture fails
   bool graph_decoder_available_ = false;
+  bool vision_graphs_available_ = false;
 };
 
 // Waits for queued GPU work (timings); no-op on CPU.

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #ifdef FOLIO_HAVE_CUDA
+#include "kernel_support.h"
 #include "moe_kernels.h"
 #endif
 
@@ -23,7 +24,7 @@ std::string shapeText(at::IntArrayRef shape) {
 // scatter and four element-wise passes, rounding once instead of after each op.
 torch::Tensor weightedSwiGlu(const torch::Tensor& projected, const torch::Tensor& ids, const torch::Tensor& weights) {
 #ifdef FOLIO_HAVE_CUDA
-  if (projected.is_cuda() && projected.scalar_type() == torch::kBFloat16)
+  if (cuda::kernelsFor(projected) && projected.scalar_type() == torch::kBFloat16)
     return cuda::weightedSwiGlu(projected, ids.contiguous(), weights.to(torch::kFloat32).contiguous());
 #endif
   const auto rows = projected.size(0), experts = projected.size(1), inner = projected.size(2) / 2;

@@ -8,6 +8,7 @@
 
 #ifdef FOLIO_HAVE_CUDA
 #include "fused_ops.h"
+#include "kernel_support.h"
 #include "sam_features.h"
 #endif
 
@@ -122,7 +123,7 @@ NormedSum addLayerNorm(const torch::Tensor& x, const torch::Tensor& delta, const
                        const torch::Tensor& bias, double eps, int window, bool delta_in_windows,
                        bool normed_in_windows) {
 #ifdef FOLIO_HAVE_CUDA
-  const auto bf16 = [](const torch::Tensor& t) { return t.is_cuda() && t.scalar_type() == torch::kBFloat16; };
+  const auto bf16 = [](const torch::Tensor& t) { return cuda::kernelsFor(t) && t.scalar_type() == torch::kBFloat16; };
   if (bf16(x) && bf16(weight) && bf16(bias) && (!delta.defined() || (bf16(delta) && delta.is_contiguous())) &&
       x.is_contiguous() && x.size(-1) % 8 == 0 && x.size(-1) <= cuda::kLayerNormMaxWidth) {
     auto [sum, normed] = cuda::addLayerNorm(x, delta, weight, bias, eps, window, delta_in_windows, normed_in_windows);
@@ -159,7 +160,7 @@ QueryKeyFeatures samQueryKeyFeaturesByOps(const torch::Tensor& qkv, const torch:
 QueryKeyFeatures samQueryKeyFeatures(const torch::Tensor& qkv, const torch::Tensor& rel_pos_h,
                                      const torch::Tensor& rel_pos_w) {
 #ifdef FOLIO_HAVE_CUDA
-  if (qkv.is_cuda() && qkv.scalar_type() == torch::kBFloat16 && qkv.size(5) % 8 == 0)
+  if (cuda::kernelsFor(qkv) && qkv.scalar_type() == torch::kBFloat16 && qkv.size(5) % 8 == 0)
     return queryKeyFeaturesByKernel(qkv, rel_pos_h, rel_pos_w);
 #endif
   return samQueryKeyFeaturesByOps(qkv, rel_pos_h, rel_pos_w);

@@ -309,6 +309,97 @@ BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage
   return figures;
 }
 
+// The host-side calls (libtorch ops, CUDA runtime calls) that took longest while `work` ran, by total time: where
+// a first page's time goes before any kernel runs (library initialisation, module loading, graph capture).
+nlohmann::json slowestHostCalls(torch::Device device, const std::function<void()>& work, std::size_t top = 40) {
+  namespace prof = torch::autograd::profiler;
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO, false);
+  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
+                                                                  torch::profiler::impl::ActivityType::CUDA};
+  prof::prepareProfiler(config, activities);
+  prof::enableProfiler(config, activities);
+  work();
+  folio::synchronize(device);
+  const auto result = prof::disableProfiler();
+  KernelTimes times;
+  for (const auto& event : result->events()) {
+    if (event.deviceType() != c10::DeviceType::CPU) continue;
+    auto& t = times[event.name().substr(0, 100)];
+    t.ms += event.durationNs() / 1e6;
+    t.calls += 1;
+  }
+  return kernelTable(times, {}, 1, top);
+}
+
+// What a user's first pages cost through the public engine: the model loaded from disk, then pages each the
+// first of its mode or tile grid, one after the other; then the same pages again (warm); then a batch of varied
+// pages, first and again. tokens per page, eos ignored.
+nlohmann::json coldPages(const std::string& model_dir, folio::Device device, int tokens, bool profile_first) {
+  struct ColdCase {
+    const char* name;
+    Mode mode;
+    int width, height;
+  };
+  const ColdCase cases[] = {{"gundam_1031x1171", Mode::Gundam, 1031, 1171}, {"base_800x1100", Mode::Base, 800, 1100},
+                            {"small_800x1100", Mode::Small, 800, 1100},     {"tiny_800x1100", Mode::Tiny, 800, 1100},
+                            {"large_800x1100", Mode::Large, 800, 1100},     {"gundam_1240x1754", Mode::Gundam, 1240, 1754},
+                            {"gundam_1700x600", Mode::Gundam, 1700, 600},    {"gundam_700x2000", Mode::Gundam, 700, 2000},
+                            {"gundam_1600x1600", Mode::Gundam, 1600, 1600}, {"gundam_2400x1000", Mode::Gundam, 2400, 1000}};
+  nlohmann::json out;
+  const auto start = Clock::now();
+  folio::EngineOptions engine_options;
+  engine_options.model_dir = model_dir;
+  engine_options.device = device;
+  auto engine = folio::Engine::load(engine_options);
+  out["load_s"] = secondsSince(start);
+  out["path"] = engine->deviceDescription();
+  const auto options = [&](Mode mode) {
+    folio::RunOptions o;
+    o.mode = mode;
+    o.max_new_tokens = tokens;
+    o.ignore_eos = true;
+    return o;
+  };
+  const auto figures = [](const folio::Result& r) {
+    return nlohmann::json{{"preprocess_ms", r.timings.preprocess_ms}, {"vision_ms", r.timings.vision_ms},
+                          {"prefill_ms", r.timings.prefill_ms}, {"decode_ms", r.timings.decode_ms},
+                          {"image_tokens", r.image_tokens}};
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& c : cases) {
+      const auto page = syntheticPage(c.width, c.height);
+      folio::Result result;
+      const auto run = [&] { result = engine->run(page, options(c.mode)); };
+      if (round == 0 && profile_first && &c == &cases[0])
+        out["first_page_host_calls"] = slowestHostCalls(torch::Device(torch::kCUDA, 0), run);
+      else
+        run();
+      if (round == 0 && &c == &cases[0])
+        out["load_to_first_token_s"] = secondsSince(start) - result.timings.decode_ms / 1000.0;
+      out[round == 0 ? "first" : "again"][c.name] = figures(result);
+    }
+  }
+  for (const auto& c : cases) {  // vision + prefill of a page the first time, over the same again
+    const auto cost = [&](const nlohmann::json& f) { return f["vision_ms"].get<double>() + f["prefill_ms"].get<double>(); };
+    out["first_over_again"][c.name] = cost(out["first"][c.name]) / cost(out["again"][c.name]);
+  }
+  // A batch of pages of different grids, as the app's worker hands them over.
+  std::vector<folio::RgbImage> pages;
+  std::vector<folio::RunOptions> batch_options;
+  for (const auto& c : {cases[5], cases[6], cases[7], cases[1]}) {
+    pages.push_back(syntheticPage(c.width + 17, c.height + 23));  // grids seen before, sizes not
+    batch_options.push_back(options(c.mode));
+  }
+  for (const char* round : {"batch_first", "batch_again"}) {
+    const auto batch_start = Clock::now();
+    const auto results = engine->runBatch(pages, batch_options);
+    auto& entry = out[round];
+    entry["seconds"] = secondsSince(batch_start);
+    for (const auto& r : results) entry["pages"].push_back(figures(r));
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -316,7 +407,8 @@ int main(int argc, char** argv) {
   std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path, profile_path;
   int decode_tokens = 512, reps = 10, batch_tokens = 1000;
   std::vector<int> batch_sizes{1, 8, 32, 64};
-  bool json_only = false;
+  bool json_only = false, cold = false, cold_profile = false;
+  int cold_tokens = 64;
   cli.add_option("--model", model_dir, "Model folder")->required();
   cli.add_option("--device", device_name, "auto, cuda or cpu");
   cli.add_option("--dtype", dtype_name, "auto, bf16 or fp32");
@@ -327,6 +419,9 @@ int main(int argc, char** argv) {
   cli.add_option("--upstream", upstream_path, "JSON printed by shared/reference/bench_upstream.py in the same run");
   cli.add_flag("--json", json_only, "Print one JSON object");
   cli.add_option("--profile", profile_path, "Write GPU time by kernel (Base vision, a batch-1 decode step) here");
+  cli.add_flag("--cold", cold, "Only this: load the engine, time each page the first time it is seen, then again");
+  cli.add_flag("--cold-profile", cold_profile, "With --cold: the slowest host calls of the first page");
+  cli.add_option("--cold-tokens", cold_tokens, "Tokens per page in the cold runs");
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -335,10 +430,14 @@ int main(int argc, char** argv) {
     const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     const auto dtype = dtype_name == "fp32" ? torch::kFloat32
                        : dtype_name == "bf16" || cuda ? torch::kBFloat16 : torch::kFloat32;
+    nlohmann::json out;
+    if (cold) {
+      out["cold"] = coldPages(model_dir, cuda ? folio::Device::Cuda : folio::Device::Cpu, cold_tokens, cold_profile && cuda);
+      std::cout << out.dump(json_only ? -1 : 1) << std::endl;
+      return 0;
+    }
     auto model = folio::OcrModel::load(model_dir, device, dtype);
-
-    nlohmann::json out = {{"gpu", gpuName(device)}, {"torch", TORCH_VERSION},
-                          {"dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32"}};
+    out.update({{"gpu", gpuName(device)}, {"torch", TORCH_VERSION}, {"dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32"}});
     const ModeCase cases[] = {{Mode::Tiny, "tiny", 800, 1100},   {Mode::Small, "small", 800, 1100},
                               {Mode::Base, "base", 800, 1100},   {Mode::Large, "large", 800, 1100},
                               {Mode::Gundam, "gundam", 1240, 1754}};
