@@ -2,11 +2,14 @@
 # One GPU-machine session: build (scripts/gpu-build.sh), write the synthetic checkpoints, then the named steps;
 # stops with a non-zero status at the first check that fails. Everything lands in $OUT (or out/). Needs .deps/
 # and .shared/ (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [STEP...], steps:
-#   parity     ci fp32, full fp32 and full bf16 against the goldens
+#   parity     ci fp32 and full bf16 against the goldens (bf16 also checks the GPU's graph and batched paths)
+#   parity-fp32  full fp32 as well
 #   reference  the upstream code's own bf16 error against its fp32 goldens (scripts/reference_bf16.py)
 #   quick      folio-bench without the upstream baseline and the batched runs
+#   cudnn      the same with cuDNN attention allowed again (what turning it off costs warm)
 #   bench      folio-bench with the upstream baseline and the batched runs
-#   cold       folio-bench --cold: first pages after load (also with Folio's kernels off, the generic path)
+#   cold       folio-bench --cold: first pages after load
+#   cold-generic  the same with Folio's kernels off (the generic libtorch path)
 #   ptx        rebuild for compute_80 PTX only (the driver compiles it: the non-Hopper code path), then the
 #              kernel check, bf16 parity and the quick benchmark of that build
 set -euo pipefail
@@ -40,19 +43,24 @@ for p in glob.glob('$goldens/*.png'): Image.open(p).convert('RGB').save(p[:-4] +
 "$cli" synth-weights --config "$shared/model/config.json" --layers 2 -o /tmp/ci > /dev/null
 if [[ $steps == *" parity "* ]]; then
   parity /tmp/ci fp32 ci "$out/parity_ci_fp32_cuda.json"
-  parity /tmp/full fp32 full "$out/parity_full_fp32_cuda.json"
   parity /tmp/full bf16 full "$out/parity_full_bf16_cuda.json"
 fi
+if [[ $steps == *" parity-fp32 "* ]]; then parity /tmp/full fp32 full "$out/parity_full_fp32_cuda.json"; fi
 if [[ $steps == *" reference "* ]]; then
   $py "$here/scripts/reference_bf16.py" "$shared" > "$out/reference_bf16.json" 2> "$out/reference_bf16.err"
   tail -5 "$out/reference_bf16.err"
 fi
 if [[ $steps == *" cold "* ]]; then
   "$build/tools/folio-bench" --model /tmp/full --cold --cold-profile --json | tee "$out/cold.json"
+fi
+if [[ $steps == *" cold-generic "* ]]; then
   FOLIO_CUDA_KERNELS=0 "$build/tools/folio-bench" --model /tmp/full --cold --json | tee "$out/cold_generic.json"
 fi
 if [[ $steps == *" quick "* ]]; then
   "$build/tools/folio-bench" --model /tmp/full --batches 0 --profile "$out/profile.json" --json | tee "$out/perf.json"
+fi
+if [[ $steps == *" cudnn "* ]]; then
+  "$build/tools/folio-bench" --model /tmp/full --batches 0 --cudnn-attention --json | tee "$out/perf_cudnn_attention.json"
 fi
 if [[ $steps == *" bench "* ]]; then
   (cd "$shared/reference" && $py bench_upstream.py --tokens 256 --mode base > "$out/upstream_base.json" 2> "$out/upstream.err")
@@ -64,7 +72,6 @@ if [[ $steps == *" ptx "* ]]; then
   FOLIO_CUDA_ARCHS=80-virtual build_and_check_kernels ptx
   parity /tmp/full bf16 full "$out/parity_full_bf16_cuda_ptx80.json"
   "$build/tools/folio-bench" --model /tmp/full --batches 0 --reps 3 --json > "$out/perf_ptx80.json"
-  "$cli" ocr --model /tmp/full --mode base --max-tokens 8 "$goldens/base_800x1100.ppm" -o /tmp/ptx-ocr 2>&1 | grep -i "loaded"
 fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 # The device tool returns at most 8 files: the side logs travel as one archive.

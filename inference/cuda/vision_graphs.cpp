@@ -5,37 +5,21 @@
 #include <folio/engine.h>
 
 namespace folio::cuda {
-namespace {
-
-// What a graph depends on: the sizes of the views and the tile grid.
-std::vector<std::int64_t> geometryOf(const PageViewTensors& views) {
-  auto key = views.global_view.sizes().vec();
-  if (views.tiles.defined()) {
-    const auto tiles = views.tiles.sizes();
-    key.insert(key.end(), tiles.begin(), tiles.end());
-  }
-  key.push_back(views.grid_w);
-  key.push_back(views.grid_h);
-  return key;
-}
-
-}  // namespace
 
 VisionGraphs::VisionGraphs(const VisionEncoder& encoder) : encoder_(encoder), pool_(at::cuda::graph_pool_handle()) {}
 
-VisionGraphs::Captured VisionGraphs::capture(const PageViewTensors& views) {
+VisionGraphs::Captured VisionGraphs::capture(const torch::Tensor& views) {
   Captured captured;
-  captured.global_view = views.global_view.clone();
-  if (views.tiles.defined()) captured.tiles = views.tiles.clone();
-  // Warm up on a side stream (cuDNN plans, cuBLAS workspaces), then capture the same pass there.
+  captured.views = views.clone();
+  // Warm up on a side stream (libraries' workspaces, kernels loaded), then capture the same pass there.
   c10::cuda::device_synchronize();
   {
     c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool());
-    encoder_.encode(captured.global_view, captured.tiles, views.grid_w, views.grid_h);
+    encoder_.encodeViews(captured.views);
     captured.graph = std::make_unique<at::cuda::CUDAGraph>();
     try {
       captured.graph->capture_begin(pool_);
-      captured.features = encoder_.encode(captured.global_view, captured.tiles, views.grid_w, views.grid_h);
+      captured.features = encoder_.encodeViews(captured.views);
       captured.graph->capture_end();
     } catch (const c10::Error& e) {
       throw Error(std::string("vision: CUDA graph capture failed: ") + e.what_without_backtrace());
@@ -45,15 +29,30 @@ VisionGraphs::Captured VisionGraphs::capture(const PageViewTensors& views) {
   return captured;
 }
 
-torch::Tensor VisionGraphs::encode(const PageViewTensors& views) {
-  const auto key = geometryOf(views);
+VisionGraphs::Captured& VisionGraphs::graphFor(const torch::Tensor& views) {
+  const auto key = views.sizes().vec();
   auto it = graphs_.find(key);
   if (it == graphs_.end()) it = graphs_.emplace(key, capture(views)).first;
-  auto& captured = it->second;
-  captured.global_view.copy_(views.global_view);
-  if (views.tiles.defined()) captured.tiles.copy_(views.tiles);
+  return it->second;
+}
+
+void VisionGraphs::prepare(std::int64_t views, std::int64_t side, torch::ScalarType dtype) {
+  torch::InferenceMode guard;
+  graphFor(torch::zeros({views, 3, side, side}, torch::TensorOptions().device(torch::kCUDA).dtype(dtype)));
+}
+
+torch::Tensor VisionGraphs::encodeViews(const torch::Tensor& views) {
+  auto& captured = graphFor(views);
+  captured.views.copy_(views);
   captured.graph->replay();
   return captured.features.clone();
+}
+
+torch::Tensor VisionGraphs::encode(const PageViewTensors& views) {
+  torch::InferenceMode guard;  // the graphs' inputs are inference tensors, updated in place
+  const auto global = encodeViews(views.global_view);
+  const auto tiles = views.tiles.defined() ? encodeViews(views.tiles) : torch::Tensor();
+  return encoder_.layout(global, tiles, views.grid_w, views.grid_h);
 }
 
 }  // namespace folio::cuda

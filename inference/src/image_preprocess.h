@@ -25,7 +25,9 @@ struct TileGrid {
 };
 
 // The grid (min_crops ≤ w·h ≤ max_crops) whose aspect ratio w/h is closest to the page's.
-TileGrid chooseTileGrid(int page_w, int page_h, int image_size = 640, int min_crops = 2, int max_crops = 6);
+constexpr int kMinCrops = 2, kMaxCrops = 6;  // the vLLM processor's: every Gundam page gets 2..6 tiles
+TileGrid chooseTileGrid(int page_w, int page_h, int image_size = 640, int min_crops = kMinCrops,
+                        int max_crops = kMaxCrops);
 
 // Number of <image> tokens the vision encoder produces for a page of this mode and grid.
 int imageTokenCount(Mode mode, TileGrid grid);

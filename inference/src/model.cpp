@@ -105,6 +105,11 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   auto image_id = model->tokenizer_.tokenId("<image>");
   if (!image_id) throw Error((dir / "tokenizer.json").string() + ": no <image> token");
   model->image_token_id_ = *image_id;
+  if (device.is_cuda()) {
+    // cuDNN's attention builds an execution plan for every new sequence length (every page's prompt, every new
+    // number of views): 100+ ms a page on an H200. Flash and memory-efficient attention need none.
+    at::globalContext().setSDPUseCuDNN(false);
+  }
   if (device.is_cuda() && dtype == torch::kFloat32) {
     // fp32 means fp32: PyTorch lets cuDNN run fp32 convolutions in TF32 by default (3e-4 relative error in SAM).
     at::globalContext().setAllowTF32CuDNN(false);
@@ -123,7 +128,34 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
   model->vision_graphs_available_ = device.is_cuda() && dtype == torch::kBFloat16;
 #endif
   model->setUseCudaGraphs(true);
+  model->warmUp();
   return model;
+}
+
+void OcrModel::warmUp() {
+#ifdef FOLIO_HAVE_CUDA
+  if (vision_graphs_) {
+    try {
+      for (const Mode mode : {Mode::Tiny, Mode::Small, Mode::Base, Mode::Large})
+        vision_graphs_->prepare(1, modeGeometry(mode).base_size, dtype_);
+      const auto tile_side = modeGeometry(Mode::Gundam).image_size;
+      for (int tiles = kMinCrops; tiles <= kMaxCrops; ++tiles) vision_graphs_->prepare(tiles, tile_side, dtype_);
+    } catch (const Error& e) {
+      std::cerr << "folio: " << e.what() << "; vision runs without CUDA graphs\n";
+      vision_graphs_.reset();
+    }
+  }
+  if (!device_.is_cuda()) return;
+  // A prompt through prefill and two steps: the decoder's libraries and kernels, and a decode graph.
+  torch::InferenceMode guard;
+  const auto prompt = torch::zeros({kWarmUpPromptTokens, config_.decoder.hidden_size},
+                                   torch::TensorOptions().device(device_).dtype(torch::kFloat32));
+  GenerateOptions options;
+  options.max_new_tokens = 2;
+  options.ignore_eos = true;
+  generate(prompt, options);
+  synchronize(device_);
+#endif
 }
 
 PageViewTensors OcrModel::viewsOnDevice(const PreprocessedPage& page) const {
@@ -278,7 +310,9 @@ std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>
       available += batch_decoder_->batch() * KvCache::bytesPerSequence(config_.decoder, batch_decoder_->capacity(), dtype_);
     const int batch = std::min({max_batch, static_cast<int>(requests.size()), sequencesThatFit(available, per_sequence)});
     if (batch >= 2) {
-      if (!batch_decoder_ || batch_decoder_->batch() != batch || batch_decoder_->capacity() < capacity) {
+      // A decoder with at least as many slots and positions serves as it is (its idle slots cost little: a step
+      // is bound by reading the weights), keeping its CUDA graphs: a new one captures its own at each bucket.
+      if (!batch_decoder_ || batch_decoder_->batch() < batch || batch_decoder_->capacity() < capacity) {
         batch_decoder_.reset();  // free its cache and graphs before making the next
         batch_decoder_ = std::make_shared<cuda::GraphDecoder>(config_.decoder, weights_, batch, capacity);
       }

@@ -72,6 +72,10 @@ class OcrModel {
 
  private:
   OcrModel(ModelConfig config, Tokenizer tokenizer, torch::Device device, torch::ScalarType dtype);
+  // On a GPU, what a first page would otherwise pay: the libraries' first-use set-up, kernels loaded, the vision
+  // graphs of every mode's global view and of every Gundam tile count captured.
+  void warmUp();
+  static constexpr int kWarmUpPromptTokens = 300;
   PageViewTensors viewsOnDevice(const PreprocessedPage& page) const;  // in the model's dtype
   // One page's features: through its vision CUDA graph where there is one, else eagerly.
   torch::Tensor encodeViews(const PageViewTensors& views) const;

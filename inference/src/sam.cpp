@@ -267,8 +267,8 @@ torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
   // [B, heads, HW, d] views of token-major [B, H, W, heads, d] tensors: the attention's output follows q's
   // layout, and token-major is what the output projection reads (no transposition on the way out).
   const auto sequence = [&](const torch::Tensor& t) { return t.view({B, H * W, heads, t.size(-1)}).transpose(1, 2); };
-  // cuDNN's attention takes v at its own head size, as a view of the projection; the CPU's fused kernel wants
-  // one head size for q, k and v, so there v is zero-padded to the width of q' and k'.
+  // On a GPU the memory-efficient attention takes v at its own head size, as a view of the projection; the CPU's
+  // fused kernel wants one head size for q, k and v, so there v is zero-padded to the width of q' and k'.
   torch::Tensor values = v;
   if (!x.is_cuda()) {
     values = torch::zeros_like(q_aug);
@@ -280,13 +280,26 @@ torch::Tensor Sam::attention(const Block& block, const torch::Tensor& x) const {
   return linearRows(out, block.proj_weight, block.proj_bias);
 }
 
+namespace {
+
+// A bias-free 2-D convolution that never goes to cuDNN: cuDNN builds an execution plan for every new input shape
+// (every new number of views in a batch), which a user pays on each new page layout (a first page on an H200 spent
+// 154 ms in cuDNN's convolutions); ATen's own convolution (im2col + GEMM) needs no plan.
+torch::Tensor convolution(const torch::Tensor& x, const torch::Tensor& weight, std::int64_t stride, std::int64_t padding) {
+  return at::_convolution(x, weight, {}, {stride, stride}, {padding, padding}, {1, 1}, /*transposed=*/false, {0, 0},
+                          /*groups=*/1, /*benchmark=*/false, /*deterministic=*/false, /*cudnn_enabled=*/false,
+                          /*allow_tf32=*/false);
+}
+
+}  // namespace
+
 torch::Tensor Sam::neckForward(const torch::Tensor& x) const {
-  auto y = F::conv2d(x.permute({0, 3, 1, 2}), neck_conv1_);
+  auto y = convolution(x.permute({0, 3, 1, 2}), neck_conv1_, 1, 0);
   y = layerNorm2d(y, neck_norm1_weight_, neck_norm1_bias_);
-  y = F::conv2d(y, neck_conv2_, F::Conv2dFuncOptions().padding(1));
+  y = convolution(y, neck_conv2_, 1, 1);
   y = layerNorm2d(y, neck_norm2_weight_, neck_norm2_bias_);
-  y = F::conv2d(y, net_2_, F::Conv2dFuncOptions().stride(2).padding(1));
-  return F::conv2d(y, net_3_, F::Conv2dFuncOptions().stride(2).padding(1));
+  y = convolution(y, net_2_, 2, 1);
+  return convolution(y, net_3_, 2, 1);
 }
 
 }  // namespace folio

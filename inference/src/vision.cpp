@@ -39,7 +39,7 @@ torch::Tensor VisionEncoder::encodeViews(const torch::Tensor& views, const std::
                                          std::map<std::string, torch::Tensor>* stages) const {
   auto sam = sam_.forward(views);
   auto clip = clip_.forward(sam);
-  if (stages) {
+  if (stages && !tag.empty()) {
     (*stages)[tag + ".sam"] = sam.slice(0, 0, 1).clone();
     (*stages)[tag + ".clip"] = clip.slice(0, 0, 1).clone();
   }
@@ -80,8 +80,7 @@ std::vector<torch::Tensor> VisionEncoder::encodeBatch(const std::vector<PageView
       tiles = local.narrow(0, first_tile, page.tiles.size(0));
       first_tile += page.tiles.size(0);
     }
-    features.push_back(layoutImageFeatures(global.narrow(0, static_cast<std::int64_t>(i), 1), tiles, page.grid_w,
-                                           page.grid_h, image_newline_, view_seperator_));
+    features.push_back(layout(global.narrow(0, static_cast<std::int64_t>(i), 1), tiles, page.grid_w, page.grid_h));
   }
   return features;
 }

@@ -25,6 +25,12 @@ struct PageViewTensors {
   int grid_w = 1, grid_h = 1;
 };
 
+// The features of one image in decoder order: if tiles are given, their (grid_h*t) x (grid_w*t) mosaic
+// row by row, each row followed by image_newline; then the global view's rows, each followed by image_newline;
+// then view_seperator. global [1, g*g, D], tiles [grid_w*grid_h, t*t, D] (row-major tiles) or undefined.
+torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h,
+                                  const torch::Tensor& image_newline, const torch::Tensor& view_seperator);
+
 class VisionEncoder {
  public:
   // Takes model.sam_model.*, model.vision_model.* (not its patch embedding), model.projector.*,
@@ -44,10 +50,17 @@ class VisionEncoder {
   std::vector<torch::Tensor> encodeBatch(const std::vector<PageViewTensors>& pages,
                                          std::map<std::string, torch::Tensor>* stages = nullptr) const;
 
+  // Projected features [B, h*w, n_embed] of a batch of views [B,3,s,s] of one size (SAM -> CLIP -> projector);
+  // stores "<tag>.sam"/"<tag>.clip" of the first view when stages is given.
+  torch::Tensor encodeViews(const torch::Tensor& views, const std::string& tag = {},
+                            std::map<std::string, torch::Tensor>* stages = nullptr) const;
+  // One page's features in decoder order from encodeViews() of its global view [1, g*g, D] and of its tiles
+  // (or an undefined tensor).
+  torch::Tensor layout(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h) const {
+    return layoutImageFeatures(global, tiles, grid_w, grid_h, image_newline_, view_seperator_);
+  }
+
  private:
-  // Projected features [B, h*w, n_embed] of a batch of views; stores "<tag>.sam"/"<tag>.clip" of the first view.
-  torch::Tensor encodeViews(const torch::Tensor& views, const std::string& tag,
-                            std::map<std::string, torch::Tensor>* stages) const;
 
   Sam sam_;
   Clip clip_;
@@ -56,11 +69,6 @@ class VisionEncoder {
   torch::Tensor view_seperator_;  // [n_embed] (upstream spelling)
 };
 
-// The features of one image in decoder order: if tiles are given, their (grid_h*t) x (grid_w*t) mosaic
-// row by row, each row followed by image_newline; then the global view's rows, each followed by image_newline;
-// then view_seperator. global [1, g*g, D], tiles [grid_w*grid_h, t*t, D] (row-major tiles) or undefined.
-torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h,
-                                  const torch::Tensor& image_newline, const torch::Tensor& view_seperator);
 
 // How many feature rows layoutImageFeatures yields: global side g, tile side t (0 without tiles).
 std::int64_t imageFeatureCount(std::int64_t global_side, std::int64_t tile_side, int grid_w, int grid_h);

@@ -407,7 +407,7 @@ int main(int argc, char** argv) {
   std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path, profile_path;
   int decode_tokens = 512, reps = 10, batch_tokens = 1000;
   std::vector<int> batch_sizes{1, 8, 32, 64};
-  bool json_only = false, cold = false, cold_profile = false;
+  bool json_only = false, cold = false, cold_profile = false, cudnn_attention = false;
   int cold_tokens = 64;
   cli.add_option("--model", model_dir, "Model folder")->required();
   cli.add_option("--device", device_name, "auto, cuda or cpu");
@@ -422,6 +422,8 @@ int main(int argc, char** argv) {
   cli.add_flag("--cold", cold, "Only this: load the engine, time each page the first time it is seen, then again");
   cli.add_flag("--cold-profile", cold_profile, "With --cold: the slowest host calls of the first page");
   cli.add_option("--cold-tokens", cold_tokens, "Tokens per page in the cold runs");
+  cli.add_flag("--cudnn-attention", cudnn_attention,
+               "Let attention use cuDNN again after the model's load turned it off (to compare)");
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -437,6 +439,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     auto model = folio::OcrModel::load(model_dir, device, dtype);
+    if (cudnn_attention) at::globalContext().setSDPUseCuDNN(true);
+    out["cudnn_attention"] = at::globalContext().userEnabledCuDNNSDP();
+    out["path"] = model->pathDescription();
     out.update({{"gpu", gpuName(device)}, {"torch", TORCH_VERSION}, {"dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32"}});
     const ModeCase cases[] = {{Mode::Tiny, "tiny", 800, 1100},   {Mode::Small, "small", 800, 1100},
                               {Mode::Base, "base", 800, 1100},   {Mode::Large, "large", 800, 1100},

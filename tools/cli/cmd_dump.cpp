@@ -3,6 +3,7 @@
 #include <folio/engine.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -90,6 +91,7 @@ std::vector<std::string> goldenViews(const fs::path& dir, const std::string& nam
 
 struct DecoderCheck {
   nlohmann::json logits, greedy;
+  bool logits_ok = true;
   bool ok = true;
 };
 
@@ -101,7 +103,8 @@ DecoderCheck checkDecoder(const StageTensors& stages, const SafetensorsFile& gol
   const auto e = compareStage("prompt_logits", stages.at("prompt_logits"), logits_golden);
   const double cosine = cosineSimilarity(stages.at("prompt_logits"), logits_golden);
   check.logits = {{"max_abs_error", e.max_abs_error}, {"relative", e.relative()}, {"cosine", cosine}};
-  check.ok = bf16 ? cosine >= 0.999 : e.relative() <= 1e-4;
+  check.logits_ok = bf16 ? cosine >= 0.999 : e.relative() <= 1e-4;
+  check.ok = check.logits_ok;
   const auto ours = stages.at("greedy_ids");
   const auto golden_ids = golden.tensor(config_name + ".greedy_ids");
   const auto margins = golden.tensor(config_name + ".greedy_top2_margin");
@@ -117,13 +120,26 @@ DecoderCheck checkDecoder(const StageTensors& stages, const SafetensorsFile& gol
   return check;
 }
 
-CaseReport checkCase(OcrModel& model, const fs::path& goldens, const std::string& name,
-                     const nlohmann::json& meta, const std::string& config_name, bool bf16) {
-  auto golden = SafetensorsFile::open((goldens / (name + ".safetensors")).string());
-  // Vision parity is measured on the reference's own preprocessed views (the resize is tested separately).
+// A golden case, loaded once for all the checks.
+struct GoldenCase {
+  std::string name;
+  std::shared_ptr<SafetensorsFile> golden;
+  PreprocessedPage page;
+};
+
+// A golden case: its tensors and, for vision parity, the reference's own preprocessed views (the resize is
+// tested separately).
+GoldenCase loadCase(const fs::path& goldens, const std::string& name, const nlohmann::json& meta) {
   const TileGrid grid{meta.at("tile_grid_wh")[0].get<int>(), meta.at("tile_grid_wh")[1].get<int>()};
-  auto page = pageFromViews(goldenViews(goldens, name, meta.at("n_tiles").get<int>()), grid,
-                            meta.at("n_image_tokens").get<int>());
+  return {name, SafetensorsFile::open((goldens / (name + ".safetensors")).string()),
+          pageFromViews(goldenViews(goldens, name, meta.at("n_tiles").get<int>()), grid,
+                        meta.at("n_image_tokens").get<int>())};
+}
+
+CaseReport checkCase(OcrModel& model, const GoldenCase& c, const std::string& config_name, bool bf16) {
+  const auto& name = c.name;
+  const auto& golden = c.golden;
+  const auto& page = c.page;
 
   const int steps = static_cast<int>(golden->tensor(config_name + ".greedy_ids").numel());
   auto stages = runGoldenStages(model, page, kGoldenPrompt, steps);
@@ -146,6 +162,104 @@ CaseReport checkCase(OcrModel& model, const fs::path& goldens, const std::string
   report.json["decoder_on_golden_features"] = {{"prompt_logits", alone.logits}, {"greedy", alone.greedy}};
   report.ok = report.ok && full.ok && alone.ok;
   report.json["ok"] = report.ok;
+  return report;
+}
+
+// Image features of the graph or batched path against the golden, beside the eager pass's error (the accepted
+// error of this dtype): ok while no more than 1.25 times it (fp32: also within 1e-4 of the golden's magnitude).
+nlohmann::json checkFeatures(const torch::Tensor& ours, const torch::Tensor& eager, const torch::Tensor& golden,
+                             bool bf16, bool& ok) {
+  const auto e = compareStage("image_features", ours.to(torch::kCPU), golden);
+  const auto e_eager = compareStage("image_features", eager.to(torch::kCPU), golden);
+  const bool within = e.relative() <= 1.25 * e_eager.relative() + 1e-7 && (bf16 || e.relative() <= 1e-4);
+  ok = ok && within;
+  return {{"relative", e.relative()}, {"eager_relative", e_eager.relative()},
+          {"max_abs_diff_to_eager", (ours.to(torch::kCPU, torch::kFloat64) - eager.to(torch::kCPU, torch::kFloat64))
+                                        .abs().max().item<double>()},
+          {"ok", within}};
+}
+
+// The first step at which the no-repeat n-gram guard bans the golden token (the goldens were made without the
+// guard), or the sequence's length.
+std::int64_t firstGuardedStep(const torch::Tensor& golden_ids, const GenerateOptions& options) {
+  const auto* ids = golden_ids.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> generated;
+  for (std::int64_t step = 0; step < golden_ids.numel(); ++step) {
+    const auto bans = noRepeatNgramBans(generated, options.ngram_size, options.ngram_window, options.ngram_whitelist);
+    if (std::binary_search(bans.begin(), bans.end(), ids[step])) return step;
+    generated.push_back(ids[step]);
+  }
+  return golden_ids.numel();
+}
+
+// Continuous batching over `batch` slots with the n-gram guard on, as the app decodes: the cases' golden prompts
+// (golden image features) cycled through 2*batch requests, so slots are refilled as sequences end. Each request
+// against its golden prompt logits by the rules of one page, and its golden greedy ids up to the first near-tie
+// or the first step where the guard must ban the golden token; at that step it must pick another one.
+nlohmann::json checkBatchedDecoding(OcrModel& model, const std::vector<GoldenCase>& cases,
+                                    const std::string& config_name, bool bf16, int batch, bool& ok) {
+  std::vector<GenerateRequest> requests(2 * batch);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto& c = cases[i % cases.size()];
+    requests[i].prompt_embeds =
+        model.promptEmbeddings(c.golden->tensor("input_ids"), c.golden->tensor("image_features"));
+    auto& options = requests[i].options;
+    options.max_new_tokens = static_cast<int>(c.golden->tensor(config_name + ".greedy_ids").numel());
+    options.ignore_eos = true;
+    options.ngram_size = 20;  // the app's RunOptions defaults
+    options.ngram_window = 50;
+  }
+  const auto results = model.generateBatch(requests, batch);
+  nlohmann::json report;
+  int worst_matching = 1 << 30;
+  bool all = true;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& c = cases[i % cases.size()];
+    const StageTensors stages{{"prompt_logits", results[i].prompt_logits.to(torch::kCPU, torch::kFloat32)},
+                              {"greedy_ids", torch::tensor(results[i].ids, torch::kInt64)}};
+    auto check = checkDecoder(stages, *c.golden, config_name, bf16);
+    const auto golden_ids = c.golden->tensor(config_name + ".greedy_ids").to(torch::kInt64).contiguous();
+    const auto guarded = firstGuardedStep(golden_ids, requests[i].options);
+    const int comparable = std::min<int>(check.greedy["comparable_steps"].get<int>(), static_cast<int>(guarded));
+    const int matching = check.greedy["matching_steps"].get<int>();
+    const bool guard_bit = guarded >= static_cast<std::int64_t>(results[i].ids.size()) || comparable < guarded ||
+                           results[i].ids[guarded] != golden_ids[guarded].item<std::int64_t>();
+    check.ok = check.logits_ok && matching >= comparable && guard_bit;
+    check.greedy["guarded_step"] = guarded;
+    all = all && check.ok;
+    worst_matching = std::min(worst_matching, matching);
+    if (!check.ok) report["failures"].push_back({{"request", i}, {"case", c.name}, {"logits", check.logits},
+                                                 {"greedy", check.greedy}});
+  }
+  report["requests"] = results.size();
+  report["fewest_matching_steps"] = worst_matching;
+  report["ok"] = all;
+  ok = ok && all;
+  return report;
+}
+
+// The paths the app and folio-cli take on a GPU, which the stage checks (eager vision, one page) do not: each
+// page's vision through its CUDA graphs, several pages' vision in shared passes, and decoding in batches of 8
+// and 32 with the golden cases mixed.
+nlohmann::json checkUserPaths(OcrModel& model, const std::vector<GoldenCase>& cases, const std::string& config_name,
+                              bool bf16, bool& ok) {
+  nlohmann::json report;
+  std::vector<const PreprocessedPage*> pages;
+  std::vector<torch::Tensor> eager;
+  for (const auto& c : cases) {
+    StageTensors stages;
+    eager.push_back(model.encodeImage(c.page, &stages));
+    report["graph_vision"][c.name] =
+        checkFeatures(model.encodeImage(c.page), eager.back(), c.golden->tensor("image_features"), bf16, ok);
+    pages.push_back(&c.page);
+  }
+  const auto batched = model.encodeImages(pages);
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    report["batched_vision"][cases[i].name] =
+        checkFeatures(batched[i], eager[i], cases[i].golden->tensor("image_features"), bf16, ok);
+  for (const int batch : {8, 32})
+    report["batched_decoding"][std::to_string(batch)] = checkBatchedDecoding(model, cases, config_name, bf16, batch, ok);
+  report["ok"] = ok;
   return report;
 }
 
@@ -174,13 +288,19 @@ void setupParity(CLI::App& cli) {
     nlohmann::json report = {{"config", args->config_name}, {"device", model->device().str()},
                              {"dtype", bf16 ? "bf16" : "fp32"}};
     bool all_ok = true;
+    std::vector<GoldenCase> cases;
     for (auto& [name, case_meta] : meta.at("cases").items()) {
       if (!args->cases.empty() && std::find(args->cases.begin(), args->cases.end(), name) == args->cases.end())
         continue;
-      auto result = checkCase(*model, goldens, name, case_meta, args->config_name, bf16);
+      cases.push_back(loadCase(goldens, name, case_meta));
+      auto result = checkCase(*model, cases.back(), args->config_name, bf16);
       std::cout << result.json.dump() << std::endl;
       report["cases"].push_back(result.json);
       all_ok = all_ok && result.ok;
+    }
+    if (model->usesCudaGraphs() && !cases.empty()) {
+      report["user_paths"] = checkUserPaths(*model, cases, args->config_name, bf16, all_ok);
+      std::cout << report["user_paths"].dump() << std::endl;
     }
     report["ok"] = all_ok;
     if (!args->json_out.empty()) std::ofstream(args->json_out) << report.dump(1) << "\n";
