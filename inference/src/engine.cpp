@@ -90,7 +90,6 @@ struct PageRun {
 
 struct Engine::Impl {
   std::unique_ptr<OcrModel> model;
-  std::string description;
 
   // Preprocessing, vision and the prompt of each page (timed), ready for generation; the pages' vision runs in
   // shared passes (each page's vision_ms is its share; one page alone replays its CUDA graph).
@@ -120,11 +119,10 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   } catch (const c10::OutOfMemoryError&) {
     throw Error(options.model_dir + ": not enough GPU memory to load the model (about 7 GB are needed)");
   }
-  impl->description = impl->model->pathDescription();
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
-std::string Engine::deviceDescription() const { return impl_->description; }
+std::string Engine::deviceDescription() const { return impl_->model->pathDescription(); }
 
 int Engine::pagesInFlight() const { return impl_->model->usesCudaGraphs() ? kMaxPagesInFlight : 1; }
 

@@ -141,8 +141,7 @@ void OcrModel::warmUp() {
       const auto tile_side = modeGeometry(Mode::Gundam).image_size;
       for (int tiles = kMinCrops; tiles <= kMaxCrops; ++tiles) vision_graphs_->prepare(tiles, tile_side, dtype_);
     } catch (const Error& e) {
-      std::cerr << "folio: " << e.what() << "; vision runs without CUDA graphs\n";
-      vision_graphs_.reset();
+      dropVisionGraphs(e);
     }
   }
   if (!device_.is_cuda()) return;
@@ -174,14 +173,19 @@ torch::Tensor OcrModel::encodeImage(const PreprocessedPage& page, StageTensors* 
   return encodeViews(views);
 }
 
+void OcrModel::dropVisionGraphs(const Error& why) const {
+  vision_graphs_error_ = why.what();
+  std::cerr << "folio: " << vision_graphs_error_ << "; vision runs without CUDA graphs\n";
+  vision_graphs_.reset();
+}
+
 torch::Tensor OcrModel::encodeViews(const PageViewTensors& views) const {
 #ifdef FOLIO_HAVE_CUDA
   if (vision_graphs_) {
     try {
       return vision_graphs_->encode(views);
     } catch (const Error& e) {
-      std::cerr << "folio: " << e.what() << "; vision runs without CUDA graphs\n";
-      vision_graphs_.reset();
+      dropVisionGraphs(e);
     }
   }
 #endif
@@ -247,6 +251,7 @@ std::string OcrModel::pathDescription() const {
                        : cuda::kernelPathDescription());
   text += " · " + std::string(at::cuda::getCurrentDeviceProperties()->name);
 #endif
+  if (!vision_graphs_error_.empty()) text += " · vision without CUDA graphs (" + vision_graphs_error_ + ")";
   return text;
 }
 

@@ -2,6 +2,7 @@
 // engine, folio-cli (dump, parity) and the benchmark share: page -> image features -> prompt embeddings.
 #pragma once
 
+#include <folio/engine.h>
 #include <torch/torch.h>
 
 #include <map>
@@ -91,6 +92,8 @@ class OcrModel {
   std::shared_ptr<cuda::GraphDecoder> graph_decoder_;  // CUDA bf16 only (shared_ptr: complete type only there)
   std::shared_ptr<cuda::GraphDecoder> batch_decoder_;  // the last generateBatch's, kept with its graphs
   mutable std::shared_ptr<cuda::VisionGraphs> vision_graphs_;  // CUDA bf16 only; dropped if a capture fails
+  mutable std::string vision_graphs_error_;                     // why they were dropped, for pathDescription()
+  void dropVisionGraphs(const Error& why) const;
   bool graph_decoder_available_ = false;
   bool vision_graphs_available_ = false;
 };

@@ -166,7 +166,9 @@ class Engine {
   // a batch gains nothing and would only hold back each page's result until the last is done).
   int pagesInFlight() const;
 
-  std::string deviceDescription() const;  // e.g. "CUDA NVIDIA H100 80GB HBM3, bf16"
+  // How pages run, e.g. "CPU fp32", "CUDA bf16 · Folio kernels · sm_90 · NVIDIA H200" or "CUDA bf16 · generic
+  // libtorch path (why) · NVIDIA ..."; it says so when vision runs without its CUDA graphs.
+  std::string deviceDescription() const;
 
  private:
   struct Impl;
