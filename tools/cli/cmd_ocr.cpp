@@ -75,7 +75,7 @@ void setupOcr(CLI::App& cli) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = cli.add_subcommand("ocr", "Convert page images to markdown");
-  args->model.addTo(*cmd);
+  args->model.addTo(*cmd, /*model_required=*/false);
   cmd->add_option("--mode", args->mode, "tiny, small, base, large or gundam");
   cmd->add_option("--task", args->task, "markdown, ocr, free, figure, describe or locate:TEXT");
   cmd->add_option("--max-tokens", args->max_tokens, "Most tokens generated per page");
@@ -86,8 +86,9 @@ void setupOcr(CLI::App& cli) {
   cmd->add_option("-o,--output", args->output, "Output folder");
   cmd->callback([args] {
     auto options = runOptions(args->mode, args->task, args->max_tokens);
-    auto engine = Engine::load(args->model.engineOptions());
-    std::cerr << "model loaded on " << engine->deviceDescription() << "\n";
+    const EngineOptions engine_options = args->model.engineOptions();
+    auto engine = Engine::load(engine_options);
+    std::cerr << "model " << engine_options.model_dir << " loaded on " << engine->deviceDescription() << "\n";
     fs::create_directories(args->output);
     // Pages go through in groups of --batch: on a GPU each group decodes together.
     const fs::path out(args->output);

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "model_search.h"
+
 namespace folio::cli {
 
 struct ModelOptions {
@@ -14,16 +16,28 @@ struct ModelOptions {
   std::string device = "auto";  // auto | cuda | cpu
   std::string dtype = "auto";   // auto | bf16 | fp32
 
-  void addTo(CLI::App& command) {
-    command.add_option("--model", model_dir, "Model folder (config.json, tokenizer.json, .safetensors)")->required();
+  // model_required false: without --model, the model is searched like the app does (folio::findModel).
+  void addTo(CLI::App& command, bool model_required = true) {
+    const std::string help = "Model folder (config.json, tokenizer.json, .safetensors)";
+    auto* model = command.add_option("--model", model_dir,
+                                     model_required ? help : help + "; default: the one `folio-cli model list` shows");
+    if (model_required) model->required();
     command.add_option("--device", device, "auto, cuda or cpu")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
     command.add_option("--dtype", dtype, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32")
         ->check(CLI::IsMember({"auto", "bf16", "fp32"}));
   }
 
+  // --model, else the first model folio::findModel() finds; throws saying where it looked when none.
+  std::string resolvedModelDir() const {
+    if (!model_dir.empty()) return model_dir;
+    const ModelSearch search = findModel();
+    if (!search.found) throw Error(noModelMessage(search));
+    return *search.found;
+  }
+
   EngineOptions engineOptions() const {
     EngineOptions options;
-    options.model_dir = model_dir;
+    options.model_dir = resolvedModelDir();
     options.device = device == "cuda" ? Device::Cuda : device == "cpu" ? Device::Cpu : Device::Auto;
     options.dtype = dtype == "bf16" ? DType::BFloat16 : dtype == "fp32" ? DType::Float32 : DType::Auto;
     return options;
