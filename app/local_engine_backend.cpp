@@ -32,14 +32,17 @@ std::string resolveModelDir(const QString& configured) {
   if (search.found) return *search.found;
   QStringList searched;
   for (const std::string& folder : search.searched) searched << QString::fromStdString(folder);
-  throw Error(QStringLiteral("No DeepSeek-OCR model found. Folio looked in: %1. Download deepseek-ai/DeepSeek-OCR "
-                             "from Hugging Face (e.g. `huggingface-cli download deepseek-ai/DeepSeek-OCR`) or "
-                             "choose its folder in Settings. Viewing and editing still work.")
+  throw Error(QStringLiteral("No DeepSeek-OCR model found. Folio looked in: %1. Download it here (into the Hugging "
+                             "Face cache, shared with other tools), or copy config.json, tokenizer.json and the "
+                             ".safetensors file of deepseek-ai/DeepSeek-OCR into a folder and choose it in Settings. "
+                             "Viewing and editing still work.")
                   .arg(searched.isEmpty() ? QStringLiteral("(nowhere)") : searched.join(QStringLiteral(", ")))
                   .toStdString());
 }
 
 }  // namespace
+
+bool modelMissing(const QString& model_dir) { return model_dir.isEmpty() && !findModel().found; }
 
 BackendFactory localEngineFactory(const QString& model_dir, Device device) {
   return [model_dir, device]() -> std::unique_ptr<OcrBackend> {

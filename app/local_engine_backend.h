@@ -9,4 +9,7 @@ namespace folio::app {
 // where Folio looked and how to get the model.
 BackendFactory localEngineFactory(const QString& model_dir, Device device);
 
+// No model folder configured and folio::findModel() finds none: the case the window offers the download for.
+bool modelMissing(const QString& model_dir);
+
 }  // namespace folio::app

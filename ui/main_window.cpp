@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include "exporter.h"
+#include "local_engine_backend.h"
 
 #include <QAction>
 #include <QApplication>
@@ -22,6 +23,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -70,11 +72,21 @@ MainWindow::~MainWindow() {
 }
 
 void MainWindow::buildUi() {
-  banner_ = new QLabel(this);
+  banner_box_ = new QWidget(this);
+  banner_box_->setObjectName("banner");
+  banner_box_->setAttribute(Qt::WA_StyledBackground);
+  banner_box_->setStyleSheet("#banner { background: #fff3cd; } #banner QLabel { color: #5c4400; padding: 6px; }");
+  banner_ = new QLabel(banner_box_);
   banner_->setWordWrap(true);
   banner_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  banner_->setStyleSheet("QLabel { background: #fff3cd; color: #5c4400; padding: 6px; }");
-  banner_->hide();
+  download_button_ = new QPushButton(tr("Download DeepSeek-OCR (6.7 GB)"), banner_box_);
+  download_button_->hide();
+  connect(download_button_, &QPushButton::clicked, this, &MainWindow::downloadModel);
+  auto* banner_layout = new QHBoxLayout(banner_box_);
+  banner_layout->setContentsMargins(0, 0, 6, 0);
+  banner_layout->addWidget(banner_, 1);
+  banner_layout->addWidget(download_button_);
+  banner_box_->hide();
 
   strip_ = new QListWidget(this);
   strip_->setViewMode(QListView::ListMode);
@@ -118,7 +130,7 @@ void MainWindow::buildUi() {
   auto* central = new QWidget(this);
   auto* layout = new QVBoxLayout(central);
   layout->setContentsMargins(0, 0, 0, 0);
-  layout->addWidget(banner_);
+  layout->addWidget(banner_box_);
   layout->addWidget(splitter, 1);
   setCentralWidget(central);
 
@@ -173,13 +185,11 @@ void MainWindow::startBackend() {
   service_ = std::make_unique<app::OcrService>(backend_maker_(settings_));
   app::OcrWorker* worker = service_->worker();
   connect(worker, &app::OcrWorker::backendReady, this, [this](const QString& description) {
+    download_button_->hide();
     statusBar()->showMessage(tr("Model ready: %1").arg(description));
     emit backendStateChanged(true);
   });
-  connect(worker, &app::OcrWorker::backendFailed, this, [this](const QString& message) {
-    showError(message);
-    emit backendStateChanged(false);
-  });
+  connect(worker, &app::OcrWorker::backendFailed, this, &MainWindow::onBackendFailed);
   connect(worker, &app::OcrWorker::pageStarted, this, &MainWindow::onPageStarted);
   connect(worker, &app::OcrWorker::pageProgress, this, &MainWindow::onPageProgress);
   connect(worker, &app::OcrWorker::pageFinished, this, &MainWindow::onPageFinished);
@@ -187,11 +197,39 @@ void MainWindow::startBackend() {
   service_->start();
 }
 
-QString MainWindow::bannerText() const { return banner_->isHidden() ? QString() : banner_->text(); }
+QString MainWindow::bannerText() const { return banner_box_->isHidden() ? QString() : banner_->text(); }
 
 void MainWindow::showError(const QString& message) {
   banner_->setText(message);
-  banner_->show();
+  banner_box_->show();
+}
+
+// Any backend failure can mean "no model"; the button appears only when none is configured or found, since a
+// download cannot fix a wrong folder chosen in Settings.
+void MainWindow::onBackendFailed(const QString& message) {
+  showError(message);
+  download_button_->setVisible(app::modelMissing(settings_.model_dir));
+  emit backendStateChanged(false);
+}
+
+void MainWindow::downloadModel() {
+  if (download_dialog_) {
+    download_dialog_->raise();
+    download_dialog_->activateWindow();
+    return;
+  }
+  download_dialog_ = new ModelDownloadDialog({}, this);
+  download_dialog_->setAttribute(Qt::WA_DeleteOnClose);
+  connect(download_dialog_, &ModelDownloadDialog::modelReady, this, &MainWindow::onModelDownloaded);
+  download_dialog_->start();
+  download_dialog_->show();  // not modal: the documents stay usable during the download
+}
+
+void MainWindow::onModelDownloaded(const QString& snapshot_dir) {
+  banner_box_->hide();
+  download_button_->hide();
+  statusBar()->showMessage(tr("Model downloaded to %1, loading it").arg(snapshot_dir));
+  startBackend();
 }
 
 void MainWindow::setRunOptions(Mode mode, Task task, int max_tokens) {
@@ -554,7 +592,7 @@ void MainWindow::settingsDialog() {
   QSettings settings;
   settings_.save(settings);
   if (engine_changed) {
-    banner_->hide();
+    banner_box_->hide();
     startBackend();
   }
 }

@@ -2,6 +2,7 @@
 
 #include "document.h"
 #include "markdown_editor.h"
+#include "model_download_dialog.h"
 #include "ocr_worker.h"
 #include "page_view.h"
 #include "project.h"
@@ -9,11 +10,13 @@
 
 #include <QElapsedTimer>
 #include <QMainWindow>
+#include <QPointer>
 #include <memory>
 
 class QLabel;
 class QListWidget;
 class QProgressBar;
+class QPushButton;
 class QTextBrowser;
 
 namespace folio::ui {
@@ -37,6 +40,9 @@ class MainWindow : public QMainWindow {
   MarkdownEditor* editor() const { return editor_; }
   QListWidget* pageStrip() const { return strip_; }
   QString bannerText() const;
+  // Shown beside the banner while no model is configured or found.
+  QPushButton* downloadModelButton() const { return download_button_; }
+  ModelDownloadDialog* downloadDialog() const { return download_dialog_; }
   app::OcrWorker* worker() const { return service_->worker(); }
   void setRunOptions(Mode mode, Task task, int max_tokens = 8192);
 
@@ -48,6 +54,7 @@ class MainWindow : public QMainWindow {
   void cancelAll();
   void exportMarkdownTo(const QString& path, bool per_page);
   void copyPageMarkdown();
+  void downloadModel();  // opens the download dialog (one at a time); the model loads when it is done
 
  signals:
   void backendStateChanged(bool ready);
@@ -63,6 +70,8 @@ class MainWindow : public QMainWindow {
   void buildActions();
   void startBackend();
   void showError(const QString& message);
+  void onBackendFailed(const QString& message);
+  void onModelDownloaded(const QString& snapshot_dir);
   void updateStripItem(int index);
   void rebuildStrip();
   void updateLegend();
@@ -99,7 +108,10 @@ class MainWindow : public QMainWindow {
   MarkdownEditor* editor_ = nullptr;
   QTextBrowser* preview_ = nullptr;
   QListWidget* strip_ = nullptr;
+  QWidget* banner_box_ = nullptr;  // the banner's text and, when the model is missing, the download button
   QLabel* banner_ = nullptr;
+  QPushButton* download_button_ = nullptr;
+  QPointer<ModelDownloadDialog> download_dialog_;
   QLabel* legend_ = nullptr;
   QProgressBar* progress_ = nullptr;
   QLabel* progress_label_ = nullptr;

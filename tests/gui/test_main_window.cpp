@@ -7,6 +7,7 @@
 #include <QListWidget>
 #include <QPainter>
 #include <QPdfWriter>
+#include <QPushButton>
 #include <QTemporaryDir>
 
 using namespace folio;
@@ -130,8 +131,25 @@ class MainWindowTest : public QObject {
     ui::BackendMaker missing = [](const app::AppSettings&) -> app::BackendFactory {
       return []() -> std::unique_ptr<app::OcrBackend> { throw Error("No DeepSeek-OCR model found. Folio looked in: x"); };
     };
+    // Nothing to find anywhere, and no way to the real hub.
+    qputenv("FOLIO_MODEL_DIR", dir.filePath("no-model").toUtf8());
+    qputenv("HF_HOME", dir.filePath("hf-home").toUtf8());
+    qunsetenv("HF_HUB_CACHE");
+    qputenv("HF_ENDPOINT", "http://127.0.0.1:9");
     ui::MainWindow window(missing, dir.filePath("project"));
     QTRY_VERIFY(window.bannerText().contains("No DeepSeek-OCR model found"));
+    // The window offers the download; the dialog starts it, and closing the dialog cancels it.
+    QVERIFY(!window.downloadModelButton()->isHidden());
+    QCOMPARE(window.downloadModelButton()->text(), QStringLiteral("Download DeepSeek-OCR (6.7 GB)"));
+    window.downloadModelButton()->click();
+    QPointer<ui::ModelDownloadDialog> dialog = window.downloadDialog();
+    QVERIFY(dialog);
+    QPointer<app::HubDownload> download = dialog->download();
+    QVERIFY(download->isRunning());
+    QSignalSpy cancelled(download.data(), &app::HubDownload::cancelled);
+    dialog->reject();
+    QCOMPARE(cancelled.size(), 1);
+    QTRY_VERIFY(!dialog);
     QFile bad(dir.filePath("bad.pdf"));
     QVERIFY(bad.open(QIODevice::WriteOnly));
     bad.write("garbage");
