@@ -1,7 +1,5 @@
 #include "ocr_worker.h"
 
-#include "document.h"
-
 #include <QElapsedTimer>
 #include <algorithm>
 #include <new>
@@ -10,6 +8,8 @@ namespace folio::app {
 namespace {
 // Streaming more often than this only costs the GUI time; the last update always goes out.
 constexpr qint64 kProgressIntervalMs = 15;
+
+PageKey keyOf(const PageJob& job) { return {job.source, job.source_page, job.dpi, job.password}; }
 }  // namespace
 
 RgbImage toRgbImage(const QImage& image) {
@@ -24,7 +24,10 @@ RgbImage toRgbImage(const QImage& image) {
   return out;
 }
 
-OcrWorker::OcrWorker(BackendFactory factory) : factory_(std::move(factory)) {
+OcrWorker::OcrWorker(BackendFactory factory)
+    : factory_(std::move(factory)),
+      // The batch running and the next one: enough for the GPU never to wait, bounded in memory.
+      prefetcher_(defaultRenderThreads(), 2 * Engine::kMaxPagesInFlight) {
   qRegisterMetaType<JobOutcome>();
 }
 
@@ -33,6 +36,7 @@ OcrWorker::~OcrWorker() = default;
 void OcrWorker::loadBackend() {
   try {
     backend_ = factory_();
+    at_once_ = std::max(backend_->pagesInFlight(), 1);
     emit backendReady(backend_->description());
   } catch (const std::exception& error) {
     backend_error_ = QString::fromUtf8(error.what());
@@ -46,6 +50,7 @@ void OcrWorker::enqueue(const QList<PageJob>& jobs) {
   {
     QMutexLocker lock(&mutex_);
     for (const PageJob& job : jobs) queue_.enqueue(job);
+    prefetchQueued();
   }
   QMetaObject::invokeMethod(this, &OcrWorker::processQueue, Qt::QueuedConnection);
 }
@@ -57,7 +62,10 @@ void OcrWorker::cancelCurrent() {
 
 QList<int> OcrWorker::cancelPage(int page) {
   QMutexLocker lock(&mutex_);
-  const auto removed = queue_.removeIf([page](const PageJob& job) { return job.page == page; });
+  const auto removed = queue_.removeIf([&](const PageJob& job) {
+    if (job.page == page) prefetcher_.drop(keyOf(job));
+    return job.page == page;
+  });
   for (const auto& cancel : running_.values(page)) *cancel = true;
   return QList<int>(removed, page);
 }
@@ -65,7 +73,10 @@ QList<int> OcrWorker::cancelPage(int page) {
 QList<int> OcrWorker::cancelAll() {
   QList<int> removed;
   QMutexLocker lock(&mutex_);
-  for (const PageJob& job : queue_) removed << job.page;
+  for (const PageJob& job : queue_) {
+    removed << job.page;
+    prefetcher_.drop(keyOf(job));
+  }
   queue_.clear();
   for (const auto& cancel : running_) *cancel = true;
   return removed;
@@ -76,30 +87,25 @@ void OcrWorker::processQueue() {
 }
 
 QList<PageJob> OcrWorker::takeJobs() {
-  const int at_once = backend_ ? std::max(backend_->pagesInFlight(), 1) : 1;
   QMutexLocker lock(&mutex_);
   QList<PageJob> jobs;
-  while (!queue_.isEmpty() && jobs.size() < at_once) jobs << queue_.dequeue();
+  while (!queue_.isEmpty() && jobs.size() < at_once_) jobs << queue_.dequeue();
+  // The next batch's pages render while this one is on the GPU.
+  prefetchQueued();
   return jobs;
 }
 
-QImage OcrWorker::renderPage(const PageJob& job) {
-  std::shared_ptr<Document>& document = documents_[job.source];
-  if (!document) {
-    OpenResult opened = openDocument(job.source, job.password);
-    if (!opened.document) throw Error(opened.error.toStdString());
-    document = std::move(opened.document);
-  }
-  QImage image = document->renderPage(job.source_page, job.dpi);
-  if (image.isNull()) throw Error(document->error().toStdString());
-  return image;
+void OcrWorker::prefetchQueued() {
+  for (int i = 0; i < std::min<int>(at_once_, static_cast<int>(queue_.size())); ++i) prefetcher_.prefetch(keyOf(queue_[i]));
 }
 
 std::optional<OcrWorker::ReadyJob> OcrWorker::prepare(const PageJob& job) {
   emit pageStarted(job.page);
   try {
     if (!backend_) throw Error(backend_error_.isEmpty() ? "No OCR backend" : backend_error_.toStdString());
-    QImage page = renderPage(job);
+    RenderedPage rendered = prefetcher_.take(keyOf(job));
+    if (rendered.image.isNull()) throw Error(rendered.error.toStdString());
+    QImage page = std::move(rendered.image);
     ReadyJob ready{job, {}, {}, std::make_shared<std::atomic<bool>>(false)};
     ready.outcome.image_size = page.size();
     if (!job.region.isEmpty()) {

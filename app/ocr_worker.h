@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ocr_backend.h"
+#include "page_prefetcher.h"
 
 #include <QHash>
 #include <QImage>
@@ -18,8 +19,6 @@
 #include <vector>
 
 namespace folio::app {
-
-class Document;
 
 struct PageJob {
   int page = -1;  // index in the project
@@ -78,14 +77,16 @@ class OcrWorker : public QObject {
   };
   QList<PageJob> takeJobs();  // the next jobs to run together
   void runJobs(const QList<PageJob>& jobs);
-  std::optional<ReadyJob> prepare(const PageJob& job);  // renders it, or reports it failed
+  std::optional<ReadyJob> prepare(const PageJob& job);  // its page rendered, or it reported failed
   void finish(const ReadyJob& ready, Result result);
-  QImage renderPage(const PageJob& job);
+  // Starts rendering the pages of the queue's next jobs, as many as run together; mutex_ held.
+  void prefetchQueued();
 
   BackendFactory factory_;
   std::unique_ptr<OcrBackend> backend_;
   QString backend_error_;
-  QHash<QString, std::shared_ptr<Document>> documents_;  // opened sources, worker thread only
+  std::atomic<int> at_once_{1};  // the backend's pagesInFlight(), readable from any thread
+  PagePrefetcher prefetcher_;
   mutable QMutex mutex_;
   QQueue<PageJob> queue_;
   QMultiHash<int, std::shared_ptr<std::atomic<bool>>> running_;  // cancel flags of the jobs being read, by page

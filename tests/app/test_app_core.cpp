@@ -4,6 +4,7 @@
 #include "document.h"
 #include "exporter.h"
 #include "ocr_worker.h"
+#include "page_prefetcher.h"
 #include "project.h"
 #include "scripted_backend.h"
 
@@ -116,6 +117,41 @@ class OutOfMemoryAfterFirstBackend : public app::OcrBackend {
 class AppCoreTest : public QObject {
   Q_OBJECT
  private slots:
+  void prefetcherRendersAheadWithinItsBound() {
+    QTemporaryDir dir;
+    const QString pdf = writePdf(dir.filePath("four.pdf"), 4);
+    app::PagePrefetcher prefetcher(2, 3);
+    const auto key = [&](int page) { return app::PageKey{pdf, page, 72.0, {}}; };
+    for (int page = 0; page < 4; ++page) prefetcher.prefetch(key(page));
+    QCOMPARE(prefetcher.held(), 3);  // the fourth waits for room
+    QTRY_VERIFY(prefetcher.ready(key(0)) && prefetcher.ready(key(1)) && prefetcher.ready(key(2)));  // nobody asked yet
+    QVERIFY(!prefetcher.ready(key(3)));
+    const QImage direct = app::openDocument(pdf).document->renderPage(1, 72.0);
+    const app::RenderedPage taken = prefetcher.take(key(1));
+    QVERIFY(taken.error.isEmpty());
+    QCOMPARE(taken.image.convertToFormat(QImage::Format_RGB888), direct.convertToFormat(QImage::Format_RGB888));
+    QCOMPARE(prefetcher.held(), 2);
+    prefetcher.drop(key(2));  // a cancelled job's page makes room
+    prefetcher.prefetch(key(3));
+    QCOMPARE(prefetcher.held(), 2);
+    QVERIFY(!prefetcher.take(key(3)).image.isNull());
+    QVERIFY(!prefetcher.take(key(2)).image.isNull());  // not held any more: rendered on demand
+  }
+
+  void prefetcherNamesTheFileItCannotRender() {
+    QTemporaryDir dir;
+    const QString missing = dir.filePath("gone.pdf");
+    app::PagePrefetcher prefetcher(1, 4);
+    prefetcher.prefetch({missing, 0, 72.0, {}});
+    const app::RenderedPage page = prefetcher.take({missing, 0, 72.0, {}});
+    QVERIFY(page.image.isNull());
+    QVERIFY2(page.error.contains("gone.pdf"), qPrintable(page.error));
+    const QString pdf = writePdf(dir.filePath("one.pdf"), 1);
+    const app::RenderedPage beyond = prefetcher.take({pdf, 5, 72.0, {}});
+    QVERIFY(beyond.image.isNull());
+    QVERIFY2(!beyond.error.isEmpty(), "a page past the end must say why it is missing");
+  }
+
   void opensMultiPagePdfAtConfiguredDpi() {
     QTemporaryDir dir;
     QString pdf = writePdf(dir.filePath("three.pdf"), 3);
