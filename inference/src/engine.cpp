@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "model.h"
 
@@ -254,6 +255,19 @@ std::vector<Result> Engine::Impl::runBatch(const std::vector<RgbImage>& pages, c
   return results;
 }
 
+namespace {
+
+// The Hugging Face hub cache, as its own tools find it: $HF_HUB_CACHE, else $HF_HOME/hub, else
+// ~/.cache/huggingface/hub; empty when none can be named.
+fs::path huggingFaceHubCache() {
+  if (const char* cache = std::getenv("HF_HUB_CACHE"); cache && *cache) return cache;
+  if (const char* hf_home = std::getenv("HF_HOME"); hf_home && *hf_home) return fs::path(hf_home) / "hub";
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "huggingface" / "hub";
+  return {};
+}
+
+}  // namespace
+
 ModelSearch findModel() {
   ModelSearch search;
   auto consider = [&](const fs::path& dir) {
@@ -268,20 +282,20 @@ ModelSearch findModel() {
       }
   };
   if (const char* env = std::getenv("FOLIO_MODEL_DIR"); env && *env) consider(env);
-  fs::path hub;
-  if (const char* hf_home = std::getenv("HF_HOME"); hf_home && *hf_home)
-    hub = fs::path(hf_home) / "hub";
-  else if (const char* home = std::getenv("HOME"); home && *home)
-    hub = fs::path(home) / ".cache" / "huggingface" / "hub";
+  const auto hub = huggingFaceHubCache();
   if (!hub.empty()) {
-    const auto snapshots = hub / "models--deepseek-ai--DeepSeek-OCR" / "snapshots";
+    const auto repo = hub / "models--deepseek-ai--DeepSeek-OCR";
+    const auto snapshots = repo / "snapshots";
+    // The snapshot refs/main names first (the latest download), then any other.
+    std::string main_commit;
+    std::ifstream(repo / "refs" / "main") >> main_commit;
+    std::vector<fs::path> candidates;
+    if (!main_commit.empty() && fs::is_directory(snapshots / main_commit)) candidates.push_back(snapshots / main_commit);
     std::error_code ec;
-    bool any = false;
-    for (const auto& entry : fs::directory_iterator(snapshots, ec)) {
-      consider(entry.path());
-      any = true;
-    }
-    if (!any) search.searched.push_back(snapshots.string());
+    for (const auto& entry : fs::directory_iterator(snapshots, ec))
+      if (entry.path().filename() != main_commit) candidates.push_back(entry.path());
+    for (const auto& candidate : candidates) consider(candidate);
+    if (candidates.empty()) search.searched.push_back(snapshots.string());
   }
   return search;
 }

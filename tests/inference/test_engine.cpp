@@ -2,6 +2,10 @@
 // synth-weights through the real loading path: streaming, cancellation, limits and clear errors.
 #include <QtTest/QtTest>
 
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
+
 #include <folio/engine.h>
 
 #include <filesystem>
@@ -236,6 +240,29 @@ class TestEngine : public QObject {
     QVERIFY(search.found.has_value());
     QCOMPARE(*search.found, model_dir_);
     QCOMPARE(search.searched.front(), model_dir_);
+  }
+
+  // The hub cache where $HF_HUB_CACHE says, and in it the snapshot refs/main names before older ones (five of
+  // them, so that directory order alone would rarely pick the right one).
+  void findModelPrefersTheSnapshotRefsMainNames() {
+    QTemporaryDir cache;
+    const QString repo = cache.filePath("models--deepseek-ai--DeepSeek-OCR");
+    const QDir model(QString::fromStdString(model_dir_));
+    for (const QString commit : {"0old", "1old", "2old", "3old", "4old", "9new"}) {
+      const QString snapshot = repo + "/snapshots/" + commit;
+      QVERIFY(QDir().mkpath(snapshot));
+      for (const QString& file : model.entryList(QDir::Files)) QVERIFY(QFile::copy(model.filePath(file), snapshot + "/" + file));
+    }
+    QVERIFY(QDir().mkpath(repo + "/refs"));
+    QFile ref(repo + "/refs/main");
+    QVERIFY(ref.open(QIODevice::WriteOnly));
+    ref.write("9new");
+    ref.close();
+    qputenv("HF_HUB_CACHE", cache.path().toUtf8());
+    const auto search = folio::findModel();
+    qunsetenv("HF_HUB_CACHE");
+    QVERIFY(search.found.has_value());
+    QVERIFY2(QString::fromStdString(*search.found).endsWith("/snapshots/9new"), search.found->c_str());
   }
 };
 

@@ -184,13 +184,16 @@ int main(int argc, char** argv) {
                   {"device", "auto, cuda or cpu", "device", "auto"},
                   {"pages", "Pages of the generated scanned PDF", "n", "50"},
                   {"tokens", "Tokens per page (eos ignored)", "n", "1000"},
-                  {"samples", "Page images the PDF is made of (default: the goldens' pages)", "files"}});
+                  {"samples", "Page images the PDF is made of (default: the goldens' pages)", "files"},
+                  {"pdf", "Read this PDF instead of a generated one", "file"},
+                  {"write-pdf", "Only write the generated scanned PDF here", "file"}});
   cli.process(app);
   const QString model = cli.value("model");
   const Device device = cli.value("device") == "cuda" ? Device::Cuda
                         : cli.value("device") == "cpu" ? Device::Cpu
                                                        : Device::Auto;
-  const int pages = cli.value("pages").toInt(), tokens = cli.value("tokens").toInt();
+  int pages = cli.value("pages").toInt();
+  const int tokens = cli.value("tokens").toInt();
   QStringList sample_paths = cli.values("samples");
   if (sample_paths.isEmpty())
     for (const char* name : {"gundam_1240x1754", "base_800x1100", "gundam_wide_1700x600", "small_500x300"})
@@ -205,7 +208,17 @@ int main(int argc, char** argv) {
     samples << image;
   }
   QTemporaryDir dir;
-  const QString pdf = writeScannedPdf(dir.filePath("scanned.pdf"), samples, pages);
+  if (cli.isSet("write-pdf")) {
+    writeScannedPdf(cli.value("write-pdf"), samples, pages);
+    return 0;
+  }
+  const QString pdf = cli.isSet("pdf") ? cli.value("pdf") : writeScannedPdf(dir.filePath("scanned.pdf"), samples, pages);
+  const auto opened = app::openDocument(pdf);
+  if (!opened.document) {
+    std::fprintf(stderr, "folio-bench-document: %s\n", qPrintable(opened.error));
+    return 2;
+  }
+  pages = std::min(pages, opened.document->pageCount());
   const auto pipeline = runPipeline(pdf, pages, model, device, tokens, dir.filePath("project"));
   if (pipeline.seconds <= 0) return 1;
   std::string model_dir = model.toStdString();

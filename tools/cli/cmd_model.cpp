@@ -90,8 +90,7 @@ bool samePlace(const fs::path& a, const fs::path& b) {
   return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
 }
 
-// The new snapshot is only useful if Folio's search reaches it (another model may come first, or
-// $HF_HUB_CACHE may point where the search does not look).
+// The new snapshot is only useful if Folio's search reaches it (a model in $FOLIO_MODEL_DIR comes first).
 void adviseOnUse(const std::string& snapshot) {
   const ModelSearch search = findModel();
   if (search.found && samePlace(*search.found, snapshot)) {

@@ -177,7 +177,8 @@ class Engine {
 };
 
 // Where Folio looks for a model when none is configured, in order: $FOLIO_MODEL_DIR, then the Hugging Face
-// cache snapshots of deepseek-ai/DeepSeek-OCR ($HF_HOME or ~/.cache/huggingface). Returns the folders searched
+// cache snapshots of deepseek-ai/DeepSeek-OCR ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub),
+// the one refs/main names first. Returns the folders searched
 // and the first that holds config.json, tokenizer.json and a .safetensors file.
 struct ModelSearch {
   std::vector<std::string> searched;
