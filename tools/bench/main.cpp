@@ -187,16 +187,23 @@ struct GpuEvent {
   std::uint64_t start_ns = 0, end_ns = 0;
 };
 
-std::vector<GpuEvent> recordGpu(torch::Device device, const std::function<void()>& work, GroupBy group) {
+// The Kineto profiler's events (host calls and GPU work) while `work` runs, to its end on the device.
+std::unique_ptr<torch::autograd::profiler::ProfilerResult> profiled(torch::Device device,
+                                                                    const std::function<void()>& work,
+                                                                    bool input_shapes) {
   namespace prof = torch::autograd::profiler;
-  const prof::ProfilerConfig config(prof::ProfilerState::KINETO, /*report_input_shapes=*/group == GroupBy::Op);
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO, input_shapes);
   const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
                                                                   torch::profiler::impl::ActivityType::CUDA};
   prof::prepareProfiler(config, activities);
   prof::enableProfiler(config, activities);
   work();
   folio::synchronize(device);
-  const auto result = prof::disableProfiler();
+  return prof::disableProfiler();
+}
+
+std::vector<GpuEvent> recordGpu(torch::Device device, const std::function<void()>& work, GroupBy group) {
+  const auto result = profiled(device, work, /*input_shapes=*/group == GroupBy::Op);
   std::map<std::uint64_t, std::string> op_by_correlation;  // the innermost op of each launch
   if (group == GroupBy::Op)
     for (const auto& event : result->events())
@@ -312,15 +319,7 @@ BatchFigures decodeBatched(folio::OcrModel& model, const folio::PreprocessedPage
 // The host-side calls (libtorch ops, CUDA runtime calls) that took longest while `work` ran, by total time: where
 // a first page's time goes before any kernel runs (library initialisation, module loading, graph capture).
 nlohmann::json slowestHostCalls(torch::Device device, const std::function<void()>& work, std::size_t top = 40) {
-  namespace prof = torch::autograd::profiler;
-  const prof::ProfilerConfig config(prof::ProfilerState::KINETO, false);
-  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
-                                                                  torch::profiler::impl::ActivityType::CUDA};
-  prof::prepareProfiler(config, activities);
-  prof::enableProfiler(config, activities);
-  work();
-  folio::synchronize(device);
-  const auto result = prof::disableProfiler();
+  const auto result = profiled(device, work, /*input_shapes=*/false);
   KernelTimes times;
   for (const auto& event : result->events()) {
     if (event.deviceType() != c10::DeviceType::CPU) continue;
