@@ -102,8 +102,8 @@ void OcrWorker::prefetchQueued() {
 std::optional<OcrWorker::ReadyJob> OcrWorker::prepare(const PageJob& job) {
   emit pageStarted(job.page);
   try {
+    RenderedPage rendered = prefetcher_.take(keyOf(job));  // first: it frees the page's place in any case
     if (!backend_) throw Error(backend_error_.isEmpty() ? "No OCR backend" : backend_error_.toStdString());
-    RenderedPage rendered = prefetcher_.take(keyOf(job));
     if (rendered.image.isNull()) throw Error(rendered.error.toStdString());
     QImage page = std::move(rendered.image);
     ReadyJob ready{job, {}, {}, std::make_shared<std::atomic<bool>>(false)};
