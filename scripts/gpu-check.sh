@@ -12,15 +12,21 @@
 #   cold-generic  the same with Folio's kernels off (the generic libtorch path)
 #   ptx        rebuild for compute_80 PTX only (the driver compiles it: the non-Hopper code path), then the
 #              kernel check, bf16 parity and the quick benchmark of that build
+#   app        (needs .deps/qt from scripts/gpu-deps.sh app) the `app` and `gui` test labels on the GPU, then
+#              folio-bench-document: the app's pipeline on a 50-page scanned PDF, 1000 tokens a page
+# FOLIO_SHARED_DIR names another copy of ../shared (the app step needs only model/ and the goldens' page images).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$here/out}; mkdir -p "$out"
-shared=$here/.shared
+export FOLIO_SHARED_DIR=${FOLIO_SHARED_DIR:-$here/.shared}
+shared=$FOLIO_SHARED_DIR
 py=python3
 steps=" ${*:-parity bench} "
 build=$here/build-gpu
 cli=$build/tools/folio-cli
 goldens=/tmp/goldens
+# A build with the app links folio-cli against the carried Qt too.
+if compgen -G "$here/.deps/qt/*.deb" > /dev/null; then source "$here/scripts/gpu-env.sh"; fi
 
 build_and_check_kernels() {  # $1: a tag for the logs; further arguments go to scripts/gpu-build.sh
   local tag=$1; shift
@@ -73,7 +79,14 @@ if [[ $steps == *" ptx "* ]]; then
   parity /tmp/full bf16 full "$out/parity_full_bf16_cuda_ptx80.json"
   "$build/tools/folio-bench" --model /tmp/full --batches 0 --reps 3 --json > "$out/perf_ptx80.json"
 fi
+if [[ $steps == *" app "* ]]; then
+  ctest --test-dir "$build" -L 'app|gui' --output-on-failure > "$out/ctest_app_gui.log" 2>&1 \
+    || { tail -60 "$out/ctest_app_gui.log"; exit 1; }
+  tail -4 "$out/ctest_app_gui.log"
+  QT_QPA_PLATFORM=offscreen "$build/tools/folio-bench-document" --model /tmp/full --pages 50 --tokens 1000 \
+    | tee "$out/document.json"
+fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 # The device tool returns at most 8 files: the side logs travel as one archive.
 (cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
-  upstream_base.json gpu.txt reference_bf16.err 2>/dev/null))
+  upstream_base.json gpu.txt ctest_app_gui.log reference_bf16.err 2>/dev/null))

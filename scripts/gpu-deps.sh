@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run here (Debian 12, network): fetches what the GPU machine (Ubuntu 24.04, no network, no Qt) needs beyond its
+# torch as Debian .deb files into .deps/, which scripts/gpu-build.sh unpacks into a prefix there. With `app`,
+# also Qt 6 (Core, Gui, Widgets, Network, Concurrent, Test, the offscreen platform plugin) and poppler-qt6 with
+# every library they load that Ubuntu's base system may lack, into .deps/qt/ (about 41 MB).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$here/.deps"
+(cd "$here/.deps" && apt-get download nlohmann-json3-dev libpcre2-dev libpcre2-8-0 libcli11-dev)
+[ "${1:-}" = app ] || exit 0
+wanted="qt6-base-dev qt6-base-dev-tools libqt6core6 libqt6gui6 libqt6widgets6 libqt6test6 libqt6network6
+  libqt6concurrent6 qt6-qpa-plugins libpoppler-qt6-dev libpoppler-qt6-3 pkgconf"
+# Left out: the C/C++ runtime and base libraries every Ubuntu has (newer there, and ABI-compatible), tools the
+# build never runs (perl, python, dpkg), Mesa's drivers (the offscreen platform draws without OpenGL) and fonts
+# beyond DejaVu.
+base='^(libc6|libgcc-s1|libstdc\+\+6|gcc-12-base|zlib1g|dpkg|debconf|cdebconf|tar|perl.*|libperl.*|python3.*'
+base+='|libpython3.*|readline-common|libreadline8|mailcap|media-types|mime-support|install-info|lsb-base'
+base+='|sysvinit-utils|libgl1-mesa-dri|libllvm15|libz3-4|libsensors.*|libdrm.*|libglapi-mesa|libgbm1'
+base+='|libegl-mesa0|libglx-mesa0|fonts-(croscore|freefont-otf|freefont-ttf|liberation|liberation2|texgyre'
+base+='|urw-base35)|ttf-bitstream-vera|xfonts-.*|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1'
+base+='|libncursesw6|libtinfo6|libgdbm.*|libdb5.3|libnsl2|libtirpc.*|libcrypt1|libacl1|libblkid1|libmount1'
+base+='|libuuid1|libselinux1|libsystemd0|libudev1|libelogind0|libcap2|libgcrypt20|libgpg-error0|liblz4-1'
+base+='|liblzma5|libzstd1|libbz2-1.0|libmd0|libbsd0|libffi8|libexpat1|libpcre2-8-0|libssl3|libgnutls30'
+base+='|libhogweed6|libnettle8|libgmp10|libidn2-0|libunistring2|libp11-kit0|libtasn1-6|libkrb5.*|libk5crypto3'
+base+='|libgssapi-krb5-2|libcom-err2|libkeyutils1|libsqlite3-0|libedit2|libelf1|libxml2|libwayland.*|libvulkan1)$'
+packages=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+  --no-enhances $wanted | grep -v '^[ <]' | sort -u | grep -vE "$base")
+rm -rf "$here/.deps/qt" && mkdir -p "$here/.deps/qt"
+(cd "$here/.deps/qt" && apt-get download $packages > /dev/null)
+echo "$(ls "$here/.deps/qt" | wc -l) packages, $(du -sh "$here/.deps/qt" | cut -f1) in .deps/qt"
