@@ -1,6 +1,8 @@
 #include "project.h"
 
+#include <QDateTime>
 #include <QDir>
+#include <QFileInfo>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -11,6 +13,7 @@ namespace folio::app {
 namespace {
 
 constexpr int kSaveDelayMs = 250;
+const QString kJournalName = QStringLiteral("journal.jsonl");
 const char* const kStatusNames[] = {"pending", "queued", "running", "done", "failed", "cancelled"};
 
 PageStatus statusFromName(const QString& name) {
@@ -40,25 +43,25 @@ PageRegion regionFromJson(const QJsonObject& json) {
   return region;
 }
 
-QJsonObject pageToJson(const Page& page) {
+QJsonObject pageToJson(const Page& page, const QString& stored_source) {
   QJsonArray regions;
   for (const PageRegion& region : page.regions) regions.append(regionToJson(region));
-  // A page interrupted while queued or running is pending again when the project is reopened.
-  PageStatus status = page.status == PageStatus::Queued || page.status == PageStatus::Running ? PageStatus::Pending
-                                                                                                : page.status;
-  return {{"source", page.source},     {"source_page", page.source_page},
-          {"status", kStatusNames[static_cast<int>(status)]},
+  return {{"source", stored_source},   {"source_page", page.source_page},
+          {"status", kStatusNames[static_cast<int>(page.status)]},
           {"raw_text", page.raw_text}, {"markdown", page.markdown},
           {"regions", regions},        {"width", page.image_size.width()},
           {"height", page.image_size.height()}, {"dpi", page.dpi},
-          {"edited", page.edited},     {"error", page.error}};
+          {"edited", page.edited},     {"error", page.error},
+          {"review_reason", page.review_reason}};
 }
 
-Page pageFromJson(const QJsonObject& json) {
+// A page that was queued or running when the project was saved (or the app died) is queued again.
+Page pageFromJson(const QJsonObject& json, const QString& source) {
   Page page;
-  page.source = json["source"].toString();
+  page.source = source;
   page.source_page = json["source_page"].toInt();
   page.status = statusFromName(json["status"].toString());
+  if (page.status == PageStatus::Running) page.status = PageStatus::Queued;
   page.raw_text = json["raw_text"].toString();
   page.markdown = json["markdown"].toString();
   for (const QJsonValue& region : json["regions"].toArray()) page.regions << regionFromJson(region.toObject());
@@ -66,7 +69,41 @@ Page pageFromJson(const QJsonObject& json) {
   page.dpi = json["dpi"].toDouble(144);
   page.edited = json["edited"].toBool();
   page.error = json["error"].toString();
+  page.review_reason = json["review_reason"].toString();
   return page;
+}
+
+QJsonObject documentToJson(const SourceDocument& document, const QString& stored_path) {
+  return {{"path", stored_path}, {"sha256", document.sha256}, {"size", document.size}};
+}
+
+SourceDocument documentFromJson(const QJsonObject& json, const QString& path) {
+  return {path, json["sha256"].toString(), json["size"].toInteger()};
+}
+
+QJsonDocument readJson(const QString& path, QString* error) {
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) {
+    *error = QStringLiteral("%1: %2").arg(path, file.errorString());
+    return {};
+  }
+  QJsonParseError parse_error;
+  QJsonDocument json = QJsonDocument::fromJson(file.readAll(), &parse_error);
+  if (json.isNull() || !json.isObject() || !json.object()["pages"].isArray()) {
+    *error = QStringLiteral("%1 is damaged (%2)")
+                 .arg(path, json.isNull() ? parse_error.errorString() : QStringLiteral("no page list"));
+    return {};
+  }
+  return json;
+}
+
+bool writeFileAtomically(const QString& path, const QByteArray& bytes, QString* error) {
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) < 0 || !file.commit()) {
+    if (error) *error = QStringLiteral("Could not save %1: %2").arg(path, file.errorString());
+    return false;
+  }
+  return true;
 }
 
 // Where a position lands after `removed` characters at `position` were replaced by `added` ones.
@@ -108,41 +145,148 @@ Project::Project(QObject* parent) : QObject(parent) {
 Project::~Project() { flush(); }
 
 void Project::setFolder(const QString& folder) {
+  journal_.close();
   folder_ = folder;
   if (!folder_.isEmpty()) QDir().mkpath(folder_);
   scheduleSave();
 }
 
-bool Project::load(const QString& folder, QString* error) {
-  QFile file(folder + "/project.json");
-  if (!file.open(QIODevice::ReadOnly)) {
-    if (error) *error = QStringLiteral("%1: %2").arg(file.fileName(), file.errorString());
-    return false;
-  }
-  QJsonParseError parse_error;
-  QJsonDocument json = QJsonDocument::fromJson(file.readAll(), &parse_error);
-  if (json.isNull()) {
-    if (error) *error = QStringLiteral("%1: %2").arg(file.fileName(), parse_error.errorString());
-    return false;
-  }
-  pages_.clear();
-  for (const QJsonValue& page : json.object()["pages"].toArray()) pages_ << pageFromJson(page.toObject());
+bool Project::load(const QString& folder, QString* error, QString* warning) {
+  flush();
+  QString ignored;
+  if (!readSaved(folder, error, warning ? warning : &ignored)) return false;
+  journal_.close();
   folder_ = folder;
+  const int replayed = replayJournal(folder);
+  if (replayed > 0 && warning && warning->isEmpty())
+    *warning = tr("Restored %n change(s) made after the last save in %1.", nullptr, replayed).arg(folder);
   emit pagesReset();
+  // Whatever was recovered goes into a fresh project.json at once, and the journal starts empty.
+  if (replayed > 0 || (warning && !warning->isEmpty())) save();
   return true;
+}
+
+// project.json, or when it is missing or damaged the copy before it; a damaged file is kept aside, not deleted.
+bool Project::readSaved(const QString& folder, QString* error, QString* warning) {
+  const QString path = folder + "/project.json";
+  QString problem;
+  QJsonDocument json = readJson(path, &problem);
+  if (json.isNull()) {
+    QString backup_problem;
+    json = readJson(path + ".bak", &backup_problem);
+    if (json.isNull()) {
+      // Created and killed before its first save: the journal alone holds the project.
+      if (!QFile::exists(path) && !QFile::exists(path + ".bak") && QFile::exists(folder + "/" + kJournalName)) {
+        folder_ = folder;
+        pages_.clear();
+        documents_.clear();
+        sequence_ = 0;
+        return true;
+      }
+      if (error) *error = QFile::exists(path) || !QFile::exists(path + ".bak") ? problem : backup_problem;
+      return false;
+    }
+    if (QFile::exists(path)) {
+      const QString aside = path + ".damaged-" + QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss");
+      QFile::rename(path, aside);
+      problem += tr("; it was kept as %1").arg(QFileInfo(aside).fileName());
+    }
+    *warning = tr("%1. Folio restored the previous copy (project.json.bak) and the changes after it.").arg(problem);
+  }
+  folder_ = folder;  // paths stored relative to the project resolve against it
+  const QJsonObject root = json.object();
+  pages_.clear();
+  documents_.clear();
+  for (const QJsonValue& page : root["pages"].toArray())
+    pages_ << pageFromJson(page.toObject(), resolvedPath(page.toObject()["source"].toString()));
+  for (const QJsonValue& document : root["documents"].toArray())
+    documents_ << documentFromJson(document.toObject(), resolvedPath(document.toObject()["path"].toString()));
+  sequence_ = root["sequence"].toInteger();
+  return true;
+}
+
+// Entries newer than what project.json holds, in order; a last line cut short by a kill is skipped.
+int Project::replayJournal(const QString& folder) {
+  QFile file(folder + "/" + kJournalName);
+  if (!file.open(QIODevice::ReadOnly)) return 0;
+  int replayed = 0;
+  while (!file.atEnd()) {
+    const QJsonObject entry = QJsonDocument::fromJson(file.readLine()).object();
+    const qint64 sequence = entry["sequence"].toInteger();
+    if (entry.isEmpty() || sequence <= sequence_) continue;
+    const int index = entry["index"].toInt(-1);
+    const QJsonObject page = entry["page"].toObject();
+    const QString op = entry["op"].toString();
+    if (op == "clear") {
+      pages_.clear();
+    } else if (op == "document") {
+      const QJsonObject document = entry["document"].toObject();
+      const int existing = documentIndex(document["sha256"].toString());
+      const SourceDocument replayed_document = documentFromJson(document, resolvedPath(document["path"].toString()));
+      if (existing >= 0) documents_[existing] = replayed_document;
+      else documents_ << replayed_document;
+    } else if (index >= 0 && index <= pages_.size()) {
+      Page restored = pageFromJson(page, resolvedPath(page["source"].toString()));
+      if (index == pages_.size()) pages_ << restored;
+      else pages_[index] = restored;
+    }
+    sequence_ = sequence;
+    ++replayed;
+  }
+  return replayed;
 }
 
 bool Project::save(QString* error) {
   save_timer_.stop();
   if (folder_.isEmpty()) return true;
-  QJsonArray pages;
-  for (const Page& page : pages_) pages.append(pageToJson(page));
-  QSaveFile file(folder_ + "/project.json");
-  if (!file.open(QIODevice::WriteOnly) ||
-      file.write(QJsonDocument(QJsonObject{{"version", 1}, {"pages", pages}}).toJson()) < 0 || !file.commit()) {
-    if (error) *error = QStringLiteral("Could not save %1: %2").arg(file.fileName(), file.errorString());
+  if (!writeProjectFile(folder_, error)) return false;
+  clearJournal();
+  return true;
+}
+
+// project.json (the previous one becomes project.json.bak) and summary.json, each replaced atomically.
+bool Project::writeProjectFile(const QString& folder, QString* error) {
+  QJsonArray pages, documents;
+  for (const Page& page : pages_) pages.append(pageToJson(page, storedPath(page.source)));
+  for (const SourceDocument& document : documents_) documents.append(documentToJson(document, storedPath(document.path)));
+  const QJsonObject root{{"version", 2}, {"sequence", sequence_}, {"documents", documents}, {"pages", pages}};
+  const QString path = folder + "/project.json";
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(root).toJson(QJsonDocument::Compact)) < 0) {
+    if (error) *error = QStringLiteral("Could not save %1: %2").arg(path, file.errorString());
     return false;
   }
+  // A crash between these two steps leaves project.json.bak and the journal, which load() puts together.
+  QFile::remove(path + ".bak");
+  QFile::rename(path, path + ".bak");
+  if (!file.commit()) {
+    if (error) *error = QStringLiteral("Could not save %1: %2").arg(path, file.errorString());
+    return false;
+  }
+  ProjectSummary brief = summary();
+  QJsonArray hashes;
+  for (const SourceDocument& document : documents_) hashes.append(documentToJson(document, document.path));
+  const QJsonObject summary_json{{"name", brief.name},     {"pages", brief.pages},   {"done", brief.done},
+                                 {"edited", brief.edited}, {"failed", brief.failed}, {"review", brief.review},
+                                 {"documents", hashes}};
+  return writeFileAtomically(folder + "/summary.json", QJsonDocument(summary_json).toJson(), error);
+}
+
+bool Project::saveAs(const QString& folder, QString* error) {
+  if (!QDir().mkpath(folder)) {
+    if (error) *error = tr("Could not create the folder %1").arg(folder);
+    return false;
+  }
+  const QString old_folder = folder_;
+  journal_.close();
+  folder_ = folder;
+  if (!writeProjectFile(folder, error)) {
+    folder_ = old_folder;
+    return false;
+  }
+  if (!old_folder.isEmpty() && QFile::exists(old_folder + "/thumbnail.png"))
+    QFile::copy(old_folder + "/thumbnail.png", folder + "/thumbnail.png");
+  clearJournal();
   return true;
 }
 
@@ -150,15 +294,86 @@ void Project::flush() {
   if (save_timer_.isActive()) save();
 }
 
-int Project::addPage(const Page& page) {
-  pages_ << page;
+QString Project::name() const {
+  if (!documents_.isEmpty()) return QFileInfo(documents_.first().path).fileName();
+  return pages_.isEmpty() ? QString() : QFileInfo(pages_.first().source).fileName();
+}
+
+ProjectSummary Project::summary() const {
+  ProjectSummary brief;
+  brief.folder = folder_;
+  brief.name = name();
+  brief.pages = pages_.size();
+  for (const Page& page : pages_) {
+    brief.done += page.status == PageStatus::Done;
+    brief.edited += page.edited;
+    brief.failed += page.status == PageStatus::Failed;
+    brief.review += page.needsReview();
+  }
+  brief.documents = documents_;
+  return brief;
+}
+
+ProjectSummary ProjectSummary::read(const QString& folder) {
+  ProjectSummary brief;
+  brief.folder = folder;
+  QFile file(folder + "/summary.json");
+  if (!file.open(QIODevice::ReadOnly) || !QFile::exists(folder + "/project.json")) return brief;
+  const QJsonObject json = QJsonDocument::fromJson(file.readAll()).object();
+  brief.name = json["name"].toString();
+  brief.pages = json["pages"].toInt();
+  brief.done = json["done"].toInt();
+  brief.edited = json["edited"].toInt();
+  brief.failed = json["failed"].toInt();
+  brief.review = json["review"].toInt();
+  for (const QJsonValue& document : json["documents"].toArray())
+    brief.documents << documentFromJson(document.toObject(), document.toObject()["path"].toString());
+  if (QFile::exists(folder + "/thumbnail.png")) brief.thumbnail = folder + "/thumbnail.png";
+  return brief;
+}
+
+void Project::addDocument(const SourceDocument& document) {
+  const int existing = documentIndex(document.sha256);
+  if (existing >= 0) documents_[existing] = document;
+  else documents_ << document;
+  journal({{"op", "document"}, {"document", documentToJson(document, storedPath(document.path))}});
+  scheduleSave();
+}
+
+int Project::documentIndex(const QString& sha256) const {
+  for (int i = 0; i < documents_.size(); ++i)
+    if (documents_[i].sha256 == sha256) return i;
+  return -1;
+}
+
+void Project::relinkDocument(int index, const QString& new_path, const QString& sha256) {
+  const QString old_path = documents_[index].path;
+  SourceDocument moved = documents_[index];
+  moved.path = new_path;
+  moved.sha256 = sha256;
+  moved.size = QFileInfo(new_path).size();
+  documents_[index] = moved;
+  journal({{"op", "document"}, {"document", documentToJson(moved, storedPath(new_path))}});
+  for (int i = 0; i < pages_.size(); ++i) {
+    if (pages_[i].source != old_path) continue;
+    pages_[i].source = new_path;
+    journal({{"op", "page"}, {"index", i}, {"page", pageToJson(pages_[i], storedPath(new_path))}});
+  }
   emit pagesReset();
   scheduleSave();
+}
+
+int Project::addPage(const Page& page) {
+  pages_ << page;
+  changed(pages_.size() - 1);
+  emit pagesReset();
   return pages_.size() - 1;
 }
 
 void Project::clear() {
   pages_.clear();
+  documents_.clear();
+  journal({{"op", "clear"}});
   emit pagesReset();
   scheduleSave();
 }
@@ -167,8 +382,7 @@ void Project::setStatus(int index, PageStatus status, const QString& error) {
   Page& page = pages_[index];
   page.status = status;
   page.error = error;
-  emit pageChanged(index);
-  scheduleSave();
+  changed(index);
 }
 
 void Project::setResult(int index, const Result& result, QSize image_size) {
@@ -180,8 +394,8 @@ void Project::setResult(int index, const Result& result, QSize image_size) {
   page.edited = false;
   page.status = result.cancelled ? PageStatus::Cancelled : PageStatus::Done;
   page.error.clear();
-  emit pageChanged(index);
-  scheduleSave();
+  page.review_reason.clear();
+  changed(index);
 }
 
 void Project::appendRegionResult(int index, const Result& result, QPointF offset) {
@@ -196,8 +410,7 @@ void Project::appendRegionResult(int index, const Result& result, QPointF offset
   }
   page.edited = true;
   page.status = PageStatus::Done;
-  emit pageChanged(index);
-  scheduleSave();
+  changed(index);
 }
 
 void Project::applyEdit(int index, const QString& markdown, int position, int removed, int added) {
@@ -209,11 +422,74 @@ void Project::applyEdit(int index, const QString& markdown, int position, int re
     region.end = shiftedPosition(region.end, position, removed, added);
   }
   page.edited = true;
+  changed(index);
+}
+
+void Project::setStreamingText(int index, const QString& raw_text) { pages_[index].raw_text = raw_text; }
+
+void Project::setReviewReason(int index, const QString& reason) {
+  if (pages_[index].review_reason == reason) return;
+  pages_[index].review_reason = reason;
+  changed(index);
+}
+
+// The model's reading is its raw text; parsing it again gives its markdown and regions as they came.
+QString Project::modelMarkdown(int index) const {
+  const Page& page = pages_[index];
+  const std::string raw = page.raw_text.toStdString();
+  return QString::fromStdString(
+      parseGrounding(raw, page.image_size.width(), page.image_size.height(), page.figure_stem().toStdString())
+          .markdown);
+}
+
+void Project::revertToModel(int index) {
+  Page& page = pages_[index];
+  const std::string raw = page.raw_text.toStdString();
+  const GroundedText grounded =
+      parseGrounding(raw, page.image_size.width(), page.image_size.height(), page.figure_stem().toStdString());
+  page.markdown = QString::fromStdString(grounded.markdown);
+  page.regions = regionsFromGrounded(grounded);
+  page.edited = false;
+  changed(index);
+}
+
+void Project::changed(int index) {
+  journal({{"op", "page"}, {"index", index}, {"page", pageToJson(pages_[index], storedPath(pages_[index].source))}});
   emit pageChanged(index);
   scheduleSave();
 }
 
-void Project::setStreamingText(int index, const QString& raw_text) { pages_[index].raw_text = raw_text; }
+// One line per change, written through to the OS at once: a kill right after a keystroke keeps it.
+void Project::journal(QJsonObject entry) {
+  if (folder_.isEmpty()) return;
+  if (!journal_.isOpen()) {
+    journal_.setFileName(folder_ + "/" + kJournalName);
+    if (!journal_.open(QIODevice::WriteOnly | QIODevice::Append)) {
+      emit saveFailed(tr("Could not write %1: %2").arg(journal_.fileName(), journal_.errorString()));
+      return;
+    }
+  }
+  entry["sequence"] = ++sequence_;
+  journal_.write(QJsonDocument(entry).toJson(QJsonDocument::Compact) + '\n');
+  journal_.flush();
+}
+
+void Project::clearJournal() {
+  if (journal_.isOpen()) journal_.resize(0);
+  else QFile::remove(folder_ + "/" + kJournalName);
+}
+
+// Relative when the file sits in the project folder or beside it, so the two can move together.
+QString Project::storedPath(const QString& path) const {
+  if (folder_.isEmpty() || path.isEmpty()) return path;
+  const QString relative = QDir(folder_).relativeFilePath(path);
+  return relative.startsWith("../../") || QDir::isAbsolutePath(relative) ? path : relative;
+}
+
+QString Project::resolvedPath(const QString& stored) const {
+  if (stored.isEmpty() || QDir::isAbsolutePath(stored)) return stored;
+  return QDir::cleanPath(QDir(folder_).filePath(stored));
+}
 
 void Project::scheduleSave() {
   if (!folder_.isEmpty() && !save_timer_.isActive()) save_timer_.start();

@@ -1,10 +1,14 @@
-// The project: the pages the user opened, the model's output for each and the user's edits. It saves itself
-// (debounced, atomically through QSaveFile) to <folder>/project.json after every change, so closing, a crash
-// or a kill loses at most the last fraction of a second.
+// The project: the pages the user opened, the documents they come from (by content hash), the model's output
+// for each page and the user's edits. Nothing is lost to a crash or a kill: every change is appended at once to
+// <folder>/journal.jsonl (the page as it is now), and a debounced save writes <folder>/project.json atomically
+// (QSaveFile), keeps the copy before it as project.json.bak and empties the journal. Loading replays the journal
+// over the newest readable copy; a damaged project.json is kept aside and the previous copy used instead.
 #pragma once
 
 #include <folio/engine.h>
 
+#include <QFile>
+#include <QJsonObject>
 #include <QList>
 #include <QObject>
 #include <QRectF>
@@ -38,7 +42,26 @@ struct Page {
   double dpi = 144;   // the resolution PDF pages were rasterised at for the model
   bool edited = false;
   QString error;
+  QString review_reason;  // why the model's output needs a look (a loop, cut mid-tag, ...); empty: none
   QString figure_stem() const;
+  bool needsReview() const { return !review_reason.isEmpty(); }
+};
+
+// A file the project's pages come from. The content hash identifies it wherever it moves.
+struct SourceDocument {
+  QString path;
+  QString sha256;  // hex
+  qint64 size = 0;
+};
+
+// The small record beside project.json that lists and finds projects without reading them whole.
+struct ProjectSummary {
+  QString folder;
+  QString name;
+  int pages = 0, done = 0, edited = 0, failed = 0, review = 0;
+  QList<SourceDocument> documents;
+  QString thumbnail;  // path of thumbnail.png, empty when there is none
+  static ProjectSummary read(const QString& folder);  // name empty when the folder holds no project
 };
 
 // Regions of an engine result as character positions; boxes shifted by offset (for region-only OCR).
@@ -53,14 +76,26 @@ class Project : public QObject {
   // The folder the project saves into (created when missing). Empty: no autosave.
   void setFolder(const QString& folder);
   QString folder() const { return folder_; }
-  bool load(const QString& folder, QString* error);
+  // Reads <folder>/project.json (or, when it is damaged or missing, project.json.bak) and replays the journal.
+  // *warning says what was recovered, if anything; false and *error when nothing readable is there.
+  bool load(const QString& folder, QString* error, QString* warning = nullptr);
   bool save(QString* error = nullptr);
   void flush();  // saves now if a save is pending
+  // Saves a copy into another folder and continues there (File > Save Project As).
+  bool saveAs(const QString& folder, QString* error);
 
+  QString name() const;  // the first document's file name
   int pageCount() const { return pages_.size(); }
   const Page& page(int index) const { return pages_.at(index); }
   int addPage(const Page& page);
   void clear();
+  ProjectSummary summary() const;
+
+  const QList<SourceDocument>& documents() const { return documents_; }
+  void addDocument(const SourceDocument& document);
+  int documentIndex(const QString& sha256) const;  // -1: not in this project
+  // The document's file moved (or the user pointed at a copy): its pages read from new_path from now on.
+  void relinkDocument(int index, const QString& new_path, const QString& sha256);
 
   void setStatus(int index, PageStatus status, const QString& error = {});
   // The model's result for the whole page (replaces text and regions; clears the edited flag).
@@ -70,6 +105,10 @@ class Project : public QObject {
   // The user changed the editor text: position/removed/added as QTextDocument::contentsChange reports them.
   void applyEdit(int index, const QString& markdown, int position, int removed, int added);
   void setStreamingText(int index, const QString& raw_text);  // not saved until the page finishes
+  void setReviewReason(int index, const QString& reason);     // empty: accepted as it is
+  // The markdown of the model's last whole-page reading (before the user's edits and region readings).
+  QString modelMarkdown(int index) const;
+  void revertToModel(int index);  // the page's markdown and regions back to the model's reading
 
  signals:
   void pageChanged(int index);
@@ -77,10 +116,22 @@ class Project : public QObject {
   void saveFailed(const QString& message);
 
  private:
+  void changed(int index);  // journals the page, tells the views, schedules the save
   void scheduleSave();
+  void journal(QJsonObject entry);
+  void clearJournal();
+  bool readSaved(const QString& folder, QString* error, QString* warning);
+  int replayJournal(const QString& folder);  // returns how many changes it replayed
+  bool writeProjectFile(const QString& folder, QString* error);
+  QString storedPath(const QString& path) const;  // relative when the file sits beside the project
+  QString resolvedPath(const QString& stored) const;
+
   QString folder_;
   QList<Page> pages_;
+  QList<SourceDocument> documents_;
   QTimer save_timer_;
+  QFile journal_;
+  qint64 sequence_ = 0;  // of the last change; project.json says up to which one it holds
 };
 
 }  // namespace folio::app

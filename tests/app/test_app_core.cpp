@@ -7,6 +7,7 @@
 #include "page_prefetcher.h"
 #include "project.h"
 #include "scripted_backend.h"
+#include "test_documents.h"
 
 #include <QPainter>
 #include <QPdfWriter>
@@ -18,35 +19,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-QString writePdf(const QString& path, int pages) {
-  QPdfWriter writer(path);
-  writer.setResolution(72);
-  QPainter painter(&writer);
-  for (int i = 0; i < pages; ++i) {
-    if (i > 0) writer.newPage();
-    painter.setFont(QFont("Sans", 24));
-    painter.drawText(72, 100, QStringLiteral("Page %1 of the test document").arg(i + 1));
-    painter.fillRect(100, 300, 200, 100, Qt::black);
-  }
-  return path;
-}
-
-QString writeImage(const QString& path, QSize size) {
-  QImage image(size, QImage::Format_RGB888);
-  image.fill(Qt::white);
-  QPainter(&image).fillRect(QRect(size.width() / 4, size.height() / 4, size.width() / 2, size.height() / 2), Qt::red);
-  if (!image.save(path)) qFatal("cannot write %s", qPrintable(path));
-  return path;
-}
-
-Result sampleResult(const QString& sample, QSize page, const std::string& stem) {
-  QString text = test::readSample(sample);
-  text.remove(test::kEndOfSentence);
-  Result result;
-  result.raw_text = text.toStdString();
-  result.grounded = parseGrounding(result.raw_text, page.width(), page.height(), stem);
-  return result;
-}
+using test::sampleResult;
+using test::writeImage;
+using test::writePdf;
 
 // Jobs for pages 0 .. count-1, each reading the whole of `image`.
 QList<app::PageJob> wholePageJobs(const QString& image, int count) {
