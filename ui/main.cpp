@@ -1,10 +1,19 @@
 #include <QApplication>
 #include <QCommandLineParser>
-#include <QDateTime>
-#include <QStandardPaths>
+#include <QFileInfo>
 
 #include "local_engine_backend.h"
 #include "main_window.h"
+#include "termination.h"
+
+// With files: each finds its own project again (or gets a new one). Without: the last project, else the start
+// screen. --project names a folder to open or create.
+QString projectToOpen(const QCommandLineParser& parser, QSettings& settings) {
+  if (parser.isSet("project")) return parser.value("project");
+  if (!parser.positionalArguments().isEmpty()) return {};
+  const QString last = folio::app::AppSettings::load(settings).last_project;
+  return QFileInfo::exists(last) ? last : QString();
+}
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
@@ -18,15 +27,14 @@ int main(int argc, char** argv) {
   parser.process(app);
 
   QSettings settings;
-  QString project = parser.value("project");
-  if (project.isEmpty()) project = folio::app::AppSettings::load(settings).last_project;
-  if (project.isEmpty() || !parser.positionalArguments().isEmpty())
-    project = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/projects/" +
-              QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss");
   folio::ui::MainWindow window(
       [](const folio::app::AppSettings& s) { return folio::app::localEngineFactory(s.model_dir, s.device); },
-      project);
+      projectToOpen(parser, settings));
   for (const QString& file : parser.positionalArguments()) window.openFile(file, parser.value("pages"));
+  // A kill, Ctrl+C or the session ending saves like Quit does.
+  folio::app::onTerminationSignal(&window, [&window] { window.close(); });
+  QObject::connect(&app, &QGuiApplication::commitDataRequest, &window, [&window] { window.saveState(); });
+  QObject::connect(&app, &QCoreApplication::aboutToQuit, &window, [&window] { window.saveState(); });
   window.show();
   return QApplication::exec();
 }

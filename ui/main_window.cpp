@@ -2,6 +2,7 @@
 
 #include "exporter.h"
 #include "local_engine_backend.h"
+#include "project_library.h"
 
 #include <QAction>
 #include <QApplication>
@@ -25,6 +26,8 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSplitter>
+#include <QStackedWidget>
+#include <QtConcurrent>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTextBrowser>
@@ -36,6 +39,7 @@ namespace {
 
 constexpr int kThumbnailWidth = 96;
 constexpr double kThumbnailDpi = 18;
+constexpr int kStopTimeoutMs = 10000;  // running pages stop between two decoding steps: well within this
 const QStringList kModeNames = {"Tiny", "Small", "Base", "Large", "Gundam"};
 const QStringList kTaskNames = {"Markdown", "OCR", "Free OCR", "Figure", "Describe", "Locate"};
 
@@ -51,6 +55,12 @@ MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder
   QSettings settings;
   settings_ = app::AppSettings::load(settings);
   setRunOptions(settings_.mode, settings_.task, settings_.max_tokens);
+  keep_old_results_ = [this](const QString& path) {
+    return QMessageBox::question(this, tr("Document changed"),
+                                 tr("%1 changed since Folio read it.\n\nKeep the results and edits made on the old "
+                                    "version? (No: start over with the new one.)")
+                                     .arg(path)) == QMessageBox::Yes;
+  };
   setWindowTitle(tr("Folio"));
   setAcceptDrops(true);
   resize(1280, 800);
@@ -59,11 +69,18 @@ MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder
   connect(&project_, &app::Project::pageChanged, this, &MainWindow::updateStripItem);
   connect(&project_, &app::Project::pagesReset, this, &MainWindow::rebuildStrip);
   connect(&project_, &app::Project::saveFailed, this, &MainWindow::showError);
-  QString error;
-  if (QFileInfo::exists(project_folder + "/project.json") && !project_.load(project_folder, &error)) showError(error);
-  project_.setFolder(project_folder);
   startBackend();
-  if (project_.pageCount() > 0) showPage(0);
+  const bool known = QFileInfo::exists(project_folder + "/project.json") ||
+                     QFileInfo::exists(project_folder + "/project.json.bak") ||
+                     QFileInfo::exists(project_folder + "/journal.jsonl");
+  if (!project_folder.isEmpty() && known) {
+    openProject(project_folder);
+  } else if (!project_folder.isEmpty()) {
+    project_.setFolder(project_folder);
+    useProject(project_folder);
+  }
+  refreshRecent();
+  updateCentral();
 }
 
 MainWindow::~MainWindow() {
@@ -88,6 +105,35 @@ void MainWindow::buildUi() {
   banner_layout->addWidget(download_button_);
   banner_box_->hide();
 
+  start_ = new StartScreen(this);
+  connect(start_, &StartScreen::openFileRequested, this, &MainWindow::openDialog);
+  connect(start_, &StartScreen::openProjectRequested, this, &MainWindow::openProject);
+  connect(start_, &StartScreen::forgetRequested, this, [this](const QString& folder) {
+    QSettings settings;
+    app::forgetProject(settings, folder);
+    refreshRecent();
+  });
+  stack_ = new QStackedWidget(this);
+  stack_->addWidget(start_);
+  stack_->addWidget(buildDocumentPanel());
+
+  auto* central = new QWidget(this);
+  auto* layout = new QVBoxLayout(central);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(banner_box_);
+  layout->addWidget(stack_, 1);
+  setCentralWidget(central);
+
+  progress_ = new QProgressBar(this);
+  progress_->setMaximumWidth(240);
+  progress_label_ = new QLabel(this);
+  statusBar()->addPermanentWidget(progress_label_);
+  statusBar()->addPermanentWidget(progress_);
+  progress_->hide();
+}
+
+// The page strip, the page with its boxes, and the markdown editor with its preview.
+QWidget* MainWindow::buildDocumentPanel() {
   strip_ = new QListWidget(this);
   strip_->setViewMode(QListView::ListMode);
   strip_->setIconSize(QSize(kThumbnailWidth, kThumbnailWidth * 4 / 3));
@@ -126,25 +172,18 @@ void MainWindow::buildUi() {
   splitter->setStretchFactor(1, 3);
   splitter->setStretchFactor(2, 2);
   splitter->setSizes({170, 740, 530});  // the page gets the most room at start
-
-  auto* central = new QWidget(this);
-  auto* layout = new QVBoxLayout(central);
-  layout->setContentsMargins(0, 0, 0, 0);
-  layout->addWidget(banner_box_);
-  layout->addWidget(splitter, 1);
-  setCentralWidget(central);
-
-  progress_ = new QProgressBar(this);
-  progress_->setMaximumWidth(240);
-  progress_label_ = new QLabel(this);
-  statusBar()->addPermanentWidget(progress_label_);
-  statusBar()->addPermanentWidget(progress_);
-  progress_->hide();
+  return splitter;
 }
 
 void MainWindow::buildActions() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
   file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
+  recent_menu_ = file->addMenu(tr("Open &Recent"));
+  connect(recent_menu_, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentMenu);
+  file->addAction(tr("Open &Project…"), this, &MainWindow::openProjectDialog);
+  file->addAction(tr("Save Project &As…"), QKeySequence::SaveAs, this, &MainWindow::saveProjectAsDialog);
+  file->addAction(tr("&Close document"), QKeySequence::Close, this, &MainWindow::closeProject);
+  file->addSeparator();
   file->addAction(tr("&Export markdown…"), QKeySequence(tr("Ctrl+E")), this, [this] { exportDialog(false); });
   file->addAction(tr("Export markdown per &page…"), this, [this] { exportDialog(true); });
   file->addAction(tr("&Settings…"), this, &MainWindow::settingsDialog);
@@ -187,6 +226,7 @@ void MainWindow::startBackend() {
   connect(worker, &app::OcrWorker::backendReady, this, [this](const QString& description) {
     download_button_->hide();
     statusBar()->showMessage(tr("Model ready: %1").arg(description));
+    start_->setModelStatus(tr("Model ready: %1").arg(description));
     emit backendStateChanged(true);
   });
   connect(worker, &app::OcrWorker::backendFailed, this, &MainWindow::onBackendFailed);
@@ -194,6 +234,7 @@ void MainWindow::startBackend() {
   connect(worker, &app::OcrWorker::pageProgress, this, &MainWindow::onPageProgress);
   connect(worker, &app::OcrWorker::pageFinished, this, &MainWindow::onPageFinished);
   connect(worker, &app::OcrWorker::pageFailed, this, &MainWindow::onPageFailed);
+  start_->setModelStatus(tr("Loading the model…"));
   service_->start();
 }
 
@@ -208,7 +249,11 @@ void MainWindow::showError(const QString& message) {
 // download cannot fix a wrong folder chosen in Settings.
 void MainWindow::onBackendFailed(const QString& message) {
   showError(message);
-  download_button_->setVisible(app::modelMissing(settings_.model_dir));
+  const bool missing = app::modelMissing(settings_.model_dir);
+  download_button_->setVisible(missing);
+  start_->setModelStatus(missing ? tr("No model yet: use <b>Download DeepSeek-OCR</b> above, or copy the model's "
+                                      "files into a folder and choose it in File ▸ Settings.")
+                                 : message.toHtmlEscaped());
   emit backendStateChanged(false);
 }
 
@@ -265,14 +310,52 @@ bool MainWindow::openFile(const QString& path, const QString& page_range) {
     showError(opened.error);
     return false;
   }
+  const QString sha256 = hashFile(path);
+  if (sha256.isEmpty()) {
+    showError(tr("%1 cannot be read").arg(path));
+    return false;
+  }
+  passwords_[path] = password;
+  if (project_.folder().isEmpty() && reopenKnownDocument(path, sha256)) return true;
+  if (const int known = project_.documentIndex(sha256); known >= 0) {  // already here: no second copy of its pages
+    for (int i = 0; i < project_.pageCount(); ++i)
+      if (project_.page(i).source == project_.documents()[known].path) return showPage(i), true;
+  }
+  if (project_.folder().isEmpty()) {
+    project_.setFolder(app::projectFolderFor(sha256));
+    useProject(project_.folder());
+  }
+  return addDocumentPages(path, sha256, std::move(opened.document), page_range);
+}
+
+// A document some project has read before: that project opens again, pages, results and edits.
+bool MainWindow::reopenKnownDocument(const QString& path, const QString& sha256) {
+  QSettings settings;
+  const app::ProjectMatch match = app::findProject(path, sha256, settings);
+  if (match.folder.isEmpty() || (match.content_changed && !keep_old_results_(path))) return false;
+  if (!openProject(match.folder)) return false;
+  if (match.content_changed) {
+    for (int i = 0; i < project_.documents().size(); ++i)
+      if (QFileInfo(project_.documents()[i].path) == QFileInfo(path)) project_.relinkDocument(i, path, sha256);
+  } else if (const int known = project_.documentIndex(sha256); known >= 0 && project_.documents()[known].path != path) {
+    project_.relinkDocument(known, path, sha256);  // the same content found at another path: read it there
+  }
+  statusBar()->showMessage(tr("Reopened the work on %1").arg(QFileInfo(path).fileName()), 5000);
+  return true;
+}
+
+bool MainWindow::addDocumentPages(const QString& path, const QString& sha256, std::unique_ptr<app::Document> document,
+                                  const QString& page_range) {
   QString range_error;
-  QList<int> pages = app::parsePageRange(page_range, opened.document->pageCount(), &range_error);
+  QList<int> pages = app::parsePageRange(page_range, document->pageCount(), &range_error);
   if (pages.isEmpty()) {
     showError(range_error);
     return false;
   }
-  passwords_[path] = password;
-  documents_[path] = std::move(opened.document);
+  const bool first_document = project_.pageCount() == 0;
+  if (first_document) writeThumbnail(*document, pages.first());
+  documents_[path] = std::move(document);
+  project_.addDocument({path, sha256, QFileInfo(path).size()});
   int first = project_.pageCount();
   for (int source_page : pages) {
     app::Page page;
@@ -281,8 +364,171 @@ bool MainWindow::openFile(const QString& path, const QString& page_range) {
     page.dpi = settings_.dpi;
     project_.addPage(page);
   }
+  updateCentral();
   showPage(first);
   return true;
+}
+
+QString MainWindow::hashFile(const QString& path) {
+  statusBar()->showMessage(tr("Reading %1…").arg(QFileInfo(path).fileName()));
+  QFutureWatcher<QString> watcher;
+  QEventLoop loop;
+  connect(&watcher, &QFutureWatcherBase::finished, &loop, &QEventLoop::quit);
+  watcher.setFuture(QtConcurrent::run([path] { return app::sha256OfFile(path); }));
+  if (!watcher.isFinished()) loop.exec();
+  statusBar()->clearMessage();
+  return watcher.result();
+}
+
+void MainWindow::writeThumbnail(const app::Document& document, int page) {
+  const QImage image = document.renderPage(page, kThumbnailDpi * 2);
+  if (!image.isNull() && !project_.folder().isEmpty())
+    image.scaledToHeight(160, Qt::SmoothTransformation).save(project_.folder() + "/thumbnail.png");
+}
+
+bool MainWindow::openProject(const QString& folder) {
+  stopAllWork();
+  documents_.clear();
+  QString error, warning;
+  if (!project_.load(folder, &error, &warning)) {  // a project that cannot be read leaves the current one open
+    showError(error);
+    return false;
+  }
+  if (!warning.isEmpty()) showError(warning);
+  useProject(folder);
+  locateMissingSources();
+  updateCentral();
+  if (project_.pageCount() > 0) showPage(0);
+  resumeQueuedPages();
+  return true;
+}
+
+void MainWindow::closeProject() {
+  stopAllWork();
+  project_.flush();
+  project_.setFolder({});
+  project_.clear();
+  documents_.clear();
+  current_page_ = -1;
+  settings_.last_project.clear();
+  QSettings settings;
+  settings_.save(settings);
+  refreshRecent();
+  updateCentral();
+}
+
+// Recorded at once, not at close: after a crash the next start comes back here.
+void MainWindow::useProject(const QString& folder) {
+  settings_.last_project = folder;
+  QSettings settings;
+  settings_.save(settings);
+  app::rememberProject(settings, folder);
+}
+
+bool MainWindow::saveProjectAs(const QString& folder) {
+  QString error;
+  if (!project_.saveAs(folder, &error)) {
+    showError(error);
+    return false;
+  }
+  // The markdown and its figure crops travel with the project, readable without Folio.
+  app::ExportOptions options;
+  options.page_markers = settings_.page_markers;
+  const QString name = QFileInfo(project_.name()).completeBaseName();
+  app::ExportReport report = app::exportMarkdown(project_, folder + "/" + (name.isEmpty() ? "document" : name) + ".md", options);
+  if (!report.errors.isEmpty()) showError(report.errors.join("\n"));
+  useProject(folder);
+  statusBar()->showMessage(tr("Project saved to %1").arg(folder), 5000);
+  return true;
+}
+
+void MainWindow::saveProjectAsDialog() {
+  const QString folder = QFileDialog::getExistingDirectory(this, tr("Save project into folder"));
+  if (!folder.isEmpty()) saveProjectAs(folder);
+}
+
+void MainWindow::openProjectDialog() {
+  const QString folder = QFileDialog::getExistingDirectory(this, tr("Open project folder"), app::projectsRoot());
+  if (!folder.isEmpty()) openProject(folder);
+}
+
+// A source that is not where the project says (the project moved to another machine): ask where it is now.
+void MainWindow::locateMissingSources() {
+  for (int i = 0; i < project_.documents().size(); ++i) {
+    const app::SourceDocument document = project_.documents()[i];
+    if (QFileInfo::exists(document.path)) continue;
+    const QString name = QFileInfo(document.path).fileName();
+    const QString found = QFileDialog::getOpenFileName(
+        this, tr("Where is %1? (it was at %2)").arg(name, document.path), {}, app::openFileFilter());
+    if (found.isEmpty()) {
+      showError(tr("%1 is missing: its pages show the text but no image until it is found.").arg(document.path));
+      continue;
+    }
+    const QString sha256 = hashFile(found);
+    if (sha256 != document.sha256 &&
+        QMessageBox::question(this, tr("Other content"),
+                              tr("%1 is not the same file as the one read before. Use it anyway?").arg(found)) !=
+            QMessageBox::Yes)
+      continue;
+    project_.relinkDocument(i, found, sha256);
+  }
+}
+
+// Pages that were waiting or being read when the project was last closed (or the app died) go on.
+void MainWindow::resumeQueuedPages() {
+  QList<app::PageJob> jobs;
+  for (int i = 0; i < project_.pageCount(); ++i)
+    if (project_.page(i).status == app::PageStatus::Queued) jobs << queueJob(i);
+  if (!jobs.isEmpty()) worker()->enqueue(jobs);
+}
+
+void MainWindow::stopAllWork() {
+  if (batch_done_ >= batch_total_) return;
+  QList<int> interrupted;
+  for (int i = 0; i < project_.pageCount(); ++i)
+    if (project_.page(i).status == app::PageStatus::Running) interrupted << i;
+  const QList<int> taken_from_queue = worker()->cancelAll();
+  batch_done_ += taken_from_queue.size();
+  interrupted << taken_from_queue;
+  QEventLoop loop;
+  connect(this, &MainWindow::queueFinished, &loop, &QEventLoop::quit);
+  QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
+  if (batch_done_ < batch_total_) loop.exec();
+  for (int page : interrupted) project_.setStatus(page, app::PageStatus::Queued);
+  batch_total_ = batch_done_ = 0;
+  updateProgress();
+}
+
+bool MainWindow::showingStartScreen() const { return stack_->currentWidget() == start_; }
+
+void MainWindow::updateCentral() {
+  const bool empty = project_.pageCount() == 0;
+  stack_->setCurrentIndex(empty ? 0 : 1);
+  setWindowTitle(empty ? tr("Folio") : tr("%1 — Folio").arg(project_.name()));
+  if (empty) refreshRecent();
+}
+
+void MainWindow::refreshRecent() {
+  QSettings settings;
+  QList<RecentEntry> entries;
+  for (const app::RecentProject& recent : app::recentProjects(settings)) {
+    app::ProjectSummary summary = app::ProjectSummary::read(recent.folder);
+    if (summary.name.isEmpty()) summary.name = QFileInfo(recent.folder).fileName();
+    entries << RecentEntry{summary, recent.last_opened};
+  }
+  start_->setRecent(entries);
+}
+
+void MainWindow::rebuildRecentMenu() {
+  recent_menu_->clear();
+  QSettings settings;
+  for (const app::RecentProject& recent : app::recentProjects(settings)) {
+    const app::ProjectSummary summary = app::ProjectSummary::read(recent.folder);
+    const QString name = summary.name.isEmpty() ? QFileInfo(recent.folder).fileName() : summary.name;
+    recent_menu_->addAction(tr("%1 (%2)").arg(name, summaryLine(summary)), this,
+                            [this, folder = recent.folder] { openProject(folder); });
+  }
+  if (recent_menu_->isEmpty()) recent_menu_->addAction(tr("No recent documents"))->setEnabled(false);
 }
 
 void MainWindow::rebuildStrip() {
@@ -597,11 +843,16 @@ void MainWindow::settingsDialog() {
   }
 }
 
-void MainWindow::closeEvent(QCloseEvent* event) {
+void MainWindow::saveState() {
   project_.flush();
   settings_.last_project = project_.folder();
   QSettings settings;
   settings_.save(settings);
+  settings.sync();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  saveState();
   event->accept();
 }
 

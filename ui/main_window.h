@@ -7,6 +7,7 @@
 #include "page_view.h"
 #include "project.h"
 #include "settings.h"
+#include "start_screen.h"
 
 #include <QElapsedTimer>
 #include <QMainWindow>
@@ -16,7 +17,10 @@
 class QLabel;
 class QListWidget;
 class QProgressBar;
+class QComboBox;
+class QMenu;
 class QPushButton;
+class QStackedWidget;
 class QTextBrowser;
 
 namespace folio::ui {
@@ -27,11 +31,20 @@ using BackendMaker = std::function<app::BackendFactory(const app::AppSettings&)>
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
+  // project_folder: open (or start) that project; empty: the start screen, and each document opened from there
+  // finds its own project again by its content (app/project_library.h).
   MainWindow(BackendMaker backend_maker, const QString& project_folder, QWidget* parent = nullptr);
   ~MainWindow() override;
 
-  // Adds the pages of a file (page_range like "1-3,5"; empty: all). Errors appear in the window.
+  // Opens a file. With no project open, a document Folio has read before reopens its project (its pages, the
+  // model's output, the edits); a new one gets a project of its own. With a project open, the file's pages
+  // (page_range like "1-3,5"; empty: all) are added to it. Errors appear in the window.
   bool openFile(const QString& path, const QString& page_range = {});
+  bool openProject(const QString& folder);
+  void closeProject();  // back to the start screen; the project stays on disk and in the recent list
+  bool saveProjectAs(const QString& folder);
+  // Asked when a document's file changed since its project read it: true keeps the old results.
+  void setChangedDocumentQuestion(std::function<bool(const QString& path)> ask) { keep_old_results_ = std::move(ask); }
   void showPage(int index);
   int currentPage() const { return current_page_; }
 
@@ -40,11 +53,14 @@ class MainWindow : public QMainWindow {
   MarkdownEditor* editor() const { return editor_; }
   QListWidget* pageStrip() const { return strip_; }
   QString bannerText() const;
+  StartScreen* startScreen() const { return start_; }
+  bool showingStartScreen() const;
   // Shown beside the banner while no model is configured or found.
   QPushButton* downloadModelButton() const { return download_button_; }
   ModelDownloadDialog* downloadDialog() const { return download_dialog_; }
   app::OcrWorker* worker() const { return service_->worker(); }
   void setRunOptions(Mode mode, Task task, int max_tokens = 8192);
+  void saveState();  // the project and settings to disk now (close, logout, a termination signal)
 
  public slots:
   void runAll();
@@ -67,7 +83,22 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildUi();
+  QWidget* buildDocumentPanel();
   void buildActions();
+  void updateCentral();  // the start screen while no page is open
+  void refreshRecent();
+  void rebuildRecentMenu();
+  void useProject(const QString& folder);  // records it as the last and a recent project at once
+  QString hashFile(const QString& path);   // off the GUI thread; the window stays live meanwhile
+  bool reopenKnownDocument(const QString& path, const QString& sha256);
+  bool addDocumentPages(const QString& path, const QString& sha256, std::unique_ptr<app::Document> document,
+                        const QString& page_range);
+  void writeThumbnail(const app::Document& document, int page);
+  void locateMissingSources();
+  void resumeQueuedPages();
+  void stopAllWork();  // cancels the queue and waits for the running pages; they come back queued
+  void saveProjectAsDialog();
+  void openProjectDialog();
   void startBackend();
   void showError(const QString& message);
   void onBackendFailed(const QString& message);
@@ -96,6 +127,7 @@ class MainWindow : public QMainWindow {
   void rerunDialog();
 
   BackendMaker backend_maker_;
+  std::function<bool(const QString&)> keep_old_results_;
   app::AppSettings settings_;
   app::Project project_;
   std::unique_ptr<app::OcrService> service_;
@@ -104,6 +136,9 @@ class MainWindow : public QMainWindow {
   RunOptions run_options_;
   int current_page_ = -1;
 
+  QStackedWidget* stack_ = nullptr;
+  StartScreen* start_ = nullptr;
+  QMenu* recent_menu_ = nullptr;
   PageView* view_ = nullptr;
   MarkdownEditor* editor_ = nullptr;
   QTextBrowser* preview_ = nullptr;
