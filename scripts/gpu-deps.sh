@@ -2,14 +2,14 @@
 # Run here (Debian 12, network): fetches what the GPU machine (Ubuntu 24.04, no network, no Qt) needs beyond its
 # torch as Debian .deb files into .deps/, which scripts/gpu-build.sh unpacks into a prefix there. With `app`,
 # also Qt 6 (Core, Gui, Widgets, Network, Concurrent, Test, the offscreen platform plugin) and poppler-qt6 with
-# every library they load that Ubuntu's base system may lack, into .deps/qt/ (about 41 MB).
+# every library they load that Ubuntu's base system may lack, and dtl's headers, into .deps/qt/ (about 41 MB).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$here/.deps"
 (cd "$here/.deps" && apt-get download nlohmann-json3-dev libpcre2-dev libpcre2-8-0 libcli11-dev)
 [ "${1:-}" = app ] || exit 0
 wanted="qt6-base-dev qt6-base-dev-tools libqt6core6 libqt6gui6 libqt6widgets6 libqt6test6 libqt6network6
-  libqt6concurrent6 qt6-qpa-plugins libpoppler-qt6-dev libpoppler-qt6-3 pkgconf"
+  libqt6concurrent6 qt6-qpa-plugins libpoppler-qt6-dev libpoppler-qt6-3 pkgconf libdtl-dev"
 # Left out: the C/C++ runtime and base libraries every Ubuntu has (newer there, and ABI-compatible), tools the
 # build never runs (perl, python, dpkg), Mesa's drivers (the offscreen platform draws without OpenGL) and fonts
 # beyond DejaVu.
