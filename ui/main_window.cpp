@@ -155,7 +155,10 @@ QWidget* MainWindow::buildDocumentPanel() {
 
   editor_ = new MarkdownEditor(this);
   preview_ = new QTextBrowser(this);
-  auto* tabs = new QTabWidget(this);
+  diff_ = new DiffView(this);
+  diff_->hide();
+  editor_tabs_ = new QTabWidget(this);
+  auto* tabs = editor_tabs_;
   tabs->addTab(editor_, tr("Markdown"));
   tabs->addTab(preview_, tr("Preview"));
   connect(editor_->document(), &QTextDocument::contentsChange, this, &MainWindow::onEditorChanged);
@@ -194,6 +197,7 @@ void MainWindow::buildActions() {
   edit->addAction(tr("&Undo"), QKeySequence::Undo, editor_, &QPlainTextEdit::undo);
   edit->addAction(tr("&Redo"), QKeySequence::Redo, editor_, &QPlainTextEdit::redo);
   edit->addAction(tr("&Copy page markdown"), QKeySequence(tr("Ctrl+Shift+C")), this, &MainWindow::copyPageMarkdown);
+  edit->addAction(tr("Re&vert page to model output"), this, [this] { revertPage(); });
 
   QMenu* run = menuBar()->addMenu(tr("&Run"));
   QToolBar* toolbar = addToolBar(tr("Main"));
@@ -217,6 +221,8 @@ void MainWindow::buildActions() {
   QAction* boxes = add(view, tr("Boxes"), [this](bool on) { view_->setBoxesVisible(on); });
   boxes->setCheckable(true);
   boxes->setChecked(true);
+  QAction* changes = view->addAction(tr("Show &changes"), QKeySequence(tr("Ctrl+D")), this, &MainWindow::showChanges);
+  changes->setCheckable(true);
 }
 
 void MainWindow::startBackend() {
@@ -593,7 +599,32 @@ void MainWindow::updateLegend() {
   legend_->setText(entries.join(QStringLiteral(" &nbsp; ")));
 }
 
-void MainWindow::updatePreview() { preview_->setMarkdown(editor_->toPlainText()); }
+void MainWindow::updatePreview() {
+  preview_->setMarkdown(editor_->toPlainText());
+  if (editor_tabs_->indexOf(diff_) >= 0 && current_page_ >= 0)
+    diff_->setTexts(project_.modelMarkdown(current_page_), project_.page(current_page_).markdown);
+}
+
+void MainWindow::showChanges(bool on) {
+  const int tab = editor_tabs_->indexOf(diff_);
+  if (on && tab < 0) {
+    editor_tabs_->addTab(diff_, tr("Changes"));
+    editor_tabs_->setCurrentWidget(diff_);
+    updatePreview();
+  } else if (!on && tab >= 0) {
+    editor_tabs_->removeTab(tab);
+  }
+}
+
+void MainWindow::revertPage(bool confirm) {
+  if (current_page_ < 0 || !project_.page(current_page_).edited) return;
+  if (confirm && QMessageBox::question(this, tr("Revert page?"),
+                            tr("Replace your edits on page %1 with the model's output?").arg(current_page_ + 1)) !=
+      QMessageBox::Yes)
+    return;
+  project_.revertToModel(current_page_);
+  showPage(current_page_);
+}
 
 void MainWindow::onRegionClicked(int region) {
   if (current_page_ < 0) return;

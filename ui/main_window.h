@@ -1,5 +1,6 @@
 #pragma once
 
+#include "diff_view.h"
 #include "document.h"
 #include "markdown_editor.h"
 #include "model_download_dialog.h"
@@ -21,6 +22,7 @@ class QComboBox;
 class QMenu;
 class QPushButton;
 class QStackedWidget;
+class QTabWidget;
 class QTextBrowser;
 
 namespace folio::ui {
@@ -51,6 +53,7 @@ class MainWindow : public QMainWindow {
   app::Project& project() { return project_; }
   PageView* pageView() const { return view_; }
   MarkdownEditor* editor() const { return editor_; }
+  DiffView* diffView() const { return diff_; }
   QListWidget* pageStrip() const { return strip_; }
   QString bannerText() const;
   StartScreen* startScreen() const { return start_; }
@@ -71,6 +74,8 @@ class MainWindow : public QMainWindow {
   void exportMarkdownTo(const QString& path, bool per_page);
   void copyPageMarkdown();
   void downloadModel();  // opens the download dialog (one at a time); the model loads when it is done
+  void showChanges(bool on);  // the user's edit against the model's output, in a tab beside the editor
+  void revertPage(bool confirm = true);  // the current page back to the model's output
 
  signals:
   void backendStateChanged(bool ready);
@@ -142,6 +147,8 @@ class MainWindow : public QMainWindow {
   PageView* view_ = nullptr;
   MarkdownEditor* editor_ = nullptr;
   QTextBrowser* preview_ = nullptr;
+  QTabWidget* editor_tabs_ = nullptr;
+  DiffView* diff_ = nullptr;
   QListWidget* strip_ = nullptr;
   QWidget* banner_box_ = nullptr;  // the banner's text and, when the model is missing, the download button
   QLabel* banner_ = nullptr;

@@ -198,6 +198,23 @@ class WorkComesBackTest : public QObject {
     QVERIFY2(window.project().page(0).markdown.startsWith("FIXED BY HAND "), qPrintable(window.project().page(0).markdown.left(40)));
   }
 
+  void showChangesMarksTheEditAndRevertUndoesIt() {
+    QTemporaryDir dir;
+    ui::MainWindow window(scripted(0us), dir.filePath("project"));
+    QVERIFY(window.openFile(test::writeImage(dir.filePath("page.png"), QSize(800, 1000))));
+    QVERIFY(runAllAndWait(window));
+    const QString model = window.project().page(0).markdown;
+    typeAtStart(window, "Corrected ");
+    window.showChanges(true);
+    QTRY_COMPARE(window.diffView()->summaryText(), QStringLiteral("1 word added"));
+    QVERIFY(window.diffView()->document()->toPlainText().contains("Corrected"));
+    window.revertPage(false);
+    QCOMPARE(window.project().page(0).markdown, model);
+    QCOMPARE(window.editor()->toPlainText(), model);
+    QVERIFY(!window.project().page(0).edited);
+    QTRY_VERIFY(window.diffView()->summaryText().startsWith("No changes"));
+  }
+
  private:
   void runChildUntilKilled(const QString& scenario, const QString& folder, const QString& file, const QByteArray& line) {
     QProcess child;
