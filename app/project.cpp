@@ -52,7 +52,7 @@ QJsonObject pageToJson(const Page& page, const QString& stored_source) {
           {"regions", regions},        {"width", page.image_size.width()},
           {"height", page.image_size.height()}, {"dpi", page.dpi},
           {"edited", page.edited},     {"error", page.error},
-          {"review_reason", page.review_reason}};
+          {"review_reason", page.review_reason}, {"mode", int(page.mode)}};
 }
 
 // A page that was queued or running when the project was saved (or the app died) is queued again.
@@ -70,6 +70,7 @@ Page pageFromJson(const QJsonObject& json, const QString& source) {
   page.edited = json["edited"].toBool();
   page.error = json["error"].toString();
   page.review_reason = json["review_reason"].toString();
+  page.mode = static_cast<Mode>(std::clamp(json["mode"].toInt(int(Mode::Gundam)), 0, int(Mode::Gundam)));
   return page;
 }
 
@@ -116,6 +117,16 @@ int shiftedPosition(int p, int position, int removed, int added) {
 }  // namespace
 
 QString statusName(PageStatus status) { return QLatin1String(kStatusNames[static_cast<int>(status)]); }
+
+bool pageMatches(const Page& page, PageFilter filter) {
+  switch (filter) {
+    case PageFilter::NeedsReview: return page.needsReview();
+    case PageFilter::Edited: return page.edited;
+    case PageFilter::Failed: return page.status == PageStatus::Failed;
+    case PageFilter::All: break;
+  }
+  return true;
+}
 
 QString Page::figure_stem() const { return QStringLiteral("page%1").arg(source_page + 1); }
 
@@ -431,6 +442,21 @@ void Project::setReviewReason(int index, const QString& reason) {
   if (pages_[index].review_reason == reason) return;
   pages_[index].review_reason = reason;
   changed(index);
+}
+
+void Project::setMode(int index, Mode mode) {
+  if (pages_[index].mode == mode) return;
+  pages_[index].mode = mode;
+  changed(index);
+}
+
+int Project::nextNeedingReview(int after, int step) const {
+  const int count = pages_.size();
+  for (int i = 1; i <= count; ++i) {
+    const int index = ((after + i * step) % count + count) % count;
+    if (pages_[index].needsReview()) return index;
+  }
+  return -1;
 }
 
 // The model's reading is its raw text; parsing it again gives its markdown and regions as they came.

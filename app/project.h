@@ -43,9 +43,14 @@ struct Page {
   bool edited = false;
   QString error;
   QString review_reason;  // why the model's output needs a look (a loop, cut mid-tag, ...); empty: none
+  Mode mode = Mode::Gundam;  // the mode of the last whole-page reading
   QString figure_stem() const;
   bool needsReview() const { return !review_reason.isEmpty(); }
 };
+
+// The page strip's filter.
+enum class PageFilter { All, NeedsReview, Edited, Failed };
+bool pageMatches(const Page& page, PageFilter filter);
 
 // A file the project's pages come from. The content hash identifies it wherever it moves.
 struct SourceDocument {
@@ -106,6 +111,8 @@ class Project : public QObject {
   void applyEdit(int index, const QString& markdown, int position, int removed, int added);
   void setStreamingText(int index, const QString& raw_text);  // not saved until the page finishes
   void setReviewReason(int index, const QString& reason);     // empty: accepted as it is
+  void setMode(int index, Mode mode);
+  int nextNeedingReview(int after, int step = 1) const;  // the next page (wrapping around) or -1
   // The markdown of the model's last whole-page reading (before the user's edits and region readings).
   QString modelMarkdown(int index) const;
   void revertToModel(int index);  // the page's markdown and regions back to the model's reading

@@ -44,6 +44,7 @@ const QStringList kModeNames = {"Tiny", "Small", "Base", "Large", "Gundam"};
 const QStringList kTaskNames = {"Markdown", "OCR", "Free OCR", "Figure", "Describe", "Locate"};
 
 QString statusText(const app::Page& page) {
+  if (page.needsReview()) return QObject::tr("needs review");
   if (page.edited && page.status == app::PageStatus::Done) return QObject::tr("edited");
   return app::statusName(page.status);
 }
@@ -134,14 +135,6 @@ void MainWindow::buildUi() {
 
 // The page strip, the page with its boxes, and the markdown editor with its preview.
 QWidget* MainWindow::buildDocumentPanel() {
-  strip_ = new QListWidget(this);
-  strip_->setViewMode(QListView::ListMode);
-  strip_->setIconSize(QSize(kThumbnailWidth, kThumbnailWidth * 4 / 3));
-  strip_->setMaximumWidth(kThumbnailWidth + 110);
-  connect(strip_, &QListWidget::currentRowChanged, this, [this](int row) {
-    if (row >= 0 && row != current_page_) showPage(row);
-  });
-
   view_ = new PageView(this);
   legend_ = new QLabel(this);
   legend_->setWordWrap(true);
@@ -158,9 +151,17 @@ QWidget* MainWindow::buildDocumentPanel() {
   diff_ = new DiffView(this);
   diff_->hide();
   editor_tabs_ = new QTabWidget(this);
-  auto* tabs = editor_tabs_;
-  tabs->addTab(editor_, tr("Markdown"));
-  tabs->addTab(preview_, tr("Preview"));
+  editor_tabs_->addTab(editor_, tr("Markdown"));
+  editor_tabs_->addTab(preview_, tr("Preview"));
+  review_bar_ = new ReviewBar(this);
+  connect(review_bar_, &ReviewBar::rerunRequested, this, &MainWindow::rerunPageWith);
+  connect(review_bar_, &ReviewBar::accepted, this, &MainWindow::acceptPage);
+  auto* text_panel = new QWidget(this);
+  auto* text_layout = new QVBoxLayout(text_panel);
+  text_layout->setContentsMargins(0, 0, 0, 0);
+  text_layout->setSpacing(0);
+  text_layout->addWidget(review_bar_);
+  text_layout->addWidget(editor_tabs_, 1);
   connect(editor_->document(), &QTextDocument::contentsChange, this, &MainWindow::onEditorChanged);
   connect(editor_, &QPlainTextEdit::cursorPositionChanged, this, &MainWindow::onCursorMoved);
   preview_timer_ = new QTimer(this);
@@ -169,13 +170,39 @@ QWidget* MainWindow::buildDocumentPanel() {
   connect(preview_timer_, &QTimer::timeout, this, &MainWindow::updatePreview);
 
   auto* splitter = new QSplitter(this);
-  splitter->addWidget(strip_);
+  splitter->addWidget(buildStripPanel());
   splitter->addWidget(page_panel);
-  splitter->addWidget(tabs);
+  splitter->addWidget(text_panel);
   splitter->setStretchFactor(1, 3);
   splitter->setStretchFactor(2, 2);
   splitter->setSizes({170, 740, 530});  // the page gets the most room at start
   return splitter;
+}
+
+// The page strip with its filter: All / Needs review / Edited / Failed.
+QWidget* MainWindow::buildStripPanel() {
+  strip_ = new QListWidget(this);
+  strip_->setViewMode(QListView::ListMode);
+  strip_->setIconSize(QSize(kThumbnailWidth, kThumbnailWidth * 4 / 3));
+  connect(strip_, &QListWidget::currentRowChanged, this, [this](int row) {
+    if (row >= 0 && row != current_page_) showPage(row);
+  });
+  strip_filter_ = new QComboBox(this);
+  strip_filter_->addItems({tr("All pages"), tr("Needs review"), tr("Edited"), tr("Failed")});
+  connect(strip_filter_, &QComboBox::currentIndexChanged, this,
+          [this](int filter) { setPageFilter(static_cast<app::PageFilter>(filter)); });
+  auto* panel = new QWidget(this);
+  panel->setMaximumWidth(kThumbnailWidth + 110);
+  auto* layout = new QVBoxLayout(panel);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(strip_filter_);
+  layout->addWidget(strip_, 1);
+  return panel;
+}
+
+void MainWindow::setPageFilter(app::PageFilter filter) {
+  strip_filter_->setCurrentIndex(int(filter));
+  for (int i = 0; i < strip_->count(); ++i) strip_->setRowHidden(i, !app::pageMatches(project_.page(i), filter));
 }
 
 void MainWindow::buildActions() {
@@ -212,6 +239,10 @@ void MainWindow::buildActions() {
   add(run, tr("OCR region"), [this] { view_->setSelectingRegion(true); });
   add(run, tr("Cancel page"), &MainWindow::cancelPage);
   add(run, tr("Cancel all"), &MainWindow::cancelAll, QKeySequence(tr("Esc")));
+  run->addSeparator();
+  run->addAction(tr("&Next page to review"), QKeySequence(tr("F8")), this, [this] { nextPageToReview(1); });
+  run->addAction(tr("&Previous page to review"), QKeySequence(tr("Shift+F8")), this, [this] { nextPageToReview(-1); });
+  run->addAction(tr("&Accept page, next to review"), QKeySequence(tr("Ctrl+Return")), this, &MainWindow::acceptPage);
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
   add(view, tr("Fit width"), [this] { view_->fitWidth(); });
@@ -550,7 +581,9 @@ void MainWindow::updateStripItem(int index) {
   if (!item) return;
   const app::Page& page = project_.page(index);
   item->setText(tr("Page %1\n%2").arg(index + 1).arg(statusText(page)));
-  item->setToolTip(page.error.isEmpty() ? page.source : page.error);
+  item->setToolTip(!page.error.isEmpty() ? page.error : page.needsReview() ? page.review_reason : page.source);
+  item->setBackground(page.needsReview() ? QColor(0xff, 0xe8, 0xcc) : QColor(Qt::transparent));
+  strip_->setRowHidden(index, !app::pageMatches(page, static_cast<app::PageFilter>(strip_filter_->currentIndex())));
   if (item->icon().isNull()) {
     std::shared_ptr<app::Document> doc = document(page.source);
     QImage thumb = doc ? doc->renderPage(page.source_page, kThumbnailDpi) : QImage();
@@ -582,6 +615,7 @@ void MainWindow::showPage(int index) {
     view_->setRegions(page.regions);
   }
   bool running = page.status == app::PageStatus::Running;
+  review_bar_->showReason(running ? QString() : page.review_reason, page.mode);
   editor_->setTextSilently(running ? page.raw_text : page.markdown);
   editor_->setReadOnly(running);
   updateLegend();
@@ -603,6 +637,30 @@ void MainWindow::updatePreview() {
   preview_->setMarkdown(editor_->toPlainText());
   if (editor_tabs_->indexOf(diff_) >= 0 && current_page_ >= 0)
     diff_->setTexts(project_.modelMarkdown(current_page_), project_.page(current_page_).markdown);
+}
+
+void MainWindow::nextPageToReview(int step) {
+  const int next = project_.nextNeedingReview(current_page_, step);
+  if (next >= 0) showPage(next);
+  else statusBar()->showMessage(tr("No page needs review"), 3000);
+}
+
+void MainWindow::acceptPage() {
+  if (current_page_ < 0) return;
+  const int accepted = current_page_;
+  project_.setReviewReason(accepted, {});
+  review_bar_->showReason({}, project_.page(accepted).mode);
+  if (project_.nextNeedingReview(accepted) >= 0) nextPageToReview(1);
+}
+
+// The review bar's one-click re-run: this page only, with the other mode or task; the defaults stay.
+void MainWindow::rerunPageWith(Mode mode, Task task) {
+  if (current_page_ < 0) return;
+  const RunOptions saved = run_options_;
+  run_options_.mode = mode;
+  run_options_.task = task;
+  runPage(current_page_);
+  run_options_ = saved;
 }
 
 void MainWindow::showChanges(bool on) {
@@ -670,7 +728,10 @@ app::PageJob MainWindow::queueJob(int index, const QRectF& region) {
     batch_clock_.start();
   }
   ++batch_total_;
-  if (region.isEmpty()) project_.setStatus(index, app::PageStatus::Queued);
+  if (region.isEmpty()) {
+    project_.setMode(index, job.options.mode);
+    project_.setStatus(index, app::PageStatus::Queued);
+  }
   updateProgress();
   return job;
 }
@@ -815,12 +876,10 @@ void MainWindow::rerunDialog() {
   connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
   connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
   if (dialog.exec() != QDialog::Accepted) return;
-  RunOptions saved = run_options_;
-  run_options_.mode = static_cast<Mode>(mode->currentIndex());
-  run_options_.task = static_cast<Task>(task->currentIndex());
+  const std::string saved_locate = run_options_.locate_text;
   run_options_.locate_text = locate->text().toStdString();
-  runPage(current_page_);
-  run_options_ = saved;
+  rerunPageWith(static_cast<Mode>(mode->currentIndex()), static_cast<Task>(task->currentIndex()));
+  run_options_.locate_text = saved_locate;
 }
 
 void MainWindow::settingsDialog() {

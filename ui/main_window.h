@@ -7,6 +7,7 @@
 #include "ocr_worker.h"
 #include "page_view.h"
 #include "project.h"
+#include "review_bar.h"
 #include "settings.h"
 #include "start_screen.h"
 
@@ -55,6 +56,8 @@ class MainWindow : public QMainWindow {
   MarkdownEditor* editor() const { return editor_; }
   DiffView* diffView() const { return diff_; }
   QListWidget* pageStrip() const { return strip_; }
+  ReviewBar* reviewBar() const { return review_bar_; }
+  void setPageFilter(app::PageFilter filter);
   QString bannerText() const;
   StartScreen* startScreen() const { return start_; }
   bool showingStartScreen() const;
@@ -74,6 +77,9 @@ class MainWindow : public QMainWindow {
   void exportMarkdownTo(const QString& path, bool per_page);
   void copyPageMarkdown();
   void downloadModel();  // opens the download dialog (one at a time); the model loads when it is done
+  void nextPageToReview(int step = 1);  // -1: the previous one
+  void acceptPage();                    // the current page's output is fine: clears its review, goes on
+  void rerunPageWith(Mode mode, Task task);
   void showChanges(bool on);  // the user's edit against the model's output, in a tab beside the editor
   void revertPage(bool confirm = true);  // the current page back to the model's output
 
@@ -109,6 +115,7 @@ class MainWindow : public QMainWindow {
   void onBackendFailed(const QString& message);
   void onModelDownloaded(const QString& snapshot_dir);
   void updateStripItem(int index);
+  QWidget* buildStripPanel();
   void rebuildStrip();
   void updateLegend();
   void updateProgress(double tokens_per_second = 0);
@@ -150,6 +157,8 @@ class MainWindow : public QMainWindow {
   QTabWidget* editor_tabs_ = nullptr;
   DiffView* diff_ = nullptr;
   QListWidget* strip_ = nullptr;
+  QComboBox* strip_filter_ = nullptr;
+  ReviewBar* review_bar_ = nullptr;
   QWidget* banner_box_ = nullptr;  // the banner's text and, when the model is missing, the download button
   QLabel* banner_ = nullptr;
   QPushButton* download_button_ = nullptr;
