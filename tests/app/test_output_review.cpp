@@ -1,12 +1,14 @@
 // Degenerate output: the loop detector on real-format pages and on synthetic loops, fed token by token; the
-// review of finished results.
+// review of finished results; and the worker stopping a looping page early.
 #include <QtTest/QtTest>
 
+#include "ocr_worker.h"
 #include "output_review.h"
 #include "scripted_backend.h"
 
 #include <QDir>
 #include <QElapsedTimer>
+#include <QTemporaryDir>
 #include <functional>
 
 using namespace folio;
@@ -157,6 +159,13 @@ QList<QPair<QString, std::string>> realFormatPages() {
   std::string maths = "\\[\na < b \\quad\\quad\\quad b > c \\quad\\quad\\quad x_{1} + x_{2} + x_{3} + x_{4} + x_{5}\n\\]\n";
   pages << qMakePair(QStringLiteral("maths with < and >"), maths + sampleText("paper_page.txt"));
   return pages;
+}
+
+QString writeImage(const QString& path, QSize size) {
+  QImage image(size, QImage::Format_RGB888);
+  image.fill(Qt::white);
+  if (!image.save(path)) qFatal("cannot write %s", qPrintable(path));
+  return path;
 }
 
 Result resultOf(const std::string& raw) {
@@ -389,6 +398,65 @@ class OutputReviewTest : public QObject {
              qPrintable(two.join("; ")));
     // The corners of the page are in it.
     QVERIFY(app::reviewReasons(resultOf(paperPageWithTableBox("[[0, 0, 999, 999]]"))).isEmpty());
+  }
+
+  void workerStopsALoopingPageEarly() {
+    QString script = test::readSample("paper_page.txt").remove(test::kEndOfSentence);
+    for (int i = 0; i < 500; ++i) script += QStringLiteral("Revenue grew in every region. \n");
+    script += test::kEndOfSentence;
+    const int script_tokens = int(wordTokens(script.toStdString()).size());
+    auto log = std::make_shared<test::ScriptLog>();
+    QTemporaryDir dir;
+    app::OcrService service(test::scriptedTextFactory(script, 0us, log));
+    std::optional<app::JobOutcome> outcome;
+    connect(service.worker(), &app::OcrWorker::pageFinished, this,
+            [&](int, const app::JobOutcome& finished) { outcome = finished; });
+    app::PageJob job;
+    job.page = 0;
+    job.source = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    service.start();
+    service.worker()->enqueue(job);
+    QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), 10000);
+    QVERIFY(outcome->stopped_early);
+    QVERIFY(!outcome->result.cancelled);  // nobody cancelled it: the page keeps its text
+    QVERIFY2(!outcome->review_reasons.isEmpty() &&
+                 outcome->review_reasons[0].contains("the line “Revenue grew in every region.” repeats"),
+             qPrintable(outcome->review_reasons.join("; ")));
+    QMutexLocker lock(&log->mutex);
+    const int produced = int(log->token_times.size());
+    QVERIFY2(produced < script_tokens / 5, qPrintable(QStringLiteral("%1 of %2 tokens").arg(produced).arg(script_tokens)));
+    QCOMPARE(outcome->result.generated_tokens, produced);
+    const std::string raw = outcome->result.raw_text;
+    QVERIFY(raw.starts_with(sampleText("paper_page.txt")) && raw.find("Revenue grew in every region.") != std::string::npos);
+    QVERIFY(!outcome->result.grounded.regions.empty());  // the regions before the loop are kept
+  }
+
+  void workerReportsTheTokenLimit() {
+    auto log = std::make_shared<test::ScriptLog>();
+    QTemporaryDir dir;
+    app::OcrService service(test::scriptedFactory("paper_page.txt", 0us, log));
+    QHash<int, app::JobOutcome> outcomes;
+    connect(service.worker(), &app::OcrWorker::pageFinished, this,
+            [&](int page, const app::JobOutcome& finished) { outcomes.insert(page, finished); });
+    const QString image = writeImage(dir.filePath("page.png"), QSize(640, 800));
+    QList<app::PageJob> jobs;
+    for (int page = 0; page < 2; ++page) {
+      app::PageJob job;
+      job.page = page;
+      job.source = image;
+      job.options.max_new_tokens = page == 0 ? 8192 : 30;
+      jobs << job;
+    }
+    service.start();
+    service.worker()->enqueue(jobs);
+    QTRY_COMPARE_WITH_TIMEOUT(outcomes.size(), 2, 10000);
+    QVERIFY2(outcomes[0].review_reasons.isEmpty(), qPrintable(outcomes[0].review_reasons.join("; ")));
+    QVERIFY(!outcomes[0].stopped_early);
+    const QStringList& limited = outcomes[1].review_reasons;
+    QVERIFY2(limited.size() == 2 && limited[0].contains("token limit (30 tokens)") &&
+                 limited[1].contains("grounding tag"),
+             qPrintable(limited.join("; ")));
+    QVERIFY(!outcomes[1].stopped_early);
   }
 };
 
