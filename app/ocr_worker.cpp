@@ -1,5 +1,7 @@
 #include "ocr_worker.h"
 
+#include "output_review.h"
+
 #include <QElapsedTimer>
 #include <algorithm>
 #include <new>
@@ -144,7 +146,11 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
   }
   std::vector<QElapsedTimer> since_last(ready.size());
   for (QElapsedTimer& timer : since_last) timer.start();
+  // Watched here, on the worker thread, after every token: a page whose text has become a loop is stopped
+  // between two decoding steps instead of running on to the token limit; the others go on.
+  std::vector<LoopDetector> loops(ready.size());
   auto on_progress = [&](std::size_t i, const Progress& progress) {
+    if (!loops[i].feed(progress.text, progress.generated_tokens).isEmpty()) *ready[i].cancel = true;
     if (since_last[i].elapsed() < kProgressIntervalMs && progress.generated_tokens > 1) return;
     since_last[i].restart();
     emit pageProgress(ready[i].job.page, QString::fromUtf8(progress.text.data(), progress.text.size()),
@@ -158,7 +164,7 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
       running_.remove(ready[i].job.page, ready[i].cancel);
     }
     finished[i] = true;
-    finish(ready[i], std::move(result));
+    finish(ready[i], std::move(result), loops[i].reason());
   };
   QString failure;
   try {
@@ -180,9 +186,13 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
   }
 }
 
-void OcrWorker::finish(const ReadyJob& ready, Result result) {
+void OcrWorker::finish(const ReadyJob& ready, Result result, const QString& loop) {
   JobOutcome outcome = ready.outcome;
   outcome.result = std::move(result);
+  if (!loop.isEmpty()) outcome.review_reasons << loop;
+  outcome.review_reasons << reviewReasons(outcome.result);  // while cancelled still says who cut the text
+  outcome.stopped_early = !loop.isEmpty() && outcome.result.cancelled;
+  if (outcome.stopped_early) outcome.result.cancelled = false;
   emit pageProgress(ready.job.page, QString::fromStdString(outcome.result.raw_text), outcome.result.generated_tokens, 0);
   emit pageFinished(ready.job.page, outcome);
 }

@@ -1,6 +1,8 @@
 // Inference off the GUI thread: OcrWorker lives in its own QThread, owns the backend, takes pages from a
 // queue (as many at once as the backend decodes together: up to 32 on a GPU) and reports through queued signals.
 // Each running page has a cancel flag the GUI sets directly; the backend checks it between two decoding steps.
+// The worker watches each running page's text for loops (output_review.h) and stops a looping page through the
+// same flag, keeping its text for review.
 #pragma once
 
 #include "ocr_backend.h"
@@ -12,6 +14,7 @@
 #include <QObject>
 #include <QQueue>
 #include <QRectF>
+#include <QStringList>
 #include <QThread>
 #include <atomic>
 #include <memory>
@@ -35,6 +38,12 @@ struct JobOutcome {
   QSize image_size;  // the page image the model saw (whole page, also for region jobs)
   QPointF offset;    // top-left of the region for region jobs
   bool region_only = false;
+  // Why the page needs a look, empty when it does not (output_review.h): a loop seen in its text while it was
+  // generated, the token limit, the text cut inside a tag, a box outside the page.
+  QStringList review_reasons;
+  // The worker stopped the page because its text had become a loop (the first review reason says which): the
+  // text so far is kept and result.cancelled is false, since nobody cancelled it.
+  bool stopped_early = false;
 };
 
 RgbImage toRgbImage(const QImage& image);
@@ -78,7 +87,8 @@ class OcrWorker : public QObject {
   QList<PageJob> takeJobs();  // the next jobs to run together
   void runJobs(const QList<PageJob>& jobs);
   std::optional<ReadyJob> prepare(const PageJob& job);  // its page rendered, or it reported failed
-  void finish(const ReadyJob& ready, Result result);
+  // Hands over a page's result; loop: why the loop detector stopped it, or empty.
+  void finish(const ReadyJob& ready, Result result, const QString& loop);
   // Starts rendering the pages of the queue's next jobs, as many as run together; mutex_ held.
   void prefetchQueued();
 

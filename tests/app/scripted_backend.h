@@ -1,5 +1,6 @@
 // A test double of the OcrBackend seam: "generates" a recorded model output token by token, with a delay per
-// token, honouring the cancel flag between two steps like the engine does. The grounding parse is the real one.
+// token, honouring the cancel flag between two steps and max_new_tokens like the engine does. The grounding
+// parse is the real one.
 #pragma once
 
 #include "folio_test.h"
@@ -56,6 +57,10 @@ class ScriptedBackend : public app::OcrBackend {
     std::string text;
     auto start = std::chrono::steady_clock::now();
     for (const std::string& piece : tokens_) {
+      if (result.generated_tokens >= options.max_new_tokens) {  // like the engine: the limit, not the end
+        result.hit_token_limit = true;
+        break;
+      }
       if (cancel && *cancel) {
         result.cancelled = true;
         break;
@@ -98,12 +103,16 @@ class ScriptedBackend : public app::OcrBackend {
   int pages_in_flight_;
 };
 
-inline app::BackendFactory scriptedFactory(const QString& sample, std::chrono::microseconds delay,
-                                           std::shared_ptr<ScriptLog> log, int pages_in_flight = 1) {
-  QString text = readSample(sample);
+inline app::BackendFactory scriptedTextFactory(const QString& text, std::chrono::microseconds delay,
+                                               std::shared_ptr<ScriptLog> log, int pages_in_flight = 1) {
   return [text, delay, log, pages_in_flight] {
     return std::make_unique<ScriptedBackend>(text, delay, log, pages_in_flight);
   };
+}
+
+inline app::BackendFactory scriptedFactory(const QString& sample, std::chrono::microseconds delay,
+                                           std::shared_ptr<ScriptLog> log, int pages_in_flight = 1) {
+  return scriptedTextFactory(readSample(sample), delay, log, pages_in_flight);
 }
 
 // The number of boxes parseGrounding finds in a sample.
