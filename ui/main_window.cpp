@@ -796,6 +796,8 @@ void MainWindow::onPageFinished(int page, const app::JobOutcome& outcome) {
     project_.appendRegionResult(page, outcome.result, outcome.offset);
   else
     project_.setResult(page, outcome.result, outcome.image_size);
+  // A loop the worker stopped, output cut mid-tag, a box off the page, the token limit: the user looks at it.
+  if (!outcome.review_reasons.isEmpty()) project_.setReviewReason(page, outcome.review_reasons.join("; "));
   ++batch_done_;
   updateProgress();
   if (page == current_page_) showPage(page);

@@ -4,6 +4,7 @@
 
 #include "../app/test_documents.h"
 #include "main_window.h"
+#include "output_review.h"
 
 #include <QComboBox>
 #include <QListWidget>
@@ -45,6 +46,28 @@ class ReviewTest : public QObject {
   Q_OBJECT
  private slots:
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+  void repetitionLoopIsStoppedAndThePageMarked() {
+    // The model's usual failure: a table row written again and again until the token limit.
+    QString looping = test::readSample("paper_page.txt").section("<table>", 0, 0) + "<table>";
+    for (int row = 0; row < 6000; ++row) looping += "<tr><td>Tiny</td><td>512</td></tr> ";
+    QTemporaryDir dir;
+    auto log = std::make_shared<test::ScriptLog>();
+    ui::MainWindow window([&](const app::AppSettings&) { return test::scriptedTextFactory(looping, 0us, log); },
+                          dir.filePath("project"));
+    QVERIFY(window.openFile(test::writeImage(dir.filePath("page.png"), QSize(800, 1000))));
+    QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
+    window.runAll();
+    QVERIFY(finished.wait(30000));
+    const app::Page& page = window.project().page(0);
+    QCOMPARE(page.status, app::PageStatus::Done);
+    QVERIFY2(page.review_reason.contains("repeat"), qPrintable(page.review_reason));
+    QVERIFY(page.markdown.contains("Optical Compression"));  // what came before the loop is kept
+    QVERIFY2(log->token_times.size() < app::LoopDetector::kTokenBound, qPrintable(QString::number(log->token_times.size())));
+    QVERIFY(window.pageStrip()->item(0)->text().contains("needs review"));
+    window.showPage(0);
+    QVERIFY(window.reviewBar()->reason().contains("repeat"));
+  }
 
   void stripMarksAndFiltersPages() {
     Fixture f(5);
