@@ -5,6 +5,7 @@
 #include "../app/test_documents.h"
 #include "main_window.h"
 #include "project_library.h"
+#include "termination.h"
 
 #include <QListWidget>
 #include <QProcess>
@@ -56,11 +57,18 @@ int runChild(const QStringList& args) {
   QObject::connect(window.worker(), &app::OcrWorker::pageProgress, &window, [&](int page, const QString&, int tokens, double) {
     if (scenario == "stream" && page == 1 && tokens == 10) say_and_freeze("streaming page 2");
   });
+  // As the app's main() does: a termination signal closes the window, which saves.
+  app::onTerminationSignal(&window, [&window] {
+    window.close();
+    QApplication::quit();
+  });
   QObject::connect(&window, &ui::MainWindow::queueFinished, &window, [&] {
-    if (scenario != "edit") return;
+    if (scenario == "stream") return;
     window.showPage(0);
     typeAtStart(window, "FIXED BY HAND ");
-    say_and_freeze("typed");
+    if (scenario == "edit") say_and_freeze("typed");
+    std::printf("typed\n");
+    std::fflush(stdout);
   });
   window.runAll();
   return QApplication::exec();
@@ -198,6 +206,22 @@ class WorkComesBackTest : public QObject {
     QVERIFY2(window.project().page(0).markdown.startsWith("FIXED BY HAND "), qPrintable(window.project().page(0).markdown.left(40)));
   }
 
+  void terminationSignalSavesLikeQuit() {
+    QTemporaryDir dir;
+    const QString folder = dir.filePath("project");
+    QProcess child;
+    startChild(child, "term", folder, test::writeImage(dir.filePath("page.png"), QSize(800, 1000)), "typed");
+    ::kill(child.processId(), SIGTERM);
+    QVERIFY(child.waitForFinished(10000));
+    QCOMPARE(child.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(child.exitCode(), 0);
+    // Saved in full at close: project.json has the edit and the journal is empty.
+    QFile saved(folder + "/project.json");
+    QVERIFY(saved.open(QIODevice::ReadOnly));
+    QVERIFY(saved.readAll().contains("FIXED BY HAND "));
+    QCOMPARE(QFileInfo(folder + "/journal.jsonl").size(), 0);
+  }
+
   void showChangesMarksTheEditAndRevertUndoesIt() {
     QTemporaryDir dir;
     ui::MainWindow window(scripted(0us), dir.filePath("project"));
@@ -218,6 +242,16 @@ class WorkComesBackTest : public QObject {
  private:
   void runChildUntilKilled(const QString& scenario, const QString& folder, const QString& file, const QByteArray& line) {
     QProcess child;
+    startChild(child, scenario, folder, file, line);
+    if (QTest::currentTestFailed()) return;
+    ::kill(child.processId(), SIGKILL);  // as a crash would: no handler, no flush
+    QVERIFY(child.waitForFinished());
+    QCOMPARE(child.exitStatus(), QProcess::CrashExit);
+  }
+
+  // Starts the child and waits until it says `line`.
+  void startChild(QProcess& child, const QString& scenario, const QString& folder, const QString& file,
+                  const QByteArray& line) {
     child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
     child.start(QCoreApplication::applicationFilePath(), {"--child", scenario, folder, file});
     QVERIFY(child.waitForStarted());
@@ -227,9 +261,6 @@ class WorkComesBackTest : public QObject {
     while (!said.contains(line) && clock.elapsed() < 60000 && child.state() == QProcess::Running)
       if (child.waitForReadyRead(1000)) said += child.readAllStandardOutput();
     QVERIFY2(said.contains(line), said.constData());
-    ::kill(child.processId(), SIGKILL);  // as a crash would: no handler, no flush
-    QVERIFY(child.waitForFinished());
-    QCOMPARE(child.exitStatus(), QProcess::CrashExit);
   }
 };
 
