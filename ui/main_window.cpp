@@ -175,7 +175,7 @@ QWidget* MainWindow::buildDocumentPanel() {
   splitter->addWidget(text_panel);
   splitter->setStretchFactor(1, 3);
   splitter->setStretchFactor(2, 2);
-  splitter->setSizes({170, 740, 530});  // the page gets the most room at start
+  splitter->setSizes({kThumbnailWidth + 130, 700, 530});  // the page gets the most room at start
   return splitter;
 }
 
@@ -192,7 +192,7 @@ QWidget* MainWindow::buildStripPanel() {
   connect(strip_filter_, &QComboBox::currentIndexChanged, this,
           [this](int filter) { setPageFilter(static_cast<app::PageFilter>(filter)); });
   auto* panel = new QWidget(this);
-  panel->setMaximumWidth(kThumbnailWidth + 110);
+  panel->setMaximumWidth(kThumbnailWidth + 130);
   auto* layout = new QVBoxLayout(panel);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(strip_filter_);

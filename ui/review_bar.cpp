@@ -3,6 +3,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
+#include <QVBoxLayout>
 
 namespace folio::ui {
 
@@ -27,12 +28,15 @@ ReviewBar::ReviewBar(QWidget* parent) : QWidget(parent) {
   connect(other_mode_, &QPushButton::clicked, this, [this] { emit rerunRequested(other_, Task::Markdown); });
   connect(free_ocr_, &QPushButton::clicked, this, [this] { emit rerunRequested(Mode::Base, Task::Free); });
   connect(accept_, &QPushButton::clicked, this, &ReviewBar::accepted);
-  auto* layout = new QHBoxLayout(this);
-  layout->setContentsMargins(6, 4, 6, 4);
-  layout->addWidget(reason_, 1);
-  layout->addWidget(other_mode_);
-  layout->addWidget(free_ocr_);
-  layout->addWidget(accept_);
+  auto* buttons = new QHBoxLayout;
+  buttons->addWidget(other_mode_);
+  buttons->addWidget(free_ocr_);
+  buttons->addStretch();
+  buttons->addWidget(accept_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(8, 6, 8, 6);
+  layout->addWidget(reason_);
+  layout->addLayout(buttons);
   hide();
 }
 

@@ -39,7 +39,8 @@ QListWidgetItem* recentItem(const RecentEntry& entry) {
 }  // namespace
 
 QString summaryLine(const app::ProjectSummary& summary) {
-  QStringList parts{QObject::tr("%n page(s)", nullptr, summary.pages), QObject::tr("%1 done").arg(summary.done)};
+  const QString pages = summary.pages == 1 ? QObject::tr("1 page") : QObject::tr("%1 pages").arg(summary.pages);
+  QStringList parts{pages, QObject::tr("%1 done").arg(summary.done)};
   if (summary.edited) parts << QObject::tr("%1 edited").arg(summary.edited);
   if (summary.review) parts << QObject::tr("%1 to review").arg(summary.review);
   if (summary.failed) parts << QObject::tr("%1 failed").arg(summary.failed);

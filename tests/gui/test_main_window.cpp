@@ -3,6 +3,7 @@
 
 #include "../app/scripted_backend.h"
 #include "main_window.h"
+#include "screenshot.h"
 
 #include <QListWidget>
 #include <QPainter>
@@ -48,7 +49,8 @@ class MainWindowTest : public QObject {
     QTemporaryDir dir;
     ui::MainWindow window(scripted(0us), dir.filePath("project"));
     window.show();
-    QVERIFY(window.openFile(writePdf(dir.filePath("doc.pdf"), 3)));
+    QVERIFY(window.openFile(test::sampleScan("paper_page")));
+    QVERIFY(window.openFile(writePdf(dir.filePath("doc.pdf"), 2)));
     QVERIFY(window.openFile(writeImage(dir.filePath("page.png"))));
     QCOMPARE(window.pageStrip()->count(), 4);
     QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
@@ -70,12 +72,7 @@ class MainWindowTest : public QObject {
     window.editor()->setTextCursor(cursor);
     QCOMPARE(window.pageView()->highlightedRegion(), 3);
 
-    // FOLIO_SCREENSHOT=file.png keeps a picture of this state (docs/screenshot.png is taken so under Xvfb).
-    if (const QString path = qEnvironmentVariable("FOLIO_SCREENSHOT"); !path.isEmpty()) {
-      window.resize(1440, 900);
-      QTest::qWait(300);
-      QVERIFY(window.grab().save(path));
-    }
+    test::saveScreenshot(&window, "screenshot.png");
   }
 
   void editIsAutosavedAndRestored() {

@@ -5,6 +5,7 @@
 #include "../app/test_documents.h"
 #include "main_window.h"
 #include "project_library.h"
+#include "screenshot.h"
 #include "termination.h"
 
 #include <QListWidget>
@@ -158,6 +159,28 @@ class WorkComesBackTest : public QObject {
     QTest::keyClick(recent, Qt::Key_Delete);
     QCOMPARE(recent->count(), 1);
     QCOMPARE(recent->item(0)->text().section('\n', 0, 0), QStringLiteral("first.png"));
+  }
+
+  void startScreenSummarisesEachRecentDocument() {
+    QTemporaryDir dir;
+    // Three scans, each read by a model output of its own; one edited, one cut short (needs review).
+    const QList<std::pair<QString, QString>> documents = {
+        {"multi_box_cjk", "multi_box_cjk.txt"}, {"truncated", "truncated.txt"}, {"paper_page", "paper_page.txt"}};
+    for (const auto& [scan, sample] : documents) {
+      auto log = std::make_shared<test::ScriptLog>();
+      ui::MainWindow window([&](const app::AppSettings&) { return test::scriptedFactory(sample, 0us, log); }, {});
+      QVERIFY(window.openFile(test::sampleScan(scan)));
+      QVERIFY(runAllAndWait(window));
+      if (scan == "paper_page") typeAtStart(window, "Revised: ");
+    }
+    ui::MainWindow window(scripted(0us), {});
+    QListWidget* recent = window.startScreen()->recentList();
+    QCOMPARE(recent->count(), 3);
+    QCOMPARE(recent->item(0)->text().section('\n', 0, 1), QStringLiteral("paper_page.jpg\n1 page · 1 done · 1 edited"));
+    QCOMPARE(recent->item(1)->text().section('\n', 0, 1), QStringLiteral("truncated.jpg\n1 page · 1 done · 1 to review"));
+    QCOMPARE(recent->item(2)->text().section('\n', 0, 1), QStringLiteral("multi_box_cjk.jpg\n1 page · 1 done"));
+    QTRY_VERIFY(window.startScreen()->modelStatus().contains("Model ready"));
+    test::saveScreenshot(&window, "start_screen.png");
   }
 
   void damagedProjectIsRecoveredWithAMessage() {
