@@ -9,10 +9,7 @@
 #include <new>
 
 namespace folio::app {
-namespace {
-
-// Runs on a pool thread: renders with that thread's own copy of the document, opened at its first page.
-RenderedPage renderOnThisThread(const PageKey& key) {
+RenderedPage renderPageOnThisThread(const PageKey& key) {
   thread_local QHash<QString, std::shared_ptr<Document>> documents;
   try {
     std::shared_ptr<Document>& document = documents[key.source];
@@ -32,8 +29,6 @@ RenderedPage renderOnThisThread(const PageKey& key) {
   }
 }
 
-}  // namespace
-
 size_t qHash(const PageKey& key, size_t seed) { return qHashMulti(seed, key.source, key.source_page, key.dpi); }
 
 int defaultRenderThreads() { return std::clamp(QThread::idealThreadCount() - 2, 1, 4); }
@@ -46,7 +41,7 @@ PagePrefetcher::PagePrefetcher(int threads, int ahead) : ahead_(std::max(ahead, 
 PagePrefetcher::~PagePrefetcher() { pool_.waitForDone(); }
 
 QFuture<RenderedPage> PagePrefetcher::start(const PageKey& key) {
-  return QtConcurrent::run(&pool_, [key] { return renderOnThisThread(key); });
+  return QtConcurrent::run(&pool_, [key] { return renderPageOnThisThread(key); });
 }
 
 void PagePrefetcher::prefetch(const PageKey& key) {

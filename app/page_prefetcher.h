@@ -58,6 +58,10 @@ class PagePrefetcher {
   QHash<PageKey, QFuture<RenderedPage>> held_;
 };
 
+// Renders on the calling thread with that thread's own copy of the document (opened at its first use there):
+// for pool threads, never the GUI thread's documents.
+RenderedPage renderPageOnThisThread(const PageKey& key);
+
 // The pool size for this machine: one thread per core beyond the two that the GUI and the inference worker
 // need, at least one and at most four (more does not pay for one GPU).
 int defaultRenderThreads();

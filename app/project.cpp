@@ -374,11 +374,17 @@ void Project::relinkDocument(int index, const QString& new_path, const QString& 
   scheduleSave();
 }
 
-int Project::addPage(const Page& page) {
-  pages_ << page;
-  changed(pages_.size() - 1);
+int Project::addPage(const Page& page) { return addPages({page}); }
+
+int Project::addPages(const QList<Page>& pages) {
+  const int first = pages_.size();
+  for (const Page& page : pages) {
+    pages_ << page;
+    journal({{"op", "page"}, {"index", pages_.size() - 1}, {"page", pageToJson(page, storedPath(page.source))}});
+  }
   emit pagesReset();
-  return pages_.size() - 1;
+  scheduleSave();
+  return first;
 }
 
 void Project::clear() {

@@ -93,6 +93,7 @@ class Project : public QObject {
   int pageCount() const { return pages_.size(); }
   const Page& page(int index) const { return pages_.at(index); }
   int addPage(const Page& page);
+  int addPages(const QList<Page>& pages);  // one pagesReset for all; returns the first one's index
   void clear();
   ProjectSummary summary() const;
 

@@ -49,6 +49,8 @@ QString statusText(const app::Page& page) {
   return app::statusName(page.status);
 }
 
+QString thumbnailKey(const app::Page& page) { return page.source + QChar('#') + QString::number(page.source_page); }
+
 }  // namespace
 
 MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder, QWidget* parent)
@@ -69,6 +71,7 @@ MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder
   buildActions();
   connect(&project_, &app::Project::pageChanged, this, &MainWindow::updateStripItem);
   connect(&project_, &app::Project::pagesReset, this, &MainWindow::rebuildStrip);
+  connect(&thumbnail_renderer_, &app::ThumbnailRenderer::rendered, this, &MainWindow::onThumbnailRendered);
   connect(&project_, &app::Project::saveFailed, this, &MainWindow::showError);
   startBackend();
   const bool known = QFileInfo::exists(project_folder + "/project.json") ||
@@ -393,14 +396,15 @@ bool MainWindow::addDocumentPages(const QString& path, const QString& sha256, st
   if (first_document) writeThumbnail(*document, pages.first());
   documents_[path] = std::move(document);
   project_.addDocument({path, sha256, QFileInfo(path).size()});
-  int first = project_.pageCount();
+  QList<app::Page> added;
   for (int source_page : pages) {
     app::Page page;
     page.source = path;
     page.source_page = source_page;
     page.dpi = settings_.dpi;
-    project_.addPage(page);
+    added << page;
   }
+  const int first = project_.addPages(added);
   updateCentral();
   showPage(first);
   return true;
@@ -568,12 +572,25 @@ void MainWindow::rebuildRecentMenu() {
   if (recent_menu_->isEmpty()) recent_menu_->addAction(tr("No recent documents"))->setEnabled(false);
 }
 
+// Items at once; the thumbnails not seen before render on their own thread and arrive one by one.
 void MainWindow::rebuildStrip() {
+  thumbnail_renderer_.cancelAll();
   strip_->clear();
   for (int i = 0; i < project_.pageCount(); ++i) {
     strip_->addItem(QString());
     updateStripItem(i);
+    const app::Page& page = project_.page(i);
+    if (!thumbnails_.contains(thumbnailKey(page)))
+      thumbnail_renderer_.request(i, {page.source, page.source_page, kThumbnailDpi, passwords_.value(page.source)},
+                                  kThumbnailWidth);
   }
+}
+
+void MainWindow::onThumbnailRendered(int index, const QImage& thumbnail) {
+  if (index >= project_.pageCount()) return;
+  const QIcon icon(QPixmap::fromImage(thumbnail));
+  thumbnails_.insert(thumbnailKey(project_.page(index)), icon);
+  if (QListWidgetItem* item = strip_->item(index)) item->setIcon(icon);
 }
 
 void MainWindow::updateStripItem(int index) {
@@ -584,11 +601,7 @@ void MainWindow::updateStripItem(int index) {
   item->setToolTip(!page.error.isEmpty() ? page.error : page.needsReview() ? page.review_reason : page.source);
   item->setBackground(page.needsReview() ? QColor(0xff, 0xe8, 0xcc) : QColor(Qt::transparent));
   strip_->setRowHidden(index, !app::pageMatches(page, static_cast<app::PageFilter>(strip_filter_->currentIndex())));
-  if (item->icon().isNull()) {
-    std::shared_ptr<app::Document> doc = document(page.source);
-    QImage thumb = doc ? doc->renderPage(page.source_page, kThumbnailDpi) : QImage();
-    if (!thumb.isNull()) item->setIcon(QPixmap::fromImage(thumb.scaledToWidth(kThumbnailWidth, Qt::SmoothTransformation)));
-  }
+  if (item->icon().isNull()) item->setIcon(thumbnails_.value(thumbnailKey(page)));
 }
 
 QImage MainWindow::renderPage(int index, double scale) {

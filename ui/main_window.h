@@ -10,6 +10,7 @@
 #include "review_bar.h"
 #include "settings.h"
 #include "start_screen.h"
+#include "thumbnail_renderer.h"
 
 #include <QElapsedTimer>
 #include <QMainWindow>
@@ -116,6 +117,7 @@ class MainWindow : public QMainWindow {
   void onModelDownloaded(const QString& snapshot_dir);
   void updateStripItem(int index);
   QWidget* buildStripPanel();
+  void onThumbnailRendered(int index, const QImage& thumbnail);
   void rebuildStrip();
   void updateLegend();
   void updateProgress(double tokens_per_second = 0);
@@ -144,6 +146,8 @@ class MainWindow : public QMainWindow {
   app::Project project_;
   std::unique_ptr<app::OcrService> service_;
   QHash<QString, std::shared_ptr<app::Document>> documents_;
+  app::ThumbnailRenderer thumbnail_renderer_;
+  QHash<QString, QIcon> thumbnails_;  // by source and page, kept across strip rebuilds
   QHash<QString, QString> passwords_;
   RunOptions run_options_;
   int current_page_ = -1;

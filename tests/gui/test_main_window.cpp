@@ -75,6 +75,23 @@ class MainWindowTest : public QObject {
     test::saveScreenshot(&window, "screenshot.png");
   }
 
+  void stripThumbnailsArriveFromTheirOwnThread() {
+    QTemporaryDir dir;
+    ui::MainWindow window(scripted(0us), dir.filePath("project"));
+    QVERIFY(window.openFile(writePdf(dir.filePath("book.pdf"), 60)));
+    QCOMPARE(window.pageStrip()->count(), 60);  // the strip is there at once
+    const auto thumbnails = [&] {
+      int shown = 0;
+      for (int i = 0; i < window.pageStrip()->count(); ++i) shown += !window.pageStrip()->item(i)->icon().isNull();
+      return shown;
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(thumbnails(), 60, 20000);
+    // A strip rebuilt (a page added) keeps the thumbnails it has: none is rendered twice.
+    QVERIFY(window.openFile(writeImage(dir.filePath("page.png"))));
+    QCOMPARE(thumbnails(), 60);
+    QTRY_COMPARE(thumbnails(), 61);
+  }
+
   void editIsAutosavedAndRestored() {
     QTemporaryDir dir;
     QString folder = dir.filePath("project");
