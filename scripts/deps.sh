@@ -20,7 +20,9 @@ folio_say() { echo "folio: $*" >&2; }
 folio_install_apt() {
   local packages=(cmake ninja-build g++ pkg-config python3-pip nlohmann-json3-dev libpcre2-dev libcli11-dev)
   [ "${FOLIO_GUI:-ON}" = OFF ] ||
-    packages+=(qt6-base-dev qt6-base-dev-tools libpoppler-qt6-dev libopencv-dev libdtl-dev xvfb xauth)
+    packages+=(qt6-base-dev qt6-base-dev-tools libpoppler-qt6-dev libopencv-dev libdtl-dev xvfb xauth
+      libpodofo-dev libcmark-gfm-dev libcmark-gfm-extensions-dev fonts-dejavu-core fonts-droid-fallback pandoc
+      poppler-utils)
   local missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

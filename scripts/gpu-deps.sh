@@ -9,10 +9,12 @@ mkdir -p "$here/.deps"
 (cd "$here/.deps" && apt-get download nlohmann-json3-dev libpcre2-dev libpcre2-8-0 libcli11-dev)
 [ "${1:-}" = app ] || exit 0
 wanted="qt6-base-dev qt6-base-dev-tools libqt6core6 libqt6gui6 libqt6widgets6 libqt6test6 libqt6network6
-  libqt6concurrent6 qt6-qpa-plugins libpoppler-qt6-dev libpoppler-qt6-3 pkgconf libdtl-dev"
+  libqt6concurrent6 qt6-qpa-plugins libpoppler-qt6-dev libpoppler-qt6-3 pkgconf libdtl-dev
+  libpodofo-dev libpodofo0.9.8 libcmark-gfm-dev libcmark-gfm0.29.0.gfm.6 libcmark-gfm-extensions-dev
+  libcmark-gfm-extensions0.29.0.gfm.6 fonts-droid-fallback poppler-utils"
 # Left out: the C/C++ runtime and base libraries every Ubuntu has (newer there, and ABI-compatible), tools the
 # build never runs (perl, python, dpkg), Mesa's drivers (the offscreen platform draws without OpenGL) and fonts
-# beyond DejaVu.
+# beyond DejaVu and Droid Sans Fallback (the searchable PDF's CJK glyphs).
 base='^(libc6|libgcc-s1|libstdc\+\+6|gcc-12-base|zlib1g|dpkg|debconf|cdebconf|tar|perl.*|libperl.*|python3.*'
 base+='|libpython3.*|readline-common|libreadline8|mailcap|media-types|mime-support|install-info|lsb-base'
 base+='|sysvinit-utils|libgl1-mesa-dri|libllvm15|libz3-4|libsensors.*|libdrm.*|libglapi-mesa|libgbm1'
