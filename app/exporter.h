@@ -4,6 +4,9 @@
 
 #include "project.h"
 
+#include <QDir>
+#include <QHash>
+#include <QImage>
 #include <QStringList>
 
 namespace folio::app {
@@ -12,6 +15,7 @@ struct ExportOptions {
   bool page_markers = true;
   bool per_page = false;
   QString password;  // for encrypted PDF sources
+  QList<int> pages;  // 0-based project page indices, in output order; empty: all pages
 };
 
 struct ExportReport {
@@ -23,5 +27,17 @@ ExportReport exportMarkdown(const Project& project, const QString& markdown_path
 
 // The markdown of all pages joined, as exportMarkdown writes it.
 QString joinedMarkdown(const Project& project, bool page_markers);
+QString joinedMarkdown(const Project& project, const QList<int>& pages, bool page_markers);
+
+// Writes text as UTF-8 through QSaveFile (atomic); the path goes to report.written or the error to report.errors.
+bool writeTextFile(const QString& path, const QString& text, ExportReport& report);
+
+// options.pages, or every page of the project when it is empty.
+QList<int> selectedPages(const Project& project, const ExportOptions& options);
+
+// The figures of a page, cropped from its image: figure link (as the markdown has it) -> image.
+QHash<QString, QImage> figureCrops(const Page& page, const QString& password, QStringList* errors);
+// Writes them to the files their links name, relative to folder.
+void exportFigures(const Page& page, const QDir& folder, const ExportOptions& options, ExportReport& report);
 
 }  // namespace folio::app
