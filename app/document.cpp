@@ -115,11 +115,12 @@ QList<int> parsePageRange(const QString& text, int page_count, QString* error) {
     for (int i = 0; i < page_count; ++i) pages << i;
     return pages;
   }
-  static const QRegularExpression part(QStringLiteral("^\\s*(\\d+)\\s*(?:-\\s*(\\d+))?\\s*$"));
+  // "7", "1-3" or an open end "10-" (to the last page).
+  static const QRegularExpression part(QStringLiteral("^\\s*(\\d+)\\s*(?:(-)\\s*(\\d*))?\\s*$"));
   for (const QString& piece : text.split(',')) {
     QRegularExpressionMatch match = part.match(piece);
     int first = match.hasMatch() ? match.captured(1).toInt() : 0;
-    int last = match.captured(2).isEmpty() ? first : match.captured(2).toInt();
+    int last = match.captured(2).isEmpty() ? first : match.captured(3).isEmpty() ? page_count : match.captured(3).toInt();
     if (!match.hasMatch() || first < 1 || last < first || last > page_count) {
       if (error) *error = QStringLiteral("\"%1\" is not a page range within 1-%2").arg(piece.trimmed()).arg(page_count);
       return {};

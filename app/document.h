@@ -30,7 +30,7 @@ bool isPdfPath(const QString& path);
 // File dialog filter for every openable format.
 QString openFileFilter();
 
-// Parses "1-3,5" (1-based, inclusive) into 0-based page indices within page_count; empty text = all pages.
+// Parses "1-3,5,10-" (1-based, inclusive; "10-" runs to the last page) into 0-based page indices within page_count; empty text = all pages.
 // Returns an empty list and sets *error for malformed or out-of-range input.
 QList<int> parsePageRange(const QString& text, int page_count, QString* error);
 

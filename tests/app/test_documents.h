@@ -6,6 +6,7 @@
 #include <QImage>
 #include <QPainter>
 #include <QPdfWriter>
+#include <QProcess>
 
 namespace folio::test {
 
@@ -37,6 +38,20 @@ inline Result sampleResult(const QString& sample, QSize page, const std::string&
   result.raw_text = text.toStdString();
   result.grounded = parseGrounding(result.raw_text, page.width(), page.height(), stem);
   return result;
+}
+
+}  // namespace folio::test
+
+namespace folio::test {
+
+// A miniature model with synthetic weights (tests/data/mini_config.json), written by folio-cli synth-weights.
+inline QString makeMiniModel(const QString& folder) {
+  QProcess synth;
+  synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", FOLIO_SOURCE_DIR "/tests/data/mini_config.json",
+                               "--tokenizer", QString::fromStdString(sharedPath("model/tokenizer.json")), "-o", folder});
+  if (!synth.waitForFinished(600000) || synth.exitCode() != 0)
+    qFatal("folio-cli synth-weights failed: %s", synth.readAllStandardError().constData());
+  return folder;
 }
 
 }  // namespace folio::test

@@ -1,126 +1,318 @@
-// folio-cli ocr: pages to markdown, regions as JSON and cropped figures, with tokens/s.
+// folio-cli ocr: documents (PDFs, images, multi-page TIFFs, folders of them) to markdown and the other export
+// formats, with the same rasterisation as the app, resumable through <stem>.json, a progress bar, and one JSON
+// summary line on stdout. Built where folio_app (Qt, Poppler) is.
 #include <folio/engine.h>
-#include <nlohmann/json.hpp>
 
-#include <filesystem>
-#include <fstream>
+// libtorch's headers before Qt's: Qt's `slots` macro breaks them.
+#include "model_options.h"
+
+#include <QDirIterator>
+#include <QFileInfo>
+#include <QGuiApplication>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <chrono>
 #include <iostream>
 
 #include "command.h"
-#include "figure_crops.h"
-#include "model_options.h"
-
-namespace fs = std::filesystem;
+#include "document.h"
+#include "document_json.h"
+#include "export_formats.h"
+#include "ocr_worker.h"
+#include "output_review.h"
+#include "progress_bar.h"
 
 namespace folio::cli {
 namespace {
 
-RunOptions runOptions(const std::string& mode, const std::string& task, int max_tokens) {
+const QStringList kDocumentSuffixes = {"pdf", "png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp", "ppm", "pgm"};
+
+struct Args {
+  ModelOptions model;
+  std::string mode = "gundam", task = "markdown", output = ".", pages, password, formats = "md,json";
+  int max_tokens = 8192, batch = 16;
+  double dpi = 144;
+  bool quiet = false, force = false, page_markers = true;
+  std::vector<std::string> inputs;
+};
+
+struct Totals {
+  int done = 0, skipped = 0, failed = 0;
+};
+
+[[noreturn]] void usageError(const std::string& message) {
+  std::cerr << "folio-cli ocr: " << message << "\n";
+  throw ExitStatus{kExitUsage};
+}
+
+RunOptions runOptions(const Args& args) {
   RunOptions options;
-  options.mode = modeOption(mode);
-  const auto colon = task.find(':');
-  auto parsed = parseTask(task.substr(0, colon));
-  if (!parsed) throw Error("unknown task " + task + " (markdown, ocr, free, figure, describe, locate:TEXT)");
+  options.mode = modeOption(args.mode);
+  const auto colon = args.task.find(':');
+  auto parsed = parseTask(args.task.substr(0, colon));
+  if (!parsed) usageError("unknown task " + args.task + " (markdown, ocr, free, figure, describe, locate:TEXT)");
   options.task = *parsed;
   if (options.task == Task::Locate) {
-    if (colon == std::string::npos || colon + 1 == task.size()) throw Error("--task locate needs a text: locate:TEXT");
-    options.locate_text = task.substr(colon + 1);
+    if (colon == std::string::npos || colon + 1 == args.task.size()) usageError("--task locate needs a text: locate:TEXT");
+    options.locate_text = args.task.substr(colon + 1);
   }
-  options.max_new_tokens = max_tokens;
+  options.max_new_tokens = args.max_tokens;
   return options;
 }
 
-nlohmann::json regionsJson(const Result& result, const RgbImage& page) {
-  nlohmann::json regions = nlohmann::json::array();
-  for (const auto& region : result.grounded.regions) {
-    nlohmann::json boxes = nlohmann::json::array();
-    for (const auto& b : region.boxes) boxes.push_back({b.x1, b.y1, b.x2, b.y2});
-    regions.push_back({{"label", region.label},
-                       {"boxes", boxes},
-                       {"markdown_begin", region.markdown_begin},
-                       {"markdown_end", region.markdown_end},
-                       {"figure", region.figure_link}});
+// An input and the name its outputs get (<stem>.md, ...): its file name, or for a file found in a folder its
+// path below that folder with '/' as '_' (two chapters' page1.png must not overwrite each other).
+struct Input {
+  QString path;
+  QString stem;
+};
+
+QList<Input> expandInputs(const std::vector<std::string>& inputs) {
+  QList<Input> documents;
+  for (const std::string& input : inputs) {
+    const QFileInfo info(QString::fromStdString(input));
+    if (!info.exists()) usageError(input + ": no such file or folder");
+    if (info.isFile()) {
+      documents << Input{info.absoluteFilePath(), info.completeBaseName()};
+      continue;
+    }
+    QStringList found;
+    for (QDirIterator it(info.absoluteFilePath(), QDir::Files, QDirIterator::Subdirectories); it.hasNext();) {
+      const QString path = it.next();
+      if (kDocumentSuffixes.contains(QFileInfo(path).suffix().toLower())) found << path;
+    }
+    found.sort();
+    for (const QString& path : found) {
+      const QString relative = QDir(info.absoluteFilePath()).relativeFilePath(path);
+      documents << Input{path, QString(relative).chopped(QFileInfo(path).suffix().size() + 1).replace('/', '_')};
+    }
   }
-  return {{"page_size", {page.width, page.height}},
-          {"regions", regions},
-          {"complete", result.grounded.complete},
-          {"image_tokens", result.image_tokens},
-          {"prompt_tokens", result.prompt_tokens},
-          {"generated_tokens", result.generated_tokens},
-          {"timings_ms",
-           {{"preprocess", result.timings.preprocess_ms},
-            {"vision", result.timings.vision_ms},
-            {"prefill", result.timings.prefill_ms},
-            {"decode", result.timings.decode_ms}}},
-          {"raw_text", result.raw_text}};
+  return documents;
 }
 
-void writeFile(const fs::path& path, const std::string& content) {
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << content;
-    if (!out.flush()) throw Error(path.string() + ": cannot write");
+QList<app::ExportFormat> parseFormats(const std::string& list) {
+  QList<app::ExportFormat> formats;
+  for (const QString& name : QString::fromStdString(list).split(',', Qt::SkipEmptyParts)) {
+    const auto format = app::exportFormatFromName(name.trimmed());
+    if (!format) usageError("unknown format " + name.toStdString() + " (md, json, html, pdf, txt, docx, odt)");
+    formats << *format;
   }
-  fs::rename(tmp, path);
+  return formats;
+}
+
+// The project of one input: what <stem>.json already holds (unless --force), pages of the range added.
+void resumeOrStart(const Input& input, const QList<int>& source_pages, const QString& json, const Args& args,
+                   app::Project& project, int* skipped) {
+  app::Project previous;
+  app::DocumentInfo info;
+  QString error;
+  const bool resumed = !args.force && QFileInfo::exists(json) && app::readDocumentJson(json, previous, info, &error);
+  if (!error.isEmpty()) std::cerr << "folio-cli ocr: " << error.toStdString() << " (starting over)\n";
+  QList<app::Page> pages;
+  for (int source_page : source_pages) {
+    app::Page page;
+    for (int i = 0; resumed && i < previous.pageCount(); ++i)
+      if (previous.page(i).source_page == source_page && previous.page(i).status == app::PageStatus::Done)
+        page = previous.page(i);
+    *skipped += page.status == app::PageStatus::Done;
+    page.source = input.path;
+    page.source_page = source_page;
+    if (page.status != app::PageStatus::Done) page.dpi = args.dpi;
+    pages << page;
+  }
+  project.addPages(pages);
+}
+
+class DocumentRun {
+ public:
+  DocumentRun(Engine& engine, const Args& args, ProgressBar& progress, Totals& totals)
+      : engine_(engine), args_(args), options_(runOptions(args)), progress_(progress), totals_(totals),
+        formats_(parseFormats(args.formats)) {}
+
+  void run(const Input& input) {
+    app::OpenResult opened = app::openDocument(input.path, QString::fromStdString(args_.password));
+    if (!opened.document) return fail(opened.error);
+    QString range_error;
+    const QList<int> source_pages =
+        app::parsePageRange(QString::fromStdString(args_.pages), opened.document->pageCount(), &range_error);
+    if (source_pages.isEmpty()) return fail(range_error);
+    const QDir out(QString::fromStdString(args_.output));
+    const QString json = out.filePath(input.stem + ".json");
+    app::Project project;
+    int skipped = 0;
+    resumeOrStart(input, source_pages, json, args_, project, &skipped);
+    totals_.skipped += skipped;
+    for (int i = 0; i < skipped; ++i) progress_.pageDone();
+    const app::DocumentInfo info{input.path, QString::fromStdString(engine_model_), QString::fromStdString(args_.mode),
+                                 QString::fromStdString(args_.task)};
+    int failed = 0;
+    for (const QList<int>& batch : pendingBatches(project)) {
+      failed += readBatch(*opened.document, project, batch);
+      writeJson(json, project, info);  // the resume point: a kill loses at most this batch
+    }
+    writeJson(json, project, info);
+    writeFormats(project, out, input.stem);
+    progress_.fileDone(input.path.toStdString(), project.pageCount() - failed, failed);
+  }
+
+  void setModel(const std::string& model) { engine_model_ = model; }
+
+ private:
+  QList<QList<int>> pendingBatches(const app::Project& project) const {
+    QList<QList<int>> batches;
+    for (int i = 0; i < project.pageCount(); ++i) {
+      if (project.page(i).status == app::PageStatus::Done) continue;
+      if (batches.isEmpty() || batches.last().size() >= args_.batch) batches.append(QList<int>());
+      batches.last() << i;
+    }
+    return batches;
+  }
+
+  // Renders the batch's pages as the app does and reads them together; returns how many failed.
+  int readBatch(const app::Document& document, app::Project& project, const QList<int>& batch) {
+    std::vector<RgbImage> images;
+    std::vector<RunOptions> options;
+    QList<int> rendered;
+    int failed = 0;
+    for (int index : batch) {
+      const app::Page& page = project.page(index);
+      const QImage image = document.renderPage(page.source_page, page.dpi);
+      if (image.isNull()) {
+        failPage(project, index, document.error());
+        ++failed;
+        continue;
+      }
+      images.push_back(app::toRgbImage(image));
+      options.push_back(options_);
+      options.back().figure_stem = page.figure_stem().toStdString();
+      rendered << index;
+    }
+    if (images.empty()) return failed;
+    try {
+      const auto results = engine_.runBatch(images, options, {}, nullptr, args_.batch);
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        const int index = rendered[int(i)];
+        project.setResult(index, results[i], QSize(images[i].width, images[i].height));
+        const QStringList reasons = app::reviewReasons(results[i]);
+        if (!reasons.isEmpty()) project.setReviewReason(index, reasons.join("; "));
+        progress_.addTokens(results[i].generated_tokens);
+        progress_.pageDone();
+        ++totals_.done;
+      }
+    } catch (const std::exception& e) {
+      for (int index : rendered) failPage(project, index, QString::fromUtf8(e.what()));
+      failed += rendered.size();
+    }
+    return failed;
+  }
+
+  void failPage(app::Project& project, int index, const QString& message) {
+    const app::Page& page = project.page(index);
+    std::cerr << "\n" << page.source.toStdString() << " page " << page.source_page + 1 << ": " << message.toStdString()
+              << "\n";
+    project.setStatus(index, app::PageStatus::Failed, message);
+    ++totals_.failed;
+    progress_.pageDone();
+  }
+
+  void fail(const QString& message) {  // the whole input: it cannot be opened or has no such pages
+    std::cerr << "\nfolio-cli ocr: " << message.toStdString() << "\n";
+    ++totals_.failed;
+  }
+
+  void writeJson(const QString& path, const app::Project& project, const app::DocumentInfo& info) {
+    QString error;
+    if (!app::writeDocumentJson(path, project, info, &error)) throw Error(error.toStdString());
+  }
+
+  void writeFormats(const app::Project& project, const QDir& out, const QString& stem) {
+    app::ExportOptions options;
+    options.page_markers = args_.page_markers;
+    options.password = QString::fromStdString(args_.password);
+    for (app::ExportFormat format : formats_) {
+      if (format == app::ExportFormat::Json) continue;  // written all along
+      const QString path = out.filePath(stem + app::exportFormatSuffix(format));
+      const app::ExportReport report = app::exportProject(project, format, path, options);
+      for (const QString& error : report.errors) std::cerr << "folio-cli ocr: " << error.toStdString() << "\n";
+    }
+  }
+
+  Engine& engine_;
+  const Args& args_;
+  const RunOptions options_;
+  ProgressBar& progress_;
+  Totals& totals_;
+  const QList<app::ExportFormat> formats_;
+  std::string engine_model_;
+};
+
+int countPages(const QList<Input>& inputs, const Args& args) {
+  int pages = 0;
+  for (const Input& input : inputs) {
+    app::OpenResult opened = app::openDocument(input.path, QString::fromStdString(args.password));
+    if (opened.document)
+      pages += app::parsePageRange(QString::fromStdString(args.pages), opened.document->pageCount(), nullptr).size();
+  }
+  return pages;
+}
+
+std::unique_ptr<Engine> loadEngine(const Args& args, std::string* model_dir) {
+  try {
+    const EngineOptions options = args.model.engineOptions();
+    *model_dir = options.model_dir;
+    auto engine = Engine::load(options);
+    if (!args.quiet) std::cerr << "model " << options.model_dir << " on " << engine->deviceDescription() << "\n";
+    return engine;
+  } catch (const Error& e) {
+    usageError(e.what());
+  }
+}
+
+void runOcr(const Args& args) {
+  // Poppler, QImage and the exporters need a Qt application; the command line has no display.
+  if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+  int argc = 1;
+  char name[] = "folio-cli";
+  char* argv[] = {name, nullptr};
+  QGuiApplication application(argc, argv);
+  const QList<Input> inputs = expandInputs(args.inputs);
+  if (inputs.isEmpty()) usageError("no PDFs or images among the inputs");
+  parseFormats(args.formats);  // a wrong format is a usage error before the model loads
+  QDir().mkpath(QString::fromStdString(args.output));
+  std::string model_dir;
+  auto engine = loadEngine(args, &model_dir);
+  Totals totals;
+  ProgressBar progress(countPages(inputs, args), args.quiet);
+  DocumentRun run(*engine, args, progress, totals);
+  run.setModel(model_dir);
+  const auto start = std::chrono::steady_clock::now();
+  for (const Input& input : inputs) run.run(input);
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const QJsonObject summary{{"pages_done", totals.done}, {"pages_skipped", totals.skipped},
+                            {"pages_failed", totals.failed}, {"seconds", seconds}};
+  std::cout << QJsonDocument(summary).toJson(QJsonDocument::Compact).toStdString() << std::endl;
+  if (totals.failed > 0) throw ExitStatus{kExitSomeFailed};
 }
 
 void setupOcr(CLI::App& cli) {
-  struct Args {
-    ModelOptions model;
-    std::string mode = "gundam", task = "markdown", output = ".";
-    int max_tokens = 8192, batch = 16;
-    std::vector<std::string> inputs;
-    bool quiet = false;
-  };
   auto args = std::make_shared<Args>();
-  auto* cmd = cli.add_subcommand("ocr", "Convert page images to markdown");
+  auto* cmd = cli.add_subcommand("ocr", "Read PDFs, images or folders of them into markdown and other formats");
   args->model.addTo(*cmd, /*model_required=*/false);
+  cmd->add_option("--pages", args->pages, "Pages of each input, e.g. 1-3,7,10- (default: all)");
+  cmd->add_option("--dpi", args->dpi, "Resolution PDF pages are rasterised at (as in the app)")->check(CLI::Range(36.0, 600.0));
+  cmd->add_option("--password", args->password, "Password of encrypted PDFs");
   cmd->add_option("--mode", args->mode, "tiny, small, base, large or gundam");
   cmd->add_option("--task", args->task, "markdown, ocr, free, figure, describe or locate:TEXT");
+  cmd->add_option("--format", args->formats, "Any of md,json,html,pdf,txt,docx,odt (pdf: searchable PDF)");
   cmd->add_option("--max-tokens", args->max_tokens, "Most tokens generated per page");
-  cmd->add_flag("-q,--quiet", args->quiet, "Do not stream the text to stdout");
-  cmd->add_option("--batch", args->batch, "Pages decoded together on a GPU (streaming shows only with 1)")
-      ->check(CLI::Range(1, 256));
-  cmd->add_option("inputs", args->inputs, "Page images")->required();
+  cmd->add_option("--batch", args->batch, "Pages read together (on a GPU they decode together)")->check(CLI::Range(1, 256));
+  cmd->add_flag("--force", args->force, "Read pages again that <stem>.json records as done");
+  cmd->add_flag("!--no-page-markers", args->page_markers, "No <!-- page N --> markers in the joined markdown");
+  cmd->add_flag("-q,--quiet", args->quiet, "No progress on stderr");
+  cmd->add_option("inputs", args->inputs, "PDFs, images (multi-page TIFF too) or folders of them")->required();
   cmd->add_option("-o,--output", args->output, "Output folder");
-  cmd->callback([args] {
-    auto options = runOptions(args->mode, args->task, args->max_tokens);
-    const EngineOptions engine_options = args->model.engineOptions();
-    auto engine = Engine::load(engine_options);
-    std::cerr << "model " << engine_options.model_dir << " loaded on " << engine->deviceDescription() << "\n";
-    fs::create_directories(args->output);
-    // Pages go through in groups of --batch: on a GPU each group decodes together.
-    const fs::path out(args->output);
-    for (std::size_t first = 0; first < args->inputs.size(); first += static_cast<std::size_t>(args->batch)) {
-      const auto count = std::min(static_cast<std::size_t>(args->batch), args->inputs.size() - first);
-      std::vector<RgbImage> pages;
-      std::vector<RunOptions> page_options;
-      for (std::size_t i = first; i < first + count; ++i) {
-        pages.push_back(loadImage(args->inputs[i]));
-        page_options.push_back(options);
-        page_options.back().figure_stem = fs::path(args->inputs[i]).stem().string();
-      }
-      std::size_t shown = 0;
-      const auto results = engine->runBatch(pages, page_options, [&](std::size_t i, const Progress& p) {
-        if (args->quiet || count > 1) return;  // interleaved pages would be unreadable
-        std::cout << p.text.substr(shown) << std::flush;
-        shown = p.text.size();
-      }, nullptr, args->batch);
-      for (std::size_t i = 0; i < count; ++i) {
-        const auto& result = results[i];
-        const auto& stem = page_options[i].figure_stem;
-        writeFile(out / (stem + ".md"), result.grounded.markdown);
-        writeFile(out / (stem + ".json"), regionsJson(result, pages[i]).dump(1));
-        const int figures = writeFigureCrops(pages[i], result.grounded.regions, out);
-        const double tok_s =
-            result.timings.decode_ms > 0 ? 1000.0 * result.generated_tokens / result.timings.decode_ms : 0;
-        std::cerr << "\n" << args->inputs[first + i] << ": " << result.generated_tokens << " tokens, " << tok_s
-                  << " tokens/s, vision " << result.timings.vision_ms << " ms, prefill " << result.timings.prefill_ms
-                  << " ms, " << result.grounded.regions.size() << " regions, " << figures << " figures\n";
-      }
-    }
-  });
+  cmd->callback([args] { runOcr(*args); });
 }
 
 }  // namespace

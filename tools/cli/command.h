@@ -10,6 +10,14 @@ namespace folio::cli {
 
 using CommandSetup = void (*)(CLI::App& cli);
 
+// Thrown by a command that ends with a status other than 0 after saying why (main returns it): 1 some work
+// failed, 2 bad usage or no model.
+struct ExitStatus {
+  int code;
+};
+inline constexpr int kExitSomeFailed = 1;
+inline constexpr int kExitUsage = 2;
+
 inline std::vector<CommandSetup>& commandSetups() {
   static std::vector<CommandSetup> setups;
   return setups;

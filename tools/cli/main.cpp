@@ -12,7 +12,10 @@ int main(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+    const int printed = cli.exit(e);  // prints the help or what is wrong
+    return printed == 0 ? 0 : folio::cli::kExitUsage;
+  } catch (const folio::cli::ExitStatus& status) {
+    return status.code;
   } catch (const std::exception& e) {
     std::cerr << "folio-cli: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,132 @@
+#include "document_json.h"
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
+
+namespace folio::app {
+namespace {
+
+constexpr double kPointsPerInch = 72.0;
+
+QJsonArray rectJson(const QRectF& box, double sx, double sy) {
+  return {box.left() * sx, box.top() * sy, box.right() * sx, box.bottom() * sy};
+}
+
+QJsonObject regionJson(const PageRegion& region, const Page& page) {
+  const QSizeF size = page.image_size;
+  const double to_points = kPointsPerInch / page.dpi;
+  QJsonArray pixels, normalised, points;
+  for (const QRectF& box : region.boxes) {
+    pixels.append(rectJson(box, 1, 1));
+    normalised.append(rectJson(box, 1 / std::max(size.width(), 1.0), 1 / std::max(size.height(), 1.0)));
+    points.append(rectJson(box, to_points, to_points));
+  }
+  return {{"label", region.label},
+          {"boxes_px", pixels},
+          {"boxes_normalised", normalised},
+          {"boxes_pt", points},
+          {"text_begin", region.begin},
+          {"text_end", region.end},
+          {"text", page.markdown.mid(region.begin, region.end - region.begin)},
+          {"figure", region.figure_link}};
+}
+
+QJsonObject pageJson(const Page& page, int number) {
+  QJsonArray regions;
+  for (const PageRegion& region : page.regions) regions.append(regionJson(region, page));
+  const double to_points = kPointsPerInch / page.dpi;
+  return {{"number", number},
+          {"source", page.source},
+          {"source_page", page.source_page + 1},
+          {"width_px", page.image_size.width()},
+          {"height_px", page.image_size.height()},
+          {"width_pt", page.image_size.width() * to_points},
+          {"height_pt", page.image_size.height() * to_points},
+          {"dpi", page.dpi},
+          {"status", statusName(page.status)},
+          {"error", page.error},
+          {"review", page.review_reason},
+          {"raw_text", page.raw_text},
+          {"markdown", page.markdown},
+          {"edited", page.edited},
+          {"regions", regions}};
+}
+
+PageRegion regionFromJson(const QJsonObject& json) {
+  PageRegion region{json["label"].toString(), {}, json["text_begin"].toInt(), json["text_end"].toInt(),
+                    json["figure"].toString()};
+  for (const QJsonValue& box : json["boxes_px"].toArray()) {
+    const QJsonArray b = box.toArray();
+    region.boxes << QRectF(QPointF(b[0].toDouble(), b[1].toDouble()), QPointF(b[2].toDouble(), b[3].toDouble()));
+  }
+  return region;
+}
+
+Page pageFromJson(const QJsonObject& json, const QString& document_source) {
+  Page page;
+  page.source = json["source"].toString(document_source);
+  page.source_page = json["source_page"].toInt(1) - 1;
+  page.image_size = QSize(json["width_px"].toInt(), json["height_px"].toInt());
+  page.dpi = json["dpi"].toDouble(144);
+  const QString status = json["status"].toString();
+  for (PageStatus candidate : {PageStatus::Pending, PageStatus::Done, PageStatus::Failed, PageStatus::Cancelled})
+    if (status == statusName(candidate)) page.status = candidate;
+  page.error = json["error"].toString();
+  page.review_reason = json["review"].toString();
+  page.raw_text = json["raw_text"].toString();
+  page.markdown = json["markdown"].toString();
+  page.edited = json["edited"].toBool();
+  for (const QJsonValue& region : json["regions"].toArray()) page.regions << regionFromJson(region.toObject());
+  return page;
+}
+
+}  // namespace
+
+QJsonObject documentJson(const Project& project, const DocumentInfo& info) {
+  QJsonArray pages;
+  for (int i = 0; i < project.pageCount(); ++i) pages.append(pageJson(project.page(i), i + 1));
+  return {{"format", "folio-document"},
+          {"version", kDocumentJsonVersion},
+          {"source", info.source},
+          {"model", info.model},
+          {"mode", info.mode},
+          {"task", info.task},
+          {"page_count", project.pageCount()},
+          {"pages", pages}};
+}
+
+bool readDocumentJson(const QString& path, Project& project, DocumentInfo& info, QString* error) {
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) {
+    if (error) *error = QStringLiteral("%1: %2").arg(path, file.errorString());
+    return false;
+  }
+  QJsonParseError parse_error;
+  const QJsonObject json = QJsonDocument::fromJson(file.readAll(), &parse_error).object();
+  if (json["format"].toString() != "folio-document" || !json["pages"].isArray()) {
+    if (error)
+      *error = QStringLiteral("%1 is not a Folio document JSON (%2)")
+                   .arg(path, parse_error.error ? parse_error.errorString() : QStringLiteral("no \"folio-document\" format"));
+    return false;
+  }
+  info = {json["source"].toString(), json["model"].toString(), json["mode"].toString(), json["task"].toString()};
+  QList<Page> pages;
+  for (const QJsonValue& page : json["pages"].toArray()) pages << pageFromJson(page.toObject(), info.source);
+  project.clear();
+  project.addPages(pages);
+  return true;
+}
+
+bool writeDocumentJson(const QString& path, const Project& project, const DocumentInfo& info, QString* error) {
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(documentJson(project, info)).toJson()) < 0 ||
+      !file.commit()) {
+    if (error) *error = QStringLiteral("Could not write %1: %2").arg(path, file.errorString());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace folio::app
