@@ -3,6 +3,7 @@
 #include <QDateTime>
 #include <QStandardPaths>
 
+#include "app_icon.h"
 #include "local_engine_backend.h"
 #include "main_window.h"
 
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("Folio");
   QApplication::setOrganizationName("Folio");
+  QApplication::setWindowIcon(folio::ui::appIcon());
   QCommandLineParser parser;
   parser.addHelpOption();
   parser.addOption({"project", "Project folder to open or create.", "folder"});
