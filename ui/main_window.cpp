@@ -114,6 +114,7 @@ void MainWindow::buildUi() {
   tabs->addTab(preview_, tr("Preview"));
   connect(editor_->document(), &QTextDocument::contentsChange, this, &MainWindow::onEditorChanged);
   connect(editor_, &QPlainTextEdit::cursorPositionChanged, this, &MainWindow::onCursorMoved);
+  connect(tabs, &QTabWidget::currentChanged, this, &MainWindow::updatePreview);
   preview_timer_ = new QTimer(this);
   preview_timer_->setSingleShot(true);
   preview_timer_->setInterval(300);
@@ -315,25 +316,34 @@ QImage MainWindow::renderPage(int index, double scale) {
 
 void MainWindow::showPage(int index) {
   if (index < 0 || index >= project_.pageCount()) return;
+  const app::Page& page = project_.page(index);
+  // The page on view keeps its rendering (Poppler takes tens of ms on this thread) when only its status, boxes
+  // and text change, as when its run starts or ends.
+  const bool on_view = index == current_page_ && !view_->pageSize().isEmpty() &&
+                       (page.image_size.isEmpty() || page.image_size == view_->pageSize());
   current_page_ = index;
   strip_->setCurrentRow(index);
+  if (on_view || renderInView(index)) view_->setRegions(page.regions);
+  bool running = page.status == app::PageStatus::Running;
+  editor_->setTextSilently(running ? page.raw_text : page.markdown);
+  editor_->setReadOnly(running);
+  updateLegend();
+  updatePreview();
+}
+
+bool MainWindow::renderInView(int index) {
   const app::Page& page = project_.page(index);
   QImage image = renderPage(index, 1.0);
   if (image.isNull()) {
     std::shared_ptr<app::Document> doc = document(page.source);
     showError(doc ? doc->error() : tr("%1 cannot be opened").arg(page.source));
     view_->clearPage();
-  } else {
-    // Boxes refer to the image the model saw; before a run that is this rendering.
-    QSize page_size = page.image_size.isEmpty() ? image.size() : page.image_size;
-    view_->setPage(image, page_size, [this, index](double scale) { return renderPage(index, scale); });
-    view_->setRegions(page.regions);
+    return false;
   }
-  bool running = page.status == app::PageStatus::Running;
-  editor_->setTextSilently(running ? page.raw_text : page.markdown);
-  editor_->setReadOnly(running);
-  updateLegend();
-  updatePreview();
+  // Boxes refer to the image the model saw; before a run that is this rendering.
+  QSize page_size = page.image_size.isEmpty() ? image.size() : page.image_size;
+  view_->setPage(image, page_size, [this, index](double scale) { return renderPage(index, scale); });
+  return true;
 }
 
 void MainWindow::updateLegend() {
@@ -347,7 +357,10 @@ void MainWindow::updateLegend() {
   legend_->setText(entries.join(QStringLiteral(" &nbsp; ")));
 }
 
-void MainWindow::updatePreview() { preview_->setMarkdown(editor_->toPlainText()); }
+// Only while its tab is open: laying out a long page takes tens of ms of the GUI thread, at every page shown.
+void MainWindow::updatePreview() {
+  if (!preview_->isHidden()) preview_->setMarkdown(editor_->toPlainText());
+}
 
 void MainWindow::onRegionClicked(int region) {
   if (current_page_ < 0) return;

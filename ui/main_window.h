@@ -83,6 +83,7 @@ class MainWindow : public QMainWindow {
   app::PageJob queueJob(int index, const QRectF& region = {});
   std::shared_ptr<app::Document> document(const QString& path);
   QImage renderPage(int index, double scale);
+  bool renderInView(int index);  // false: the page cannot be rendered (the banner says why)
   void onPageStarted(int page);
   void onPageProgress(int page, const QString& raw_text, int tokens, double tokens_per_second);
   void onPageFinished(int page, const app::JobOutcome& outcome);
