@@ -1,6 +1,8 @@
 #include "local_engine_backend.h"
 
 #include <QStringList>
+#include <QThread>
+#include <algorithm>
 
 namespace folio::app {
 namespace {
@@ -49,6 +51,9 @@ BackendFactory localEngineFactory(const QString& model_dir, Device device) {
     EngineOptions options;
     options.model_dir = resolveModelDir(model_dir);
     options.device = device;
+    // The engine computes on every core but one: the GUI thread keeps that one, so the window answers while a
+    // page runs on the CPU (there, a page's math would otherwise take every core for seconds at a time).
+    options.cpu_threads = std::max(1, QThread::idealThreadCount() - 1);
     return std::make_unique<LocalEngineBackend>(Engine::load(options));
   };
 }

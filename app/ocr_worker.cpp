@@ -6,12 +6,28 @@
 #include <algorithm>
 #include <new>
 
+#ifdef Q_OS_LINUX
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
+
 namespace folio::app {
 namespace {
 // Streaming more often than this only costs the GUI time; the last update always goes out.
 constexpr qint64 kProgressIntervalMs = 15;
 
 PageKey keyOf(const PageJob& job) { return {job.source, job.source_page, job.dpi, job.password}; }
+
+// Linux's default scheduler ignores QThread priorities, so there the calling thread's nice value goes up instead
+// (threads it starts later, such as libtorch's, inherit it): when cores are short the GUI thread runs first.
+void lowerThisThreadsPriority() {
+#ifdef Q_OS_LINUX
+  constexpr int kBackgroundNice = 10;
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kBackgroundNice);
+#else
+  QThread::currentThread()->setPriority(QThread::LowPriority);
+#endif
+}
 }  // namespace
 
 RgbImage toRgbImage(const QImage& image) {
@@ -36,6 +52,7 @@ OcrWorker::OcrWorker(BackendFactory factory)
 OcrWorker::~OcrWorker() = default;
 
 void OcrWorker::loadBackend() {
+  lowerThisThreadsPriority();  // before the backend starts threads of its own
   try {
     backend_ = factory_();
     at_once_ = std::max(backend_->pagesInFlight(), 1);

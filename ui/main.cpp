@@ -2,6 +2,7 @@
 #include <QCommandLineParser>
 #include <QFileInfo>
 
+#include "app_icon.h"
 #include "local_engine_backend.h"
 #include "main_window.h"
 #include "termination.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("Folio");
   QApplication::setOrganizationName("Folio");
+  QApplication::setWindowIcon(folio::ui::appIcon());
   QCommandLineParser parser;
   parser.addHelpOption();
   parser.addOption({"project", "Project folder to open or create.", "folder"});

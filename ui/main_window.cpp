@@ -167,6 +167,7 @@ QWidget* MainWindow::buildDocumentPanel() {
   text_layout->addWidget(editor_tabs_, 1);
   connect(editor_->document(), &QTextDocument::contentsChange, this, &MainWindow::onEditorChanged);
   connect(editor_, &QPlainTextEdit::cursorPositionChanged, this, &MainWindow::onCursorMoved);
+  connect(editor_tabs_, &QTabWidget::currentChanged, this, &MainWindow::updatePreview);
   preview_timer_ = new QTimer(this);
   preview_timer_->setSingleShot(true);
   preview_timer_->setInterval(300);
@@ -436,6 +437,7 @@ bool MainWindow::openProject(const QString& folder) {
     return false;
   }
   if (!warning.isEmpty()) showError(warning);
+  current_page_ = -1;  // page indices now name another project's pages: nothing on view is kept
   useProject(folder);
   locateMissingSources();
   updateCentral();
@@ -613,26 +615,35 @@ QImage MainWindow::renderPage(int index, double scale) {
 
 void MainWindow::showPage(int index) {
   if (index < 0 || index >= project_.pageCount()) return;
+  const app::Page& page = project_.page(index);
+  // The page on view keeps its rendering (Poppler takes tens of ms on this thread) when only its status, boxes
+  // and text change, as when its run starts or ends.
+  const bool on_view = index == current_page_ && !view_->pageSize().isEmpty() &&
+                       (page.image_size.isEmpty() || page.image_size == view_->pageSize());
   current_page_ = index;
   strip_->setCurrentRow(index);
-  const app::Page& page = project_.page(index);
-  QImage image = renderPage(index, 1.0);
-  if (image.isNull()) {
-    std::shared_ptr<app::Document> doc = document(page.source);
-    showError(doc ? doc->error() : tr("%1 cannot be opened").arg(page.source));
-    view_->clearPage();
-  } else {
-    // Boxes refer to the image the model saw; before a run that is this rendering.
-    QSize page_size = page.image_size.isEmpty() ? image.size() : page.image_size;
-    view_->setPage(image, page_size, [this, index](double scale) { return renderPage(index, scale); });
-    view_->setRegions(page.regions);
-  }
+  if (on_view || renderInView(index)) view_->setRegions(page.regions);
   bool running = page.status == app::PageStatus::Running;
   review_bar_->showReason(running ? QString() : page.review_reason, page.mode);
   editor_->setTextSilently(running ? page.raw_text : page.markdown);
   editor_->setReadOnly(running);
   updateLegend();
   updatePreview();
+}
+
+bool MainWindow::renderInView(int index) {
+  const app::Page& page = project_.page(index);
+  QImage image = renderPage(index, 1.0);
+  if (image.isNull()) {
+    std::shared_ptr<app::Document> doc = document(page.source);
+    showError(doc ? doc->error() : tr("%1 cannot be opened").arg(page.source));
+    view_->clearPage();
+    return false;
+  }
+  // Boxes refer to the image the model saw; before a run that is this rendering.
+  QSize page_size = page.image_size.isEmpty() ? image.size() : page.image_size;
+  view_->setPage(image, page_size, [this, index](double scale) { return renderPage(index, scale); });
+  return true;
 }
 
 void MainWindow::updateLegend() {
@@ -646,8 +657,10 @@ void MainWindow::updateLegend() {
   legend_->setText(entries.join(QStringLiteral(" &nbsp; ")));
 }
 
+// The preview only while its tab is open: laying out a long page takes tens of ms of the GUI thread, at every
+// page shown.
 void MainWindow::updatePreview() {
-  preview_->setMarkdown(editor_->toPlainText());
+  if (!preview_->isHidden()) preview_->setMarkdown(editor_->toPlainText());
   if (editor_tabs_->indexOf(diff_) >= 0 && current_page_ >= 0)
     diff_->setTexts(project_.modelMarkdown(current_page_), project_.page(current_page_).markdown);
 }

@@ -56,6 +56,7 @@ class MainWindow : public QMainWindow {
   PageView* pageView() const { return view_; }
   MarkdownEditor* editor() const { return editor_; }
   DiffView* diffView() const { return diff_; }
+  QTextBrowser* preview() const { return preview_; }
   QListWidget* pageStrip() const { return strip_; }
   ReviewBar* reviewBar() const { return review_bar_; }
   void setPageFilter(app::PageFilter filter);
@@ -128,6 +129,7 @@ class MainWindow : public QMainWindow {
   app::PageJob queueJob(int index, const QRectF& region = {});
   std::shared_ptr<app::Document> document(const QString& path);
   QImage renderPage(int index, double scale);
+  bool renderInView(int index);  // false: the page cannot be rendered (the banner says why)
   void onPageStarted(int page);
   void onPageProgress(int page, const QString& raw_text, int tokens, double tokens_per_second);
   void onPageFinished(int page, const app::JobOutcome& outcome);

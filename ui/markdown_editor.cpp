@@ -38,10 +38,24 @@ MarkdownEditor::MarkdownEditor(QWidget* parent) : QPlainTextEdit(parent) {
 }
 
 void MarkdownEditor::setTextSilently(const QString& text) {
-  if (text == toPlainText()) return;
+  const QString current = toPlainText();
+  if (text == current) return;
   setting_text_ = true;
-  setPlainText(text);
+  // Streamed text grows at its end: laying out and highlighting only the new tail keeps each update short.
+  if (!current.isEmpty() && text.startsWith(current))
+    appendWithoutUndo(QStringView(text).mid(current.size()));
+  else
+    setPlainText(text);
   setting_text_ = false;
+}
+
+// Like setPlainText, leaves no undo step: the text is the model's, not an edit.
+void MarkdownEditor::appendWithoutUndo(QStringView tail) {
+  document()->setUndoRedoEnabled(false);
+  QTextCursor end(document());
+  end.movePosition(QTextCursor::End);
+  end.insertText(tail.toString());
+  document()->setUndoRedoEnabled(true);
 }
 
 void MarkdownEditor::selectRange(int begin, int end) {

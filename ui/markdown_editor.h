@@ -33,6 +33,8 @@ class MarkdownEditor : public QPlainTextEdit {
   void selectRange(int begin, int end);  // selects and scrolls into view
 
  private:
+  void appendWithoutUndo(QStringView tail);
+
   bool setting_text_ = false;
 };
 

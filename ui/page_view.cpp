@@ -54,6 +54,7 @@ void PageView::setPage(const QImage& image, QSize page_size, Renderer renderer) 
 void PageView::clearPage() {
   scene()->clear();
   pixmap_ = nullptr;
+  page_size_ = {};
   boxes_.clear();
   box_region_.clear();
   highlighted_ = -1;

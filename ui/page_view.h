@@ -27,6 +27,7 @@ class PageView : public QGraphicsView {
   void clearPage();
   void setRegions(const QList<app::PageRegion>& regions);
   int boxCount() const { return boxes_.size(); }
+  QSize pageSize() const { return page_size_; }  // empty while no page is shown
   // The centre of box `box` of region `region` in viewport coordinates (for tests and tooltips).
   QPoint boxViewportCenter(int region, int box = 0) const;
   int highlightedRegion() const { return highlighted_; }

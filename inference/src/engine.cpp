@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+
+#include <ATen/Parallel.h>
 
 #include "model.h"
 
@@ -36,6 +39,21 @@ torch::ScalarType resolveDtype(DType wanted, torch::Device device) {
   if (wanted == DType::Float32) return torch::kFloat32;
   if (wanted == DType::BFloat16) return torch::kBFloat16;
   return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+}
+
+// Sizes libtorch's CPU thread pools. Threads that have not computed yet take the intra-op size from here, and so
+// does the calling thread, which loads the model and (in the app) runs its pages. The inter-op pool can be sized
+// only once per process and only before it starts; when it cannot be, it keeps the size it has.
+void useCpuThreads(int threads) {
+  if (threads <= 0) return;
+  at::set_num_threads(threads);
+  static std::once_flag interop_sized;
+  std::call_once(interop_sized, [threads] {
+    try {
+      at::set_num_interop_threads(threads);
+    } catch (const c10::Error&) {
+    }
+  });
 }
 
 std::string stripTrailingEos(std::string text) {
@@ -114,6 +132,7 @@ Engine::~Engine() = default;
 std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   const auto device = resolveDevice(options.device);
   const auto dtype = resolveDtype(options.dtype, device);
+  useCpuThreads(options.cpu_threads);
   auto impl = std::make_unique<Impl>();
   try {
     impl->model = OcrModel::load(options.model_dir, device, dtype);

@@ -9,6 +9,8 @@
 #include <QPainter>
 #include <QPdfWriter>
 #include <QPushButton>
+#include <QTabWidget>
+#include <QTextBrowser>
 #include <QTemporaryDir>
 
 using namespace folio;
@@ -72,6 +74,12 @@ class MainWindowTest : public QObject {
     window.editor()->setTextCursor(cursor);
     QCOMPARE(window.pageView()->highlightedRegion(), 3);
 
+    // The preview is laid out when its tab opens, not at every page shown behind it.
+    QTextBrowser* preview = window.preview();
+    QVERIFY(preview->toPlainText().isEmpty());
+    qobject_cast<QTabWidget*>(preview->parentWidget()->parentWidget())->setCurrentWidget(preview);
+    QVERIFY(preview->toPlainText().contains("Optical Compression"));
+
     test::saveScreenshot(&window, "screenshot.png");
   }
 
@@ -133,9 +141,10 @@ class MainWindowTest : public QObject {
     ticker.stop();
     const qint64 total = clock.elapsed();
     qInfo("worst event-loop gap during inference: %lld ms of %lld ms", worst, total);
-    // Inference on the GUI thread would freeze it for a whole page (hundreds of ms); a loaded CI machine can
-    // delay a timer by tens of ms. The bound tells the two apart as long as pages take far longer than it.
-    constexpr qint64 kBound = 150;
+    // Inference on the GUI thread would freeze it for a whole page (hundreds of ms); so would rendering or laying
+    // out a page at every status change. The bound is the real engine's (gui_test_real_engine) and holds on a
+    // loaded 2-core machine; it tells the two apart as long as the run takes far longer than it.
+    constexpr qint64 kBound = 50;
     QVERIFY2(total > 4 * kBound, qPrintable(QString::number(total)));
     QVERIFY2(worst < kBound, qPrintable(QString::number(worst)));
   }

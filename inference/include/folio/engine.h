@@ -95,6 +95,10 @@ struct EngineOptions {
   std::string model_dir;  // folder with config.json, tokenizer.json and the .safetensors file
   Device device = Device::Auto;  // Auto: CUDA when available, else CPU
   DType dtype = DType::Auto;     // Auto: bf16 on CUDA, fp32 on CPU
+  // Threads libtorch computes with on the CPU (its intra-op and inter-op pools); 0: libtorch's default, one per
+  // core. An app with a GUI passes fewer than the machine has, so that its GUI thread keeps a core of its own.
+  // The pools are per process: the last engine loaded sets the intra-op size, the first one the inter-op size.
+  int cpu_threads = 0;
 };
 
 struct RunOptions {
