@@ -1,6 +1,7 @@
 // The main window on the real engine with a miniature synthetic model (folio-cli synth-weights), on the CPU.
 #include <QtTest/QtTest>
 
+#include "../app/test_documents.h"
 #include "local_engine_backend.h"
 #include "main_window.h"
 
@@ -69,11 +70,7 @@ class RealEngineTest : public QObject {
   void initTestCase() {
     QStandardPaths::setTestModeEnabled(true);
     QVERIFY(model_dir_.isValid());
-    QProcess synth;
-    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", FOLIO_SOURCE_DIR "/tests/data/mini_config.json",
-                                 "--tokenizer", FOLIO_SHARED_DIR "/model/tokenizer.json", "-o", model()});
-    QVERIFY(synth.waitForFinished(600000));
-    QVERIFY2(synth.exitCode() == 0, synth.readAllStandardError().constData());
+    test::makeMiniModel(model());
   }
 
   void runsAPageWithTheMiniatureModel() {
