@@ -84,6 +84,16 @@ Page pageFromJson(const QJsonObject& json, const QString& document_source) {
 
 }  // namespace
 
+DocumentInfo documentInfoOf(const Project& project) {
+  DocumentInfo info;
+  info.source = !project.documents().isEmpty() ? project.documents().first().path
+                : project.pageCount() > 0     ? project.page(0).source
+                                              : QString();
+  info.mode = QString::fromUtf8(modeName(project.pageCount() > 0 ? project.page(0).mode : Mode::Gundam));
+  info.task = QStringLiteral("markdown");
+  return info;
+}
+
 QJsonObject documentJson(const Project& project, const DocumentInfo& info) {
   QJsonArray pages;
   for (int i = 0; i < project.pageCount(); ++i) pages.append(pageJson(project.page(i), i + 1));

@@ -20,6 +20,9 @@ struct DocumentInfo {
 
 inline constexpr int kDocumentJsonVersion = 1;
 
+// The info of an app project: its first document, the first page's mode, the markdown task.
+DocumentInfo documentInfoOf(const Project& project);
+
 QJsonObject documentJson(const Project& project, const DocumentInfo& info);
 // Reads a document JSON back into a project (pages, results, edits) and its info; false and *error naming the file
 // and the problem when it is not one.

@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include "document_json.h"
 #include "exporter.h"
 #include "local_engine_backend.h"
 #include "project_library.h"
@@ -188,6 +189,7 @@ QWidget* MainWindow::buildStripPanel() {
   strip_ = new QListWidget(this);
   strip_->setViewMode(QListView::ListMode);
   strip_->setIconSize(QSize(kThumbnailWidth, kThumbnailWidth * 4 / 3));
+  strip_->setSelectionMode(QAbstractItemView::ExtendedSelection);  // pages to export
   connect(strip_, &QListWidget::currentRowChanged, this, [this](int row) {
     if (row >= 0 && row != current_page_) showPage(row);
   });
@@ -220,6 +222,7 @@ void MainWindow::buildActions() {
   file->addSeparator();
   file->addAction(tr("&Export markdown…"), QKeySequence(tr("Ctrl+E")), this, [this] { exportDialog(false); });
   file->addAction(tr("Export markdown per &page…"), this, [this] { exportDialog(true); });
+  file->addAction(tr("Export &As…"), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::exportAsDialog);
   file->addAction(tr("&Settings…"), this, &MainWindow::settingsDialog);
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -862,6 +865,49 @@ void MainWindow::exportMarkdownTo(const QString& path, bool per_page) {
   app::ExportReport report = app::exportMarkdown(project_, path, options);
   if (!report.errors.isEmpty()) showError(report.errors.join("\n"));
   statusBar()->showMessage(tr("Exported %1 files").arg(report.written.size()), 5000);
+}
+
+bool MainWindow::exportAs(app::ExportFormat format, const QString& path, bool selected_pages_only) {
+  project_.flush();
+  app::ExportOptions options;
+  options.page_markers = settings_.page_markers;
+  if (selected_pages_only)
+    for (const QModelIndex& row : strip_->selectionModel()->selectedRows()) options.pages << row.row();
+  std::sort(options.pages.begin(), options.pages.end());
+  QStringList errors;
+  if (format == app::ExportFormat::Json) {
+    QString error;
+    if (!app::writeDocumentJson(path, project_, app::documentInfoOf(project_), &error)) errors << error;
+  } else {
+    errors = app::exportProject(project_, format, path, options).errors;
+  }
+  if (!errors.isEmpty()) showError(errors.join("\n"));
+  else statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+  return errors.isEmpty();
+}
+
+void MainWindow::exportAsDialog() {
+  if (project_.pageCount() == 0) return;
+  static const QList<std::pair<app::ExportFormat, QString>> kFormats = {
+      {app::ExportFormat::Pdf, tr("Searchable PDF (*.pdf)")}, {app::ExportFormat::Markdown, tr("Markdown (*.md)")},
+      {app::ExportFormat::Html, tr("HTML (*.html)")},         {app::ExportFormat::Docx, tr("Word (*.docx)")},
+      {app::ExportFormat::Odt, tr("OpenDocument text (*.odt)")}, {app::ExportFormat::Text, tr("Plain text (*.txt)")},
+      {app::ExportFormat::Json, tr("Folio JSON (*.json)")}};
+  QStringList filters;
+  for (const auto& [format, filter] : kFormats) filters << filter;
+  const int selected = strip_->selectionModel()->selectedRows().size();
+  bool only_selected = false;
+  if (selected > 1)
+    only_selected = QMessageBox::question(this, tr("Export"), tr("Export only the %1 pages selected in the strip?")
+                                                                  .arg(selected)) == QMessageBox::Yes;
+  QString chosen_filter = filters.first();
+  const QString stem = QFileInfo(project_.name()).completeBaseName();
+  QString path = QFileDialog::getSaveFileName(this, tr("Export As"), stem.isEmpty() ? "document" : stem,
+                                              filters.join(";;"), &chosen_filter);
+  if (path.isEmpty()) return;
+  const auto format = kFormats[filters.indexOf(chosen_filter)].first;
+  if (QFileInfo(path).suffix().isEmpty()) path += app::exportFormatSuffix(format);
+  exportAs(format, path, only_selected);
 }
 
 void MainWindow::copyPageMarkdown() { QApplication::clipboard()->setText(editor_->toPlainText()); }

@@ -2,6 +2,7 @@
 
 #include "diff_view.h"
 #include "document.h"
+#include "export_formats.h"
 #include "markdown_editor.h"
 #include "model_download_dialog.h"
 #include "ocr_worker.h"
@@ -77,6 +78,8 @@ class MainWindow : public QMainWindow {
   void cancelPage();
   void cancelAll();
   void exportMarkdownTo(const QString& path, bool per_page);
+  // File > Export As: any format, the whole document or the pages selected in the strip (JSON: always whole).
+  bool exportAs(app::ExportFormat format, const QString& path, bool selected_pages_only);
   void copyPageMarkdown();
   void downloadModel();  // opens the download dialog (one at a time); the model loads when it is done
   void nextPageToReview(int step = 1);  // -1: the previous one
@@ -139,6 +142,7 @@ class MainWindow : public QMainWindow {
   void onRegionClicked(int region);
   void openDialog();
   void exportDialog(bool per_page);
+  void exportAsDialog();
   void settingsDialog();
   void rerunDialog();
 

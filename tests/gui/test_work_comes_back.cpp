@@ -229,6 +229,27 @@ class WorkComesBackTest : public QObject {
     QVERIFY2(window.project().page(0).markdown.startsWith("FIXED BY HAND "), qPrintable(window.project().page(0).markdown.left(40)));
   }
 
+  void exportAsWritesTheSelectedPagesWithTheEdits() {
+    QTemporaryDir dir;
+    ui::MainWindow window(scripted(0us), dir.filePath("project"));
+    QVERIFY(window.openFile(test::writePdf(dir.filePath("book.pdf"), 3)));
+    QVERIFY(runAllAndWait(window));
+    window.showPage(1);
+    typeAtStart(window, "SECOND PAGE FIXED ");
+    window.pageStrip()->clearSelection();
+    window.pageStrip()->item(1)->setSelected(true);
+    window.pageStrip()->item(2)->setSelected(true);
+    QVERIFY(window.exportAs(app::ExportFormat::Text, dir.filePath("pages.txt"), true));
+    QFile text(dir.filePath("pages.txt"));
+    QVERIFY(text.open(QIODevice::ReadOnly));
+    const QString exported = QString::fromUtf8(text.readAll());
+    QVERIFY(exported.startsWith("SECOND PAGE FIXED"));
+    QCOMPARE(exported.count("Optical Compression of Long Contexts"), 2);
+    // The searchable PDF of the whole document has its three pages.
+    QVERIFY(window.exportAs(app::ExportFormat::Pdf, dir.filePath("book-searchable.pdf"), false));
+    QCOMPARE(app::openDocument(dir.filePath("book-searchable.pdf")).document->pageCount(), 3);
+  }
+
   void terminationSignalSavesLikeQuit() {
     QTemporaryDir dir;
     const QString folder = dir.filePath("project");

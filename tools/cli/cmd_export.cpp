@@ -28,10 +28,7 @@ QString loadPages(const QString& input, app::Project& project, app::DocumentInfo
   if (QFileInfo(input).isDir()) {
     if (!project.load(input, &error)) usageError(error.toStdString());
     if (project.pageCount() == 0) usageError(input.toStdString() + ": the project has no pages");
-    info.source = project.documents().isEmpty() ? project.page(0).source : project.documents().first().path;
-    // An app project records each page's mode; its pages are read with the markdown task unless re-run otherwise.
-    info.mode = QString::fromUtf8(modeName(project.page(0).mode));
-    info.task = QStringLiteral("markdown");
+    info = app::documentInfoOf(project);
     return QFileInfo(project.name()).completeBaseName();
   }
   if (!app::readDocumentJson(input, project, info, &error)) usageError(error.toStdString());
