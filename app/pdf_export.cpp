@@ -8,6 +8,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QSaveFile>
+#include <QStandardPaths>
 #include <QTextBoundaryFinder>
 #include <QtMath>
 
@@ -29,10 +30,11 @@ constexpr double kImageDpi = 144;    // an image page's resolution when the page
 
 // The text layer's fonts, tried in this order for each character: DejaVu Sans (Latin, Greek, Cyrillic, math
 // symbols), then Droid Sans Fallback (CJK). TrueType, because PoDoFo subsets only TrueType: a file carries only
-// the glyphs it uses, with a ToUnicode map so copied text is the original characters.
+// the glyphs it uses, with a ToUnicode map so copied text is the original characters. Found in the XDG data
+// folders ($XDG_DATA_DIRS, by default /usr/local/share and /usr/share), where Debian's font packages put them.
 const char* const kFontFiles[][2] = {
-    {"DejaVu Sans", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"},
-    {"Droid Sans Fallback", "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"},
+    {"DejaVu Sans", "fonts/truetype/dejavu/DejaVuSans.ttf"},
+    {"Droid Sans Fallback", "fonts/truetype/droid/DroidSansFallbackFull.ttf"},
 };
 
 QByteArray number(double value) { return QByteArray::number(value, 'f', 3); }
@@ -40,9 +42,11 @@ QByteArray number(double value) { return QByteArray::number(value, 'f', 3); }
 class LayerFonts {
  public:
   explicit LayerFonts(PdfMemDocument& document) {
-    for (const auto& [name, file] : kFontFiles) {
-      if (!QFile::exists(file)) continue;
-      PdfFont* font = document.CreateFontSubset(name, false, false, false, new PdfIdentityEncoding(0, 0xffff, true), file);
+    for (const auto& [name, relative] : kFontFiles) {
+      const QByteArray file = QStandardPaths::locate(QStandardPaths::GenericDataLocation, relative).toLocal8Bit();
+      if (file.isEmpty()) continue;
+      PdfFont* font = document.CreateFontSubset(name, false, false, false, new PdfIdentityEncoding(0, 0xffff, true),
+                                                file.constData());
       font->SetFontSize(1.0f);  // metrics in ems
       fonts_.push_back(font);
     }

@@ -3,5 +3,7 @@
 # install into /lib rather than /usr/lib.
 folio_deps_libs=/tmp/folio-deps/usr/lib/x86_64-linux-gnu:/tmp/folio-deps/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$folio_deps_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export PATH=$PATH:/tmp/folio-deps/usr/bin  # pdftotext for the export tests
 export QT_PLUGIN_PATH=/tmp/folio-deps/usr/lib/x86_64-linux-gnu/qt6/plugins
+export XDG_DATA_DIRS=/tmp/folio-deps/usr/share:${XDG_DATA_DIRS:-/usr/local/share:/usr/share}  # fonts
 export FONTCONFIG_FILE=/tmp/folio-deps/etc/fonts/fonts.conf

@@ -106,10 +106,12 @@ class CliDocumentsTest : public QObject {
   void everyFormatIsWritten() {
     QTemporaryDir dir;
     const QString pdf = test::writePdf(dir.filePath("book.pdf"), 2);
-    const CliRun run = runCli(ocr({"--format", "md,json,html,pdf,txt,docx,odt", pdf, "-o", dir.filePath("out")}));
+    QStringList formats{"md", "json", "html", "pdf", "txt"};
+    if (!QStandardPaths::findExecutable("pandoc").isEmpty()) formats << "docx" << "odt";  // else: "needs pandoc"
+    const CliRun run = runCli(ocr({"--format", formats.join(','), pdf, "-o", dir.filePath("out")}));
     QVERIFY2(run.exit_code == 0, run.err.constData());
-    for (const char* suffix : {"md", "json", "html", "pdf", "txt", "docx", "odt"})
-      QVERIFY2(QFileInfo(dir.filePath(QStringLiteral("out/book.%1").arg(suffix))).size() > 0, suffix);
+    for (const QString& suffix : formats)
+      QVERIFY2(QFileInfo(dir.filePath("out/book." + suffix)).size() > 0, qPrintable(suffix));
     // The searchable PDF is the source's two pages, not a re-rendering of them.
     auto searchable = app::openDocument(dir.filePath("out/book.pdf")).document;
     QVERIFY(searchable);
