@@ -24,7 +24,13 @@ base+='|libncursesw6|libtinfo6|libgdbm.*|libdb5.3|libnsl2|libtirpc.*|libcrypt1|l
 base+='|libuuid1|libselinux1|libsystemd0|libudev1|libelogind0|libcap2|libgcrypt20|libgpg-error0|liblz4-1'
 base+='|liblzma5|libzstd1|libbz2-1.0|libmd0|libbsd0|libffi8|libexpat1|libpcre2-8-0|libssl3|libgnutls30'
 base+='|libhogweed6|libnettle8|libgmp10|libidn2-0|libunistring2|libp11-kit0|libtasn1-6|libkrb5.*|libk5crypto3'
-base+='|libgssapi-krb5-2|libcom-err2|libkeyutils1|libsqlite3-0|libedit2|libelf1|libxml2|libwayland.*|libvulkan1)$'
+base+='|libgssapi-krb5-2|libcom-err2|libkeyutils1|libsqlite3-0|libedit2|libelf1|libxml2|libwayland.*|libvulkan1'
+# ... and the C++ toolchain and Boost that libpodofo-dev drags in (the GPU machine has its own compiler; PoDoFo's
+# headers need neither).
+base+='|libboost.*|libstdc\+\+-12-dev|libgcc-12-dev|libc6-dev|libc-dev-bin|linux-libc-dev|libcrypt-dev|libnsl-dev'
+base+='|libtirpc-dev|rpcsvc-proto|lib[atlu]+san[0-9]+|libubsan1|libitm1|libquadmath0|libgomp1|libatomic1|libcc1-0'
+base+='|gcc-12|cpp-12|g\+\+-12|binutils.*|libbinutils|libctf.*|libgprofng0|libjansson4|libisl23|libmpc3|libmpfr6'
+base+='|libssl-dev)$'
 packages=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
   --no-enhances $wanted | grep -v '^[ <]' | sort -u | grep -vE "$base")
 rm -rf "$here/.deps/qt" && mkdir -p "$here/.deps/qt"
