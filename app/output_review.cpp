@@ -25,7 +25,7 @@ std::string_view trimmed(std::string_view s) {
 }
 
 // A piece of output for a sentence: newlines and tabs shown as \n and \t, long pieces shortened.
-QString quoted(std::string_view piece) {
+QString quotedPiece(std::string_view piece) {
   constexpr qsizetype kMaxQuoteChars = 40;
   QString text = QString::fromUtf8(piece.data(), qsizetype(piece.size()));
   text.replace(QLatin1Char('\n'), QStringLiteral("\\n")).replace(QLatin1Char('\t'), QStringLiteral("\\t"));
@@ -204,11 +204,11 @@ QString cycleReason(std::string_view text, int period, int tail_bytes) {
   const std::string_view piece = text.substr(start, period);
   if (trimmed(piece).empty()) return tr("%n characters of only whitespace", tail_bytes);
   return tr("the same %n characters repeat %1 times: %2", int(characterCount(piece)))
-      .arg(QString::number(tail_bytes / period), quoted(piece));
+      .arg(QString::number(tail_bytes / period), quotedPiece(piece));
 }
 
 QString lineReason(const LineRepeats::Found& found) {
-  const QString copies = QString::number(found.copies), line = quoted(found.first_line);
+  const QString copies = QString::number(found.copies), line = quotedPiece(found.first_line);
   if (found.lines == 1) return tr("the line %1 repeats %2 times").arg(line, copies);
   return tr("the same %n lines repeat %1 times, from %2", found.lines).arg(copies, line);
 }
