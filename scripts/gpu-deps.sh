@@ -23,7 +23,7 @@ base+='|urw-base35)|ttf-bitstream-vera|xfonts-.*|libdebian-installer4|libnewt0.5
 base+='|libncursesw6|libtinfo6|libgdbm.*|libdb5.3|libnsl2|libtirpc.*|libcrypt1|libacl1|libblkid1|libmount1'
 base+='|libuuid1|libselinux1|libsystemd0|libudev1|libelogind0|libcap2|libgcrypt20|libgpg-error0|liblz4-1'
 base+='|liblzma5|libzstd1|libbz2-1.0|libmd0|libbsd0|libffi8|libexpat1|libpcre2-8-0|libssl3|libgnutls30'
-base+='|libhogweed6|libnettle8|libgmp10|libidn2-0|libunistring2|libp11-kit0|libtasn1-6|libkrb5.*|libk5crypto3'
+base+='|libhogweed6|libnettle8|libgmp10|libidn2-0|libp11-kit0|libtasn1-6|libkrb5.*|libk5crypto3'
 base+='|libgssapi-krb5-2|libcom-err2|libkeyutils1|libsqlite3-0|libedit2|libelf1|libxml2|libwayland.*|libvulkan1'
 # ... and the C++ toolchain and Boost that libpodofo-dev drags in (the GPU machine has its own compiler; PoDoFo's
 # headers need neither).
