@@ -2,12 +2,10 @@
 // project folder (with the user's edits) — without running the model.
 #include <QDir>
 #include <QFileInfo>
-#include <QGuiApplication>
 #include <iostream>
 
-#include "command.h"
+#include "document_commands.h"
 #include "document_json.h"
-#include "export_formats.h"
 
 namespace folio::cli {
 namespace {
@@ -17,10 +15,7 @@ struct ExportArgs {
   bool page_markers = true;
 };
 
-[[noreturn]] void usageError(const std::string& message) {
-  std::cerr << "folio-cli export: " << message << "\n";
-  throw ExitStatus{kExitUsage};
-}
+[[noreturn]] void usageError(const std::string& message) { cli::usageError("export", message); }
 
 // The pages and the name the outputs get: <stem>.json's stem, or the project's first document's.
 QString loadPages(const QString& input, app::Project& project, app::DocumentInfo& info) {
@@ -36,17 +31,8 @@ QString loadPages(const QString& input, app::Project& project, app::DocumentInfo
 }
 
 void runExport(const ExportArgs& args) {
-  if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
-  int argc = 1;
-  char name[] = "folio-cli";
-  char* argv[] = {name, nullptr};
-  QGuiApplication application(argc, argv);
-  QList<app::ExportFormat> formats;
-  for (const QString& format : QString::fromStdString(args.formats).split(',', Qt::SkipEmptyParts)) {
-    const auto parsed = app::exportFormatFromName(format.trimmed());
-    if (!parsed) usageError("unknown format " + format.toStdString() + " (md, json, html, pdf, txt, docx, odt)");
-    formats << *parsed;
-  }
+  const auto application = startOffscreenApplication();
+  const QList<app::ExportFormat> formats = parseFormats("export", args.formats);
   app::Project project;
   app::DocumentInfo info;
   const QString stem = loadPages(QString::fromStdString(args.input), project, info);

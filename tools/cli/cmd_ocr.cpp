@@ -8,16 +8,14 @@
 
 #include <QDirIterator>
 #include <QFileInfo>
-#include <QGuiApplication>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <chrono>
 #include <iostream>
 
-#include "command.h"
 #include "document.h"
+#include "document_commands.h"
 #include "document_json.h"
-#include "export_formats.h"
 #include "ocr_worker.h"
 #include "output_review.h"
 #include "progress_bar.h"
@@ -40,10 +38,7 @@ struct Totals {
   int done = 0, skipped = 0, failed = 0;
 };
 
-[[noreturn]] void usageError(const std::string& message) {
-  std::cerr << "folio-cli ocr: " << message << "\n";
-  throw ExitStatus{kExitUsage};
-}
+[[noreturn]] void usageError(const std::string& message) { cli::usageError("ocr", message); }
 
 RunOptions runOptions(const Args& args) {
   RunOptions options;
@@ -90,16 +85,6 @@ QList<Input> expandInputs(const std::vector<std::string>& inputs) {
   return documents;
 }
 
-QList<app::ExportFormat> parseFormats(const std::string& list) {
-  QList<app::ExportFormat> formats;
-  for (const QString& name : QString::fromStdString(list).split(',', Qt::SkipEmptyParts)) {
-    const auto format = app::exportFormatFromName(name.trimmed());
-    if (!format) usageError("unknown format " + name.toStdString() + " (md, json, html, pdf, txt, docx, odt)");
-    formats << *format;
-  }
-  return formats;
-}
-
 // The project of one input: what <stem>.json already holds (unless --force), pages of the range added.
 void resumeOrStart(const Input& input, const QList<int>& source_pages, const QString& json, const Args& args,
                    app::Project& project, int* skipped) {
@@ -127,7 +112,7 @@ class DocumentRun {
  public:
   DocumentRun(Engine& engine, const Args& args, ProgressBar& progress, Totals& totals)
       : engine_(engine), args_(args), options_(runOptions(args)), progress_(progress), totals_(totals),
-        formats_(parseFormats(args.formats)) {}
+        formats_(parseFormats("ocr", args.formats)) {}
 
   void run(const Input& input) {
     app::OpenResult opened = app::openDocument(input.path, QString::fromStdString(args_.password));
@@ -269,15 +254,10 @@ std::unique_ptr<Engine> loadEngine(const Args& args, std::string* model_dir) {
 }
 
 void runOcr(const Args& args) {
-  // Poppler, QImage and the exporters need a Qt application; the command line has no display.
-  if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
-  int argc = 1;
-  char name[] = "folio-cli";
-  char* argv[] = {name, nullptr};
-  QGuiApplication application(argc, argv);
+  const auto application = startOffscreenApplication();
   const QList<Input> inputs = expandInputs(args.inputs);
   if (inputs.isEmpty()) usageError("no PDFs or images among the inputs");
-  parseFormats(args.formats);  // a wrong format is a usage error before the model loads
+  parseFormats("ocr", args.formats);  // a wrong format is a usage error before the model loads
   QDir().mkpath(QString::fromStdString(args.output));
   std::string model_dir;
   auto engine = loadEngine(args, &model_dir);
