@@ -1,5 +1,7 @@
 #include "html_export.h"
 
+#include "markdown_text.h"
+
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm.h>
 
@@ -33,32 +35,18 @@ QString markdownToHtml(const QString& markdown) {
 
 // Formulas are taken out before markdown sees them (their \, _ and * are TeX, not markup) and put back as
 // spans holding the escaped TeX; FOLIOMATH<n>END marks the place, a word markdown leaves alone.
-struct Formulas {
-  QString markdown;
-  QStringList spans;
-};
+const QString kFormulaMarker = QStringLiteral("FOLIOMATH%1END");
 
-Formulas takeFormulas(const QString& markdown) {
+SetAside takeFormulas(const QString& markdown) {
   static const QRegularExpression formula(QStringLiteral(R"(\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\))"),
                                           QRegularExpression::DotMatchesEverythingOption);
-  Formulas out;
-  qsizetype last = 0;
-  for (auto it = formula.globalMatch(markdown); it.hasNext();) {
-    auto match = it.next();
-    bool inline_math = !match.captured(3).isNull();
-    QString tex = (inline_math ? match.captured(3) : match.captured(1) + match.captured(2)).trimmed().toHtmlEscaped();
-    out.markdown += markdown.mid(last, match.capturedStart() - last) + QStringLiteral("FOLIOMATH%1END").arg(out.spans.size());
-    out.spans << (inline_math ? QStringLiteral("<span class=\"math inline\">\\(%1\\)</span>").arg(tex)
-                              : QStringLiteral("<span class=\"math display\">\\[%1\\]</span>").arg(tex));
-    last = match.capturedEnd();
-  }
-  out.markdown += markdown.mid(last);
-  return out;
-}
-
-QString putFormulasBack(QString html, const QStringList& spans) {
-  for (qsizetype i = 0; i < spans.size(); ++i) html.replace(QStringLiteral("FOLIOMATH%1END").arg(i), spans[i]);
-  return html;
+  return setAside(markdown, formula, kFormulaMarker, [](const QRegularExpressionMatch& match) {
+    const bool inline_math = !match.captured(3).isNull();
+    const QString tex =
+        (inline_math ? match.captured(3) : match.captured(1) + match.captured(2)).trimmed().toHtmlEscaped();
+    return inline_math ? QStringLiteral("<span class=\"math inline\">\\(%1\\)</span>").arg(tex)
+                       : QStringLiteral("<span class=\"math display\">\\[%1\\]</span>").arg(tex);
+  });
 }
 
 QString dataUri(const QImage& image) {
@@ -76,8 +64,8 @@ QString embedFigures(QString html, const QHash<QString, QImage>& crops) {
 }
 
 QString pageSection(const Page& page, int index, const QString& password, QStringList* errors) {
-  Formulas formulas = takeFormulas(page.markdown);
-  QString body = putFormulasBack(markdownToHtml(formulas.markdown), formulas.spans);
+  const SetAside formulas = takeFormulas(page.markdown);
+  QString body = putBack(markdownToHtml(formulas.text), formulas.pieces, kFormulaMarker);
   body = embedFigures(body, figureCrops(page, password, errors));
   return QStringLiteral("<section class=\"page\" id=\"page-%1\">\n%2</section>\n").arg(index + 1).arg(body);
 }

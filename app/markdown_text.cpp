@@ -9,40 +9,17 @@ namespace {
 using Re = QRegularExpression;
 
 // Formulas and code spans are set aside before the markup is stripped (their _, * and \ are content, not
-// markup) and put back at the end; \uE000<n>\uE001 marks where each one goes.
-struct Protected {
-  QString text;
-  QStringList pieces;
-};
+// markup) and put back at the end.
+const QString kLiteralMarker = QStringLiteral("\uE000%1\uE001");
 
-Protected protectLiterals(const QString& markdown) {
+SetAside protectLiterals(const QString& markdown) {
   static const Re literal(QStringLiteral(R"(\\\[(.*?)\\\]|\\\((.*?)\\\)|\$\$(.*?)\$\$|`+([^`]*?)`+)"),
                           Re::DotMatchesEverythingOption);
-  Protected out;
-  qsizetype last = 0;
-  for (auto it = literal.globalMatch(markdown); it.hasNext();) {
-    auto match = it.next();
-    out.text += markdown.mid(last, match.capturedStart() - last);
+  return setAside(markdown, literal, kLiteralMarker, [](const QRegularExpressionMatch& match) {
     QString inner;
     for (int group = 1; group <= 4 && inner.isEmpty(); ++group) inner = match.captured(group);
-    out.text += QStringLiteral("\uE000%1\uE001").arg(out.pieces.size());
-    out.pieces << inner.simplified();
-    last = match.capturedEnd();
-  }
-  out.text += markdown.mid(last);
-  return out;
-}
-
-QString restoreLiterals(QString text, const QStringList& pieces) {
-  static const Re marker(QStringLiteral("\uE000(\\d+)\uE001"));
-  QString out;
-  qsizetype last = 0;
-  for (auto it = marker.globalMatch(text); it.hasNext();) {
-    auto match = it.next();
-    out += text.mid(last, match.capturedStart() - last) + pieces.value(match.captured(1).toInt());
-    last = match.capturedEnd();
-  }
-  return out + text.mid(last);
+    return inner.simplified();
+  });
 }
 
 QString decodeEntities(QString text) {
@@ -107,10 +84,29 @@ QString tidyLines(const QString& text) {
 
 }  // namespace
 
+SetAside setAside(const QString& text, const QRegularExpression& pattern, const QString& marker,
+                  const std::function<QString(const QRegularExpressionMatch&)>& piece) {
+  SetAside out;
+  qsizetype last = 0;
+  for (auto it = pattern.globalMatch(text); it.hasNext();) {
+    const auto match = it.next();
+    out.text += text.mid(last, match.capturedStart() - last) + marker.arg(out.pieces.size());
+    out.pieces << piece(match);
+    last = match.capturedEnd();
+  }
+  out.text += text.mid(last);
+  return out;
+}
+
+QString putBack(QString text, const QStringList& pieces, const QString& marker) {
+  for (qsizetype i = 0; i < pieces.size(); ++i) text.replace(marker.arg(i), pieces[i]);
+  return text;
+}
+
 QString markdownToPlainText(const QString& markdown) {
-  Protected input = protectLiterals(markdown);
+  SetAside input = protectLiterals(markdown);
   QString text = stripInlineMarkup(stripBlockMarkup(stripHtml(input.text)));
-  return tidyLines(restoreLiterals(decodeEntities(text), input.pieces));
+  return tidyLines(putBack(decodeEntities(text), input.pieces, kLiteralMarker));
 }
 
 }  // namespace folio::app
