@@ -362,8 +362,11 @@ bool MainWindow::openFile(const QString& path, const QString& page_range) {
   passwords_[path] = password;
   if (project_.folder().isEmpty() && reopenKnownDocument(path, sha256)) return true;
   if (const int known = project_.documentIndex(sha256); known >= 0) {  // already here: no second copy of its pages
-    for (int i = 0; i < project_.pageCount(); ++i)
-      if (project_.page(i).source == project_.documents()[known].path) return showPage(i), true;
+    for (int i = 0; i < project_.pageCount(); ++i) {
+      if (project_.page(i).source != project_.documents()[known].path) continue;
+      showPage(i);
+      return true;
+    }
   }
   if (project_.folder().isEmpty()) {
     project_.setFolder(app::projectFolderFor(sha256));
