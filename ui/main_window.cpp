@@ -65,6 +65,10 @@ MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder
                                     "version? (No: start over with the new one.)")
                                      .arg(path)) == QMessageBox::Yes;
   };
+  find_missing_ = [this](const QString& path) {
+    return QFileDialog::getOpenFileName(
+        this, tr("Where is %1? (it was at %2)").arg(QFileInfo(path).fileName(), path), {}, app::openFileFilter());
+  };
   setWindowTitle(tr("Folio"));
   setAcceptDrops(true);
   resize(1280, 800);
@@ -506,9 +510,7 @@ void MainWindow::locateMissingSources() {
   for (int i = 0; i < project_.documents().size(); ++i) {
     const app::SourceDocument document = project_.documents()[i];
     if (QFileInfo::exists(document.path)) continue;
-    const QString name = QFileInfo(document.path).fileName();
-    const QString found = QFileDialog::getOpenFileName(
-        this, tr("Where is %1? (it was at %2)").arg(name, document.path), {}, app::openFileFilter());
+    const QString found = find_missing_(document.path);
     if (found.isEmpty()) {
       showError(tr("%1 is missing: its pages show the text but no image until it is found.").arg(document.path));
       continue;

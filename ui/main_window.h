@@ -50,6 +50,8 @@ class MainWindow : public QMainWindow {
   bool saveProjectAs(const QString& folder);
   // Asked when a document's file changed since its project read it: true keeps the old results.
   void setChangedDocumentQuestion(std::function<bool(const QString& path)> ask) { keep_old_results_ = std::move(ask); }
+  // Asked when an opened project's source is not where it was: where it is now (empty: not found).
+  void setMissingSourceQuestion(std::function<QString(const QString& path)> ask) { find_missing_ = std::move(ask); }
   void showPage(int index);
   int currentPage() const { return current_page_; }
 
@@ -148,6 +150,7 @@ class MainWindow : public QMainWindow {
 
   BackendMaker backend_maker_;
   std::function<bool(const QString&)> keep_old_results_;
+  std::function<QString(const QString&)> find_missing_;
   app::AppSettings settings_;
   app::Project project_;
   std::unique_ptr<app::OcrService> service_;

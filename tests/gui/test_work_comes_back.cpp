@@ -183,6 +183,30 @@ class WorkComesBackTest : public QObject {
     test::saveScreenshot(&window, "start_screen.png");
   }
 
+  void movedProjectAsksWhereItsSourceIs() {
+    QTemporaryDir dir;
+    const QString folder = dir.filePath("project");
+    QDir().mkpath(dir.filePath("scans"));
+    const QString image = test::writeImage(dir.filePath("scans/page.png"), QSize(800, 1000));
+    {
+      ui::MainWindow window(scripted(0us), folder);
+      QVERIFY(window.openFile(image));
+      QVERIFY(runAllAndWait(window));
+    }
+    QVERIFY(QDir().rename(dir.filePath("scans"), dir.filePath("elsewhere")));  // the source moved, not beside it
+    QStringList asked;
+    ui::MainWindow window(scripted(0us), {});
+    window.setMissingSourceQuestion([&](const QString& path) {
+      asked << path;
+      return dir.filePath("elsewhere/page.png");
+    });
+    QVERIFY(window.openProject(folder));
+    QCOMPARE(asked, QStringList{image});
+    QCOMPARE(window.project().page(0).source, dir.filePath("elsewhere/page.png"));
+    QCOMPARE(window.project().page(0).status, app::PageStatus::Done);
+    QVERIFY(window.pageView()->boxCount() > 0);  // the page shows again with its boxes
+  }
+
   void damagedProjectIsRecoveredWithAMessage() {
     QTemporaryDir dir;
     const QString folder = dir.filePath("project");
