@@ -31,6 +31,4 @@ void ThumbnailRenderer::cancelAll() {
   pool_.clear();
 }
 
-bool ThumbnailRenderer::busy() const { return pool_.activeThreadCount() > 0; }
-
 }  // namespace folio::app

@@ -21,7 +21,6 @@ class ThumbnailRenderer : public QObject {
   void request(int index, const PageKey& key, int width);
   // The pages are about to change: thumbnails not yet reported are dropped.
   void cancelAll();
-  bool busy() const;
 
  signals:
   void rendered(int index, const QImage& thumbnail);

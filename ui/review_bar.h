@@ -19,8 +19,6 @@ class ReviewBar : public QWidget {
   void showReason(const QString& reason, Mode read_with);
   QString reason() const;
   QPushButton* otherModeButton() const { return other_mode_; }
-  QPushButton* freeOcrButton() const { return free_ocr_; }
-  QPushButton* acceptButton() const { return accept_; }
 
  signals:
   void rerunRequested(folio::Mode mode, folio::Task task);
