@@ -70,9 +70,7 @@ Page pageFromJson(const QJsonObject& json, const QString& document_source) {
   page.source_page = json["source_page"].toInt(1) - 1;
   page.image_size = QSize(json["width_px"].toInt(), json["height_px"].toInt());
   page.dpi = json["dpi"].toDouble(144);
-  const QString status = json["status"].toString();
-  for (PageStatus candidate : {PageStatus::Pending, PageStatus::Done, PageStatus::Failed, PageStatus::Cancelled})
-    if (status == statusName(candidate)) page.status = candidate;
+  page.status = statusFromName(json["status"].toString());
   page.error = json["error"].toString();
   page.review_reason = json["review"].toString();
   page.raw_text = json["raw_text"].toString();

@@ -16,12 +16,6 @@ constexpr int kSaveDelayMs = 250;
 const QString kJournalName = QStringLiteral("journal.jsonl");
 const char* const kStatusNames[] = {"pending", "queued", "running", "done", "failed", "cancelled"};
 
-PageStatus statusFromName(const QString& name) {
-  for (int i = 0; i < 6; ++i)
-    if (name == QLatin1String(kStatusNames[i])) return static_cast<PageStatus>(i);
-  return PageStatus::Pending;
-}
-
 int charPosition(const std::string& utf8, std::size_t byte_offset) {
   return QString::fromUtf8(utf8.data(), static_cast<qsizetype>(std::min(byte_offset, utf8.size()))).size();
 }
@@ -117,6 +111,12 @@ int shiftedPosition(int p, int position, int removed, int added) {
 }  // namespace
 
 QString statusName(PageStatus status) { return QLatin1String(kStatusNames[static_cast<int>(status)]); }
+
+PageStatus statusFromName(const QString& name) {
+  for (int i = 0; i < 6; ++i)
+    if (name == QLatin1String(kStatusNames[i])) return static_cast<PageStatus>(i);
+  return PageStatus::Pending;
+}
 
 bool pageMatches(const Page& page, PageFilter filter) {
   switch (filter) {

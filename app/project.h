@@ -20,6 +20,7 @@ namespace folio::app {
 
 enum class PageStatus { Pending, Queued, Running, Done, Failed, Cancelled };
 QString statusName(PageStatus status);
+PageStatus statusFromName(const QString& name);  // Pending for a name it does not know
 
 // A grounded region in the page's markdown: character positions (QString indices) and boxes in pixels of
 // the page image the model saw (image_size of its Page).
