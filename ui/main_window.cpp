@@ -88,7 +88,6 @@ MainWindow::MainWindow(BackendMaker backend_maker, const QString& project_folder
     project_.setFolder(project_folder);
     useProject(project_folder);
   }
-  refreshRecent();
   updateCentral();
 }
 
@@ -466,7 +465,6 @@ void MainWindow::closeProject() {
   settings_.last_project.clear();
   QSettings settings;
   settings_.save(settings);
-  refreshRecent();
   updateCentral();
 }
 
