@@ -109,6 +109,32 @@ ClipConfig parseClip(const Section& vision) {
   return clip;
 }
 
+Qwen2EncoderConfig parseQwen2Encoder(const Section& vision) {
+  Qwen2EncoderConfig encoder;
+  const Section qwen = vision.child("width").child("qwen2-0-5b");
+  encoder.hidden_size = qwen.positiveInt("dim");
+  qwen.optionalInt("intermediate_size", encoder.intermediate_size);
+  qwen.optionalInt("layers", encoder.layers);
+  qwen.optionalInt("heads", encoder.heads);
+  qwen.optionalInt("kv_heads", encoder.kv_heads);
+  if (encoder.layers <= 0 || encoder.intermediate_size <= 0 || encoder.heads <= 0 || encoder.kv_heads <= 0)
+    qwen.fail("layers", "and the other sizes must be positive");
+  if (encoder.hidden_size % encoder.heads != 0 || encoder.head_dim() % 2 != 0)
+    qwen.fail("heads", "does not split dim " + std::to_string(encoder.hidden_size) + " into heads of even size");
+  if (encoder.heads % encoder.kv_heads != 0) qwen.fail("kv_heads", "does not divide heads");
+  return encoder;
+}
+
+bool describesOcr2(const json& root) {
+  if (root.contains("architectures") && root["architectures"].is_array())
+    for (const auto& name : root["architectures"])
+      if (name == "DeepseekOCR2ForCausalLM") return true;
+  const json* vision = root.contains("vision_config") ? &root["vision_config"] : nullptr;
+  if (!vision || !vision->is_object()) return false;
+  if (vision->value("model_name", std::string()) == "deepencoderv2") return true;
+  return vision->contains("width") && (*vision)["width"].is_object() && (*vision)["width"].contains("qwen2-0-5b");
+}
+
 ProjectorConfig parseProjector(const Section& projector_json) {
   ProjectorConfig projector;
   projector.input_dim = projector_json.positiveInt("input_dim");
@@ -160,10 +186,22 @@ ModelConfig parseModelConfig(const std::string& json_text, const std::string& so
   const Section top(root, "", source);
   const Section vision = top.child("vision_config");
   ModelConfig config;
+  config.family = describesOcr2(root) ? ModelFamily::DeepseekOcr2 : ModelFamily::DeepseekOcr;
   config.sam = parseSam(vision);
-  config.clip = parseClip(vision);
   config.projector = parseProjector(top.child("projector_config"));
   config.decoder = parseDecoder(top.child("language_config"));
+  if (config.projector.n_embed != config.decoder.hidden_size)
+    top.fail("projector_config.n_embed", "differs from language_config.hidden_size");
+  if (config.family == ModelFamily::DeepseekOcr2) {
+    config.encoder = parseQwen2Encoder(vision);
+    // SAM's last conv feeds the encoder directly, so it has the encoder's width. The published config still says
+    // 1024 there (v1's value) while its net_3 tensor has 896 channels: the tensor, i.e. the width, is right.
+    config.sam.downsample_channels.back() = config.encoder.hidden_size;
+    if (config.projector.input_dim != config.encoder.hidden_size)
+      top.fail("projector_config.input_dim", "differs from the encoder width vision_config.width.qwen2-0-5b.dim");
+    return config;
+  }
+  config.clip = parseClip(vision);
   // CLIP embeds SAM's output feature map instead of pixel patches, so it runs at SAM's output channel count.
   if (config.clip.width != config.sam.downsample_channels.back())
     top.fail("vision_config.width.clip-l-14-224.width", "differs from the last sam_vit_b downsample_channels");
@@ -173,8 +211,6 @@ ModelConfig parseModelConfig(const std::string& json_text, const std::string& so
     top.fail("projector_config.input_dim",
              "is " + std::to_string(config.projector.input_dim) + " but clip width + sam output channels is " +
                  std::to_string(concatenated));
-  if (config.projector.n_embed != config.decoder.hidden_size)
-    top.fail("projector_config.n_embed", "differs from language_config.hidden_size");
   return config;
 }
 

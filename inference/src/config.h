@@ -2,6 +2,8 @@
 // All model code takes its sizes from here, so miniature models (tests) run through the same code.
 #pragma once
 
+#include <folio/engine.h>
+
 #include <string>
 #include <vector>
 
@@ -29,8 +31,21 @@ struct ClipConfig {
   double mlp_ratio = 4.0;     // CLIP-L MLP 1024 -> 4096
 };
 
+// DeepSeek-OCR-2's Qwen2-0.5B used as the vision encoder (OCR2.md "Vision encoder"). Upstream hard-codes every
+// value but the width; config.json's vision_config.width["qwen2-0-5b"] may override them (miniature test models).
+struct Qwen2EncoderConfig {
+  int hidden_size = 896;          // "dim": also SAM's net_3 output channels, the encoder's input
+  int intermediate_size = 4864;   // "intermediate_size"
+  int layers = 24;                // "layers"
+  int heads = 14;                 // "heads"
+  int kv_heads = 2;               // "kv_heads"
+  double rope_theta = 1e6;
+  double rms_norm_eps = 1e-6;
+  int head_dim() const { return hidden_size / heads; }
+};
+
 struct ProjectorConfig {
-  int input_dim = 2048;       // projector_config.input_dim = clip width + sam output channels
+  int input_dim = 2048;       // projector_config.input_dim: v1 clip width + sam output channels; v2 encoder width
   int n_embed = 1280;         // projector_config.n_embed = decoder hidden size
 };
 
@@ -57,12 +72,16 @@ struct DecoderConfig {
 };
 
 struct ModelConfig {
+  ModelFamily family = ModelFamily::DeepseekOcr;
   SamConfig sam;
-  ClipConfig clip;
+  ClipConfig clip;               // DeepSeek-OCR only
+  Qwen2EncoderConfig encoder;    // DeepSeek-OCR-2 only
   ProjectorConfig projector;
   DecoderConfig decoder;
 };
 
+// The model family a config.json describes (OCR2.md "Detecting v2"): DeepSeek-OCR-2 by its architecture,
+// vision_config.model_name "deepencoderv2" or a "qwen2-0-5b" vision width; otherwise DeepSeek-OCR.
 // Parses config.json text; `source` names the file in error messages. Throws folio::Error naming the
 // missing or invalid key.
 ModelConfig parseModelConfig(const std::string& json_text, const std::string& source);

@@ -29,12 +29,16 @@ void checkConfig(const DecoderConfig& c) {
 
 // RoPE angles position * theta^(-2i/head_dim) for every position, as cos and sin [positions, head_dim] with
 // the half-dimension frequencies repeated (the rotate-half layout). Computed in float32 like the reference.
-std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& c) {
+std::pair<torch::Tensor, torch::Tensor> ropeTables(int positions, int head_dim, double theta) {
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  const auto inv_freq = 1.0 / torch::pow(c.rope_theta, torch::arange(0, c.head_dim(), 2, f32) / c.head_dim());
-  const auto freqs = torch::outer(torch::arange(c.max_position_embeddings, f32), inv_freq);
+  const auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, f32) / head_dim);
+  const auto freqs = torch::outer(torch::arange(positions, f32), inv_freq);
   const auto angles = torch::cat({freqs, freqs}, -1);
   return {angles.cos(), angles.sin()};
+}
+
+std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& c) {
+  return ropeTables(c.max_position_embeddings, c.head_dim(), c.rope_theta);
 }
 
 torch::Tensor rotateHalf(const torch::Tensor& x) {

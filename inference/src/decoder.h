@@ -21,6 +21,7 @@ namespace folio {
 // Building blocks shared by the eager decoder and the CUDA graph decoder.
 // RoPE angles as cos and sin [max_position_embeddings, head_dim] (rotate-half layout), float32.
 std::pair<torch::Tensor, torch::Tensor> ropeTables(const DecoderConfig& config);
+std::pair<torch::Tensor, torch::Tensor> ropeTables(int positions, int head_dim, double theta);
 torch::Tensor rotateHalf(const torch::Tensor& x);
 // x * cos + rotateHalf(x) * sin in float32 (cos/sin float32, broadcast over x's last dimension), rounded once
 // to x's dtype.

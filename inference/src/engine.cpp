@@ -142,6 +142,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
+ModelFamily Engine::family() const { return impl_->model->family(); }
+
 std::string Engine::deviceDescription() const { return impl_->model->pathDescription(); }
 
 int Engine::pagesInFlight() const { return impl_->model->usesCudaGraphs() ? kMaxPagesInFlight : 1; }
@@ -185,7 +187,7 @@ std::vector<std::unique_ptr<PageRun>> Engine::Impl::prepare(const std::vector<co
   for (std::size_t i = 0; i < pages.size(); ++i) {
     if (pages[i]->empty()) throw Error("page " + std::to_string(i + 1) + " of the batch is empty");
     const auto start = Clock::now();
-    preprocessed.push_back(preprocessPage(*pages[i], options[i].mode, model->device().is_cuda()));
+    preprocessed.push_back(preprocessPage(*pages[i], options[i].mode, model->device().is_cuda(), model->family()));
     preprocess_ms.push_back(millisecondsSince(start));
   }
   std::vector<const PreprocessedPage*> views;

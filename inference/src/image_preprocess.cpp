@@ -62,15 +62,32 @@ int viewTokensPerSide(int size) { return static_cast<int>(std::ceil((size / 16) 
 
 }  // namespace
 
-ModeGeometry modeGeometry(Mode mode) {
+ModeGeometry modeGeometry(Mode mode, ModelFamily family) {
+  if (family == ModelFamily::DeepseekOcr2) {
+    // Views of 768 or 1024 only: the encoder has learnable queries for those two sizes alone. The official
+    // non-crop 768 path stretches the page to the square (OCR2.md "Image token layout").
+    switch (mode) {
+      case Mode::Small: return {768, 768, false, true, false};
+      case Mode::Base: return {1024, 1024, false, false, false};
+      case Mode::Gundam: return {1024, 768, true, false, false};
+      default:
+        throw Error("DeepSeek-OCR-2 has no " + std::string(modeName(mode)) +
+                    " mode (its encoder reads 768 and 1024 views only); use small, base or gundam");
+    }
+  }
   switch (mode) {
-    case Mode::Tiny: return {512, 512, false};
-    case Mode::Small: return {640, 640, false};
+    case Mode::Tiny: return {512, 512, false, true};
+    case Mode::Small: return {640, 640, false, true};
     case Mode::Base: return {1024, 1024, false};
     case Mode::Large: return {1280, 1280, false};
     case Mode::Gundam: return {1024, 640, true};
   }
   throw Error("unknown resolution mode " + std::to_string(static_cast<int>(mode)));
+}
+
+std::vector<Mode> supportedModes(ModelFamily family) {
+  if (family == ModelFamily::DeepseekOcr2) return {Mode::Small, Mode::Base, Mode::Gundam};
+  return {Mode::Tiny, Mode::Small, Mode::Base, Mode::Large, Mode::Gundam};
 }
 
 TileGrid chooseTileGrid(int page_w, int page_h, int image_size, int min_crops, int max_crops) {
@@ -101,9 +118,13 @@ TileGrid chooseTileGrid(int page_w, int page_h, int image_size, int min_crops, i
   return best;
 }
 
-int imageTokenCount(Mode mode, TileGrid grid) {
-  const ModeGeometry geometry = modeGeometry(mode);
+int imageTokenCount(Mode mode, TileGrid grid, ModelFamily family) {
+  const ModeGeometry geometry = modeGeometry(mode, family);
   const int q_global = viewTokensPerSide(geometry.base_size);
+  if (!geometry.row_newlines) {  // each view's positions, then the view separator
+    const int q_tile = viewTokensPerSide(geometry.image_size);
+    return q_global * q_global + (grid.hasTiles() ? grid.w * grid.h * q_tile * q_tile : 0) + 1;
+  }
   int tokens = (q_global + 1) * q_global + 1;  // rows of q + newline, then the view separator
   if (grid.hasTiles()) {
     const int q_tile = viewTokensPerSide(geometry.image_size);
@@ -152,18 +173,16 @@ RgbImage padToSquare(const RgbImage& image, int size, std::uint8_t fill) {
   return out;
 }
 
-PageViews preprocessViews(const RgbImage& page, Mode mode) {
+PageViews preprocessViews(const RgbImage& page, Mode mode, ModelFamily family) {
   checkImage(page, "preprocess");
-  const ModeGeometry geometry = modeGeometry(mode);
+  const ModeGeometry geometry = modeGeometry(mode, family);
   PageViews views;
   const bool page_exceeds_tile = page.width > geometry.image_size || page.height > geometry.image_size;
   if (geometry.crop && page_exceeds_tile) {
     views.grid = chooseTileGrid(page.width, page.height, geometry.image_size);
     if (views.grid.hasTiles()) views.tiles = cutTiles(page, views.grid, geometry.image_size);
   }
-  // The vLLM processor stretches pages to a square first in the small non-crop modes (Tiny, Small).
-  const bool stretch_first = !geometry.crop && geometry.image_size <= 640;
-  views.global_view = stretch_first
+  views.global_view = geometry.stretch
                           ? padToSquare(resizeBicubic(page, geometry.image_size, geometry.image_size),
                                         geometry.base_size, kPadGrey)
                           : padToSquare(page, geometry.base_size, kPadGrey);
@@ -204,8 +223,8 @@ torch::Tensor normalizeViews(const torch::Tensor& planes, const torch::Tensor& t
   return table.to(planes.device()).index_select(0, planes.flatten().to(torch::kInt32)).view(planes.sizes());
 }
 
-PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned) {
-  const PageViews views = preprocessViews(page, mode);
+PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned, ModelFamily family) {
+  const PageViews views = preprocessViews(page, mode, family);
   const auto options = torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(pinned);
   PreprocessedPage result;
   result.global_view = stackedPlanes({&views.global_view}, options);
@@ -215,7 +234,7 @@ PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned) {
     result.tiles = stackedPlanes(tiles, options);
   }
   result.grid = views.grid;
-  result.n_image_tokens = imageTokenCount(mode, views.grid);
+  result.n_image_tokens = imageTokenCount(mode, views.grid, family);
   return result;
 }
 

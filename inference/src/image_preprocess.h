@@ -1,6 +1,6 @@
 // The model's image preprocessing (MODEL.md "Image preprocessing"), following the vLLM processor that the
 // reference goldens were made with: a letterboxed global view of the whole page plus, in Gundam mode,
-// 640×640 tiles of the page stretched onto a grid chosen by aspect ratio.
+// 640×640 tiles (DeepSeek-OCR-2: 768×768) of the page stretched onto a grid chosen by aspect ratio.
 #pragma once
 
 #include <folio/engine.h>
@@ -14,9 +14,12 @@ namespace folio {
 struct ModeGeometry {
   int base_size = 1024;
   int image_size = 1024;
-  bool crop = false;  // Gundam: tiles of image_size² besides the global view
+  bool crop = false;     // Gundam: tiles of image_size² besides the global view
+  bool stretch = false;  // the page is stretched to a square before the letterbox (the small non-crop modes)
+  bool row_newlines = true;  // DeepSeek-OCR ends every row of features with image_newline; OCR-2 has none
 };
-ModeGeometry modeGeometry(Mode mode);
+// Throws folio::Error for a mode the family lacks (DeepSeek-OCR-2: Tiny, Large).
+ModeGeometry modeGeometry(Mode mode, ModelFamily family = ModelFamily::DeepseekOcr);
 
 // Tile grid: w tiles across, h tiles down. 1×1 means no tiles.
 struct TileGrid {
@@ -30,7 +33,7 @@ TileGrid chooseTileGrid(int page_w, int page_h, int image_size = 640, int min_cr
                         int max_crops = kMaxCrops);
 
 // Number of <image> tokens the vision encoder produces for a page of this mode and grid.
-int imageTokenCount(Mode mode, TileGrid grid);
+int imageTokenCount(Mode mode, TileGrid grid, ModelFamily family = ModelFamily::DeepseekOcr);
 
 // The preprocessed views as 8-bit images (what upstream's PIL pipeline produces before normalising).
 struct PageViews {
@@ -38,19 +41,20 @@ struct PageViews {
   std::vector<RgbImage> tiles;  // row-major, image_size² each; empty when the grid is 1×1
   TileGrid grid;
 };
-PageViews preprocessViews(const RgbImage& page, Mode mode);
+PageViews preprocessViews(const RgbImage& page, Mode mode, ModelFamily family = ModelFamily::DeepseekOcr);
 
 // The views as 8-bit RGB planes, a quarter of the bytes of the normalised input: they travel to the GPU like
 // this and are normalised there (normalizeViews).
 struct PreprocessedPage {
   torch::Tensor global_view;  // [1,3,S,S] uint8
-  torch::Tensor tiles;        // [n,3,640,640] uint8, or undefined when there are no tiles
+  torch::Tensor tiles;        // [n,3,s,s] uint8 (s: 640, OCR-2 768), or undefined when there are no tiles
   TileGrid grid;
   int n_image_tokens = 0;
 };
 // pinned: the planes go to page-locked memory, so their copy to a GPU runs at full speed and asynchronously
 // (needs a CUDA build with a GPU).
-PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned = false);
+PreprocessedPage preprocessPage(const RgbImage& page, Mode mode, bool pinned = false,
+                                ModelFamily family = ModelFamily::DeepseekOcr);
 
 // One 8-bit view as [1,3,H,W] uint8 planes.
 torch::Tensor viewPlanes(const RgbImage& view);

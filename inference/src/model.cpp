@@ -136,9 +136,9 @@ void OcrModel::warmUp() {
 #ifdef FOLIO_HAVE_CUDA
   if (vision_graphs_) {
     try {
-      for (const Mode mode : {Mode::Tiny, Mode::Small, Mode::Base, Mode::Large})
-        vision_graphs_->prepare(1, modeGeometry(mode).base_size, dtype_);
-      const auto tile_side = modeGeometry(Mode::Gundam).image_size;
+      for (const Mode mode : supportedModes(config_.family))
+        vision_graphs_->prepare(1, modeGeometry(mode, config_.family).base_size, dtype_);
+      const auto tile_side = modeGeometry(Mode::Gundam, config_.family).image_size;
       for (int tiles = kMinCrops; tiles <= kMaxCrops; ++tiles) vision_graphs_->prepare(tiles, tile_side, dtype_);
     } catch (const Error& e) {
       dropVisionGraphs(e);

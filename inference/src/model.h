@@ -33,6 +33,7 @@ class OcrModel {
   static std::unique_ptr<OcrModel> load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype);
 
   const ModelConfig& config() const { return config_; }
+  ModelFamily family() const { return config_.family; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
   const Decoder& decoder() const { return *decoder_; }
   torch::Device device() const { return device_; }

@@ -81,6 +81,29 @@ void addClip(TensorList& t, const ClipConfig& clip) {
   }
 }
 
+// DeepSeek-OCR-2's Qwen2 encoder (no token embedding: SAM features are its input) and its learnable queries, one
+// table per view size (query_768: 144 queries for a 768 tile, query_1024: 256 for the 1024 global view).
+void addQwen2Encoder(TensorList& t, const Qwen2EncoderConfig& e, const SamConfig& sam) {
+  const std::string p = qwen2EncoderPrefix();
+  const std::int64_t width = e.hidden_size;
+  const std::int64_t kv = static_cast<std::int64_t>(e.kv_heads) * e.head_dim();
+  for (int i = 0; i < e.layers; ++i) {
+    const std::string l = p + "layers." + std::to_string(i) + ".";
+    t.add(l + "input_layernorm.weight", {width});
+    t.add(l + "post_attention_layernorm.weight", {width});
+    t.linear(l + "self_attn.q_proj", width, width, true);
+    t.linear(l + "self_attn.k_proj", width, kv, true);
+    t.linear(l + "self_attn.v_proj", width, kv, true);
+    t.linear(l + "self_attn.o_proj", width, width, false);
+    t.linear(l + "mlp.gate_proj", width, e.intermediate_size, false);
+    t.linear(l + "mlp.up_proj", width, e.intermediate_size, false);
+    t.linear(l + "mlp.down_proj", e.intermediate_size, width, false);
+  }
+  t.add(p + "norm.weight", {width});
+  for (const int view : {kOcr2TileSize, sam.image_size})
+    t.add(queryTableName(view), {ocr2QueryCount(view, sam), width});
+}
+
 void addSwiGlu(TensorList& t, const std::string& prefix, std::int64_t hidden, std::int64_t intermediate) {
   t.linear(prefix + "gate_proj", hidden, intermediate, false);
   t.linear(prefix + "up_proj", hidden, intermediate, false);
@@ -118,13 +141,24 @@ void addDecoder(TensorList& t, const DecoderConfig& d) {
 
 }  // namespace
 
+std::string qwen2EncoderPrefix() { return "model.qwen2_model.model.model."; }
+std::string queryTableName(int view_size) { return "model.qwen2_model.query_" + std::to_string(view_size) + ".weight"; }
+std::int64_t ocr2QueryCount(int view_size, const SamConfig& sam) {
+  const std::int64_t side = view_size / sam.patch_size / 4;  // SAM's patches, then net_2 and net_3 halve each side
+  return side * side;
+}
+
 TensorShapes expectedTensors(const ModelConfig& config) {
   TensorShapes shapes;
   TensorList t(shapes);
   addSam(t, config.sam);
-  addClip(t, config.clip);
+  if (config.family == ModelFamily::DeepseekOcr2) {
+    addQwen2Encoder(t, config.encoder, config.sam);
+  } else {
+    addClip(t, config.clip);
+  }
   t.linear("model.projector.layers", config.projector.input_dim, config.projector.n_embed, true);
-  t.add("model.image_newline", {config.projector.n_embed});
+  if (config.family == ModelFamily::DeepseekOcr) t.add("model.image_newline", {config.projector.n_embed});
   t.add("model.view_seperator", {config.projector.n_embed});  // sic: the checkpoint's spelling
   addDecoder(t, config.decoder);
   return shapes;

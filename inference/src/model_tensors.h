@@ -13,8 +13,16 @@ namespace folio {
 
 using TensorShapes = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
 
-// Names and shapes in checkpoint order: SAM, CLIP, projector, the two learned separators, the decoder.
+// Names and shapes in checkpoint order: SAM, CLIP (v1) or the Qwen2 encoder and its query tables (v2), projector,
+// the learned separators, the decoder. Original checkpoint names; checkpointAliases() gives other spellings.
 TensorShapes expectedTensors(const ModelConfig& config);
+
+// DeepSeek-OCR-2: the tile side (the global view's is sam.image_size), the encoder's tensor prefix, the query
+// table of a view size and its number of queries (= SAM's output positions for that view).
+constexpr int kOcr2TileSize = 768;
+std::string qwen2EncoderPrefix();
+std::string queryTableName(int view_size);
+std::int64_t ocr2QueryCount(int view_size, const SamConfig& sam);
 
 // Whether a checkpoint tensor belongs to the language decoder (not the vision encoder or projector).
 bool isDecoderTensor(const std::string& name);

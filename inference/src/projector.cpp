@@ -17,8 +17,14 @@ torch::Tensor Projector::forward(const torch::Tensor& clip, const torch::Tensor&
   if (clip_patches.size(1) != sam_patches.size(1) || clip.size(2) + sam.size(1) != config_.input_dim)
     throw Error("projector: CLIP and SAM features do not match its input (" + std::to_string(config_.input_dim) +
                 " channels per patch)");
-  auto features = torch::cat({clip_patches, sam_patches.to(clip.dtype())}, -1);
-  return linearRows(features, weight_, bias_);
+  return forward(torch::cat({clip_patches, sam_patches.to(clip.dtype())}, -1));
+}
+
+torch::Tensor Projector::forward(const torch::Tensor& features) const {
+  if (features.size(-1) != config_.input_dim)
+    throw Error("projector: " + std::to_string(features.size(-1)) + " features per position, expected " +
+                std::to_string(config_.input_dim));
+  return linearRows(features.to(weight_.scalar_type()), weight_, bias_);
 }
 
 }  // namespace folio

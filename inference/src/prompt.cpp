@@ -47,6 +47,10 @@ void appendEncoded(const Tokenizer& tokenizer, std::string_view text, std::vecto
 
 }  // namespace
 
+std::string_view familyName(ModelFamily family) {
+  return family == ModelFamily::DeepseekOcr2 ? "DeepSeek-OCR-2" : "DeepSeek-OCR";
+}
+
 std::string_view modeName(Mode mode) { return nameOf(kModeNames, mode); }
 std::optional<Mode> parseMode(std::string_view name) { return valueOf(kModeNames, name); }
 std::string_view taskName(Task task) { return nameOf(kTaskNames, task); }

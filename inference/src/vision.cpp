@@ -30,19 +30,30 @@ torch::Tensor concatenated(const std::vector<torch::Tensor>& views) {
 
 VisionEncoder::VisionEncoder(const ModelConfig& config, const Weights& weights)
     : sam_(config.sam, weights),
-      clip_(config.clip, weights),
       projector_(config.projector, weights),
-      image_newline_(visionWeight(weights, "model.image_newline", {config.projector.n_embed})),
-      view_seperator_(visionWeight(weights, "model.view_seperator", {config.projector.n_embed})) {}
+      view_seperator_(visionWeight(weights, "model.view_seperator", {config.projector.n_embed})) {
+  if (config.family == ModelFamily::DeepseekOcr2) {
+    encoder_.emplace(config.encoder, config.sam, weights);
+  } else {
+    clip_.emplace(config.clip, weights);
+    image_newline_ = visionWeight(weights, "model.image_newline", {config.projector.n_embed});
+  }
+}
 
 torch::Tensor VisionEncoder::encodeViews(const torch::Tensor& views, const std::string& tag,
                                          std::map<std::string, torch::Tensor>* stages) const {
-  auto sam = sam_.forward(views);
-  auto clip = clip_.forward(sam);
-  if (stages && !tag.empty()) {
-    (*stages)[tag + ".sam"] = sam.slice(0, 0, 1).clone();
-    (*stages)[tag + ".clip"] = clip.slice(0, 0, 1).clone();
+  const auto record = [&](const std::string& stage, const torch::Tensor& value) {
+    if (stages && !tag.empty()) (*stages)[tag + "." + stage] = value.slice(0, 0, 1).clone();
+  };
+  const auto sam = sam_.forward(views);
+  record("sam", sam);
+  if (encoder_) {  // SAM's positions, row-major, are the encoder's input tokens
+    const auto queries = encoder_->forward(sam.flatten(2).transpose(1, 2));
+    record("encoder", queries);
+    return projector_.forward(queries);
   }
+  const auto clip = clip_->forward(sam);
+  record("clip", clip);
   return projector_.forward(clip, sam);
 }
 
@@ -88,8 +99,14 @@ std::vector<torch::Tensor> VisionEncoder::encodeBatch(const std::vector<PageView
 torch::Tensor layoutImageFeatures(const torch::Tensor& global, const torch::Tensor& tiles, int grid_w, int grid_h,
                                   const torch::Tensor& image_newline, const torch::Tensor& view_seperator) {
   const auto dim = global.size(-1);
-  const auto g = squareSide(global.size(1), "global view");
   std::vector<torch::Tensor> parts;
+  if (!image_newline.defined()) {
+    if (tiles.defined()) parts.push_back(tiles.reshape({-1, dim}));
+    parts.push_back(global.reshape({-1, dim}));
+    parts.push_back(view_seperator.reshape({1, dim}).to(global.dtype()));
+    return torch::cat(parts, 0);
+  }
+  const auto g = squareSide(global.size(1), "global view");
   if (tiles.defined()) {
     if (tiles.size(0) != static_cast<std::int64_t>(grid_w) * grid_h)
       throw Error("vision layout: " + std::to_string(tiles.size(0)) + " tiles for a " + std::to_string(grid_w) +

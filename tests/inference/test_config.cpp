@@ -69,6 +69,39 @@ class TestConfig : public QObject {
     QCOMPARE(d.norm_topk_prob, false);
   }
 
+  void readsTheDeepseekOcr2Config() {
+    const auto c = folio::loadModelConfig(folio::test::sharedPath("model/ocr2_config.json"));
+    QCOMPARE(c.family, folio::ModelFamily::DeepseekOcr2);
+    QCOMPARE(c.encoder.hidden_size, 896);
+    QCOMPARE(c.encoder.layers, 24);
+    QCOMPARE(c.encoder.heads, 14);
+    QCOMPARE(c.encoder.kv_heads, 2);
+    QCOMPARE(c.encoder.intermediate_size, 4864);
+    QCOMPARE(c.encoder.rope_theta, 1e6);
+    // The published config says 1024 for net_3; the checkpoint's tensor (and the encoder's input) has 896.
+    QCOMPARE(c.sam.downsample_channels, (std::vector<int>{512, 896}));
+    QCOMPARE(c.projector.input_dim, 896);
+    QCOMPARE(c.projector.n_embed, 1280);
+    QCOMPARE(c.decoder.num_hidden_layers, 12);
+    QCOMPARE(folio::loadModelConfig(folio::test::sharedPath("model/config.json")).family,
+             folio::ModelFamily::DeepseekOcr);
+  }
+
+  void deepseekOcr2IsToldApartByAnyOfItsMarks() {
+    auto j = realConfigJson();
+    j["vision_config"]["model_name"] = "deepencoderv2";
+    j["vision_config"]["width"]["qwen2-0-5b"] = {{"dim", 896}};
+    j["projector_config"]["input_dim"] = 896;
+    QCOMPARE(folio::parseModelConfig(j.dump(), "x.json").family, folio::ModelFamily::DeepseekOcr2);
+    j["vision_config"]["model_name"] = "something";
+    QCOMPARE(folio::parseModelConfig(j.dump(), "x.json").family, folio::ModelFamily::DeepseekOcr2);
+    j["projector_config"]["input_dim"] = 2048;
+    QVERIFY(parseError(j.dump()).find("projector_config.input_dim") != std::string::npos);
+    j["projector_config"]["input_dim"] = 896;
+    j["vision_config"]["width"]["qwen2-0-5b"]["kv_heads"] = 3;
+    QVERIFY(parseError(j.dump()).find("kv_heads") != std::string::npos);
+  }
+
   void optionalKeysOverrideDefaults() {
     auto j = realConfigJson();
     j["language_config"]["rms_norm_eps"] = 1e-5;

@@ -100,6 +100,27 @@ class TestImagePreprocess : public QObject {
     QCOMPARE(page.n_image_tokens, 273);
   }
 
+  // OCR2.md "Image token layout" examples: 256 + 144 per tile + the separator.
+  void deepseekOcr2TokenCountsAndModes() {
+    const auto v2 = folio::ModelFamily::DeepseekOcr2;
+    const auto tokens = [&](int w, int h) {
+      return folio::preprocessPage(solidImage(w, h, 200, 200, 200), folio::Mode::Gundam, false, v2).n_image_tokens;
+    };
+    QCOMPARE(tokens(600, 400), 257);
+    QCOMPARE(tokens(1000, 1000), 833);
+    QCOMPARE(tokens(1654, 2339), 1121);
+    QCOMPARE(tokens(3000, 500), 1121);
+    const auto a4 = folio::preprocessViews(solidImage(1654, 2339, 1, 2, 3), folio::Mode::Gundam, v2);
+    QCOMPARE(a4.grid.w, 2);
+    QCOMPARE(a4.grid.h, 3);
+    QCOMPARE(a4.tiles.front().width, 768);
+    QCOMPARE(folio::imageTokenCount(folio::Mode::Small, {}, v2), 145);
+    QCOMPARE(folio::imageTokenCount(folio::Mode::Base, {}, v2), 257);
+    QVERIFY_THROWS_EXCEPTION(folio::Error, folio::modeGeometry(folio::Mode::Tiny, v2));
+    QVERIFY_THROWS_EXCEPTION(folio::Error, folio::modeGeometry(folio::Mode::Large, v2));
+    QCOMPARE(folio::supportedModes(v2).size(), std::size_t{3});
+  }
+
   void tokenCountsPerMode() {
     QCOMPARE(folio::imageTokenCount(folio::Mode::Tiny, {}), 73);
     QCOMPARE(folio::imageTokenCount(folio::Mode::Small, {}), 111);

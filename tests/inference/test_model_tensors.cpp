@@ -13,8 +13,8 @@
 
 namespace {
 
-folio::TensorShapes manifestTensors() {
-  std::ifstream in(folio::test::sharedPath("model/tensors.json"));
+folio::TensorShapes manifestTensors(const std::string& file = "model/tensors.json") {
+  std::ifstream in(folio::test::sharedPath(file));
   // ordered_json: the manifest lists the tensors in checkpoint order, and the order is compared too.
   const auto manifest = nlohmann::ordered_json::parse(in)["tensors"];
   folio::TensorShapes tensors;
@@ -47,6 +47,26 @@ class TestModelTensors : public QObject {
       parameters += count;
     }
     QCOMPARE(parameters, std::int64_t{3336106240});  // MODEL.md
+  }
+
+  // tensors_ocr2.json lists the names sorted, not in checkpoint order: compared as sets.
+  void deepseekOcr2ConfigGivesItsManifest() {
+    auto want = manifestTensors("model/tensors_ocr2.json");
+    auto got = folio::expectedTensors(folio::loadModelConfig(folio::test::sharedPath("model/ocr2_config.json")));
+    QCOMPARE(want.size(), std::size_t{2707});
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    QCOMPARE(got.size(), want.size());
+    for (std::size_t i = 0; i < want.size(); ++i)
+      if (got[i] != want[i])
+        QFAIL(qPrintable(QString::fromStdString("got " + got[i].first + ", expected " + want[i].first)));
+    std::int64_t parameters = 0;
+    for (const auto& [name, shape] : got) {
+      std::int64_t count = 1;
+      for (auto dim : shape) count *= dim;
+      parameters += count;
+    }
+    QCOMPARE(parameters, std::int64_t{3389119360});  // OCR2.md
   }
 
   void twoDecoderLayersGiveTheTwoLayerSubset() {

@@ -77,6 +77,20 @@ class TestVisionLayout : public QObject {
     QCOMPARE(out.size(1), std::int64_t{4});
   }
 
+  // DeepSeek-OCR-2: no newlines; tiles in order, each in its own token order, then the global view, then the
+  // separator (OCR2.md "Image token layout").
+  void withoutNewlinesViewsFollowEachOther() {
+    const auto global = labelledViews(1, 16) + 5000;
+    const auto tiles = labelledViews(6, 12);
+    const auto out = folio::layoutImageFeatures(global, tiles, 2, 3, torch::Tensor(), separator()).squeeze(1);
+    QCOMPARE(out.size(0), std::int64_t{6 * 144 + 256 + 1});
+    for (std::int64_t tile = 0; tile < 6; ++tile)
+      QCOMPARE(out[tile * 144 + 13].item<float>(), label(tile, 1, 1));
+    QCOMPARE(out[6 * 144].item<float>(), 5000 + label(0, 0, 0));
+    QCOMPARE(out[6 * 144 + 255].item<float>(), 5000 + label(0, 15, 15));
+    QCOMPARE(out[-1].item<float>(), kSeparator);
+  }
+
   void mismatchedTilesAreAnError() {
     QVERIFY_THROWS_EXCEPTION(folio::Error, folio::layoutImageFeatures(labelledViews(1, 2), labelledViews(5, 2), 2,
                                                                       3, newline(), separator()));

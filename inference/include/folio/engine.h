@@ -21,8 +21,15 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Resolution modes of DeepSeek-OCR (MODEL.md "Image preprocessing").
+// The model families Folio runs: DeepSeek-OCR (v1: SAM + CLIP vision) and DeepSeek-OCR-2 (SAM + a Qwen2 encoder
+// with learnable queries); the decoder, tokenizer, prompts and grounding format are the same.
+enum class ModelFamily { DeepseekOcr, DeepseekOcr2 };
+std::string_view familyName(ModelFamily family);  // "DeepSeek-OCR", "DeepSeek-OCR-2"
+
+// Resolution modes (MODEL.md, OCR2.md "Image preprocessing"). DeepSeek-OCR has all five; DeepSeek-OCR-2 has
+// Gundam (a 1024 global view and 2-6 tiles of 768), Base (1024, no tiles) and Small (768, no tiles).
 enum class Mode { Tiny, Small, Base, Large, Gundam };
+std::vector<Mode> supportedModes(ModelFamily family);
 // What the model is asked to do; each maps to one of the upstream prompts.
 enum class Task { Markdown, Ocr, Free, Figure, Describe, Locate };
 
@@ -139,7 +146,8 @@ struct Result {
 
 class Engine {
  public:
-  // Loads and validates the model folder. Throws Error naming the file and the problem.
+  // Loads and validates the model folder (either family, told apart by its config.json). Throws Error naming the
+  // file and the problem; run() throws for a mode the family lacks (supportedModes).
   static std::unique_ptr<Engine> load(const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -169,6 +177,8 @@ class Engine {
   // How many pages runBatch decodes together here at most: kMaxPagesInFlight on a CUDA GPU, 1 elsewhere (where
   // a batch gains nothing and would only hold back each page's result until the last is done).
   int pagesInFlight() const;
+
+  ModelFamily family() const;
 
   // How pages run, e.g. "CPU fp32", "CUDA bf16 · Folio kernels · sm_90 · NVIDIA H200" or "CUDA bf16 · generic
   // libtorch path (why) · NVIDIA ..."; it says so when vision runs without its CUDA graphs.
