@@ -215,27 +215,42 @@ class TestImagePreprocess : public QObject {
       QTest::newRow(name) << QString(name);
   }
   void goldenPagesMatchUpstreamViews() {
+    QFETCH(QString, name);
+    checkGoldenViews(folio::test::goldensPath(""), name.toStdString(), folio::ModelFamily::DeepseekOcr);
+  }
+
+  // DeepSeek-OCR-2's pages as transformers' PIL image processor prepared them (tools/reference/make_goldens_ocr2.py).
+  void ocr2GoldenPagesMatchTransformersViews_data() {
+    QTest::addColumn<QString>("name");
+    for (const char* name : {"page_700x510", "page_1240x1754", "wide_3000x540"}) QTest::newRow(name) << QString(name);
+  }
+  void ocr2GoldenPagesMatchTransformersViews() {
+    QFETCH(QString, name);
+    checkGoldenViews(std::string(FOLIO_SOURCE_DIR) + "/tests/data/goldens_ocr2/", name.toStdString(),
+                     folio::ModelFamily::DeepseekOcr2);
+  }
+
+ private:
+  static void checkGoldenViews(const std::string& folder, const std::string& case_name, folio::ModelFamily family) {
 #ifndef FOLIO_HAVE_OPENCV
     QSKIP("the golden PNGs need OpenCV to decode");
 #endif
-    QFETCH(QString, name);
-    const std::string case_name = name.toStdString();
-    std::ifstream goldens_file(folio::test::goldensPath("goldens.json"));
+    std::ifstream goldens_file(folder + "goldens.json");
     QVERIFY(goldens_file);
     const auto golden = nlohmann::json::parse(goldens_file)["cases"][case_name];
 
-    const auto page = folio::loadImage(folio::test::goldensPath(case_name + ".png"));
+    const auto page = folio::loadImage(folder + case_name + ".png");
     QCOMPARE(page.width, golden["page_size"][0].get<int>());
     QCOMPARE(page.height, golden["page_size"][1].get<int>());
-    const folio::Mode mode = modeNamed(golden["mode"].get<std::string>());
-    const auto views = folio::preprocessViews(page, mode);
+    const folio::Mode mode = modeNamed(golden.value("mode", std::string("gundam")));
+    const auto views = folio::preprocessViews(page, mode, family);
     QCOMPARE(views.grid.w, golden["tile_grid_wh"][0].get<int>());
     QCOMPARE(views.grid.h, golden["tile_grid_wh"][1].get<int>());
     QCOMPARE(int(views.tiles.size()), golden["n_tiles"].get<int>());
-    QCOMPARE(folio::imageTokenCount(mode, views.grid), golden["n_image_tokens"].get<int>());
+    QCOMPARE(folio::imageTokenCount(mode, views.grid, family), golden["n_image_tokens"].get<int>());
 
     auto check = [&](const folio::RgbImage& ours, const std::string& file) {
-      const auto expected = folio::loadImage(folio::test::goldensPath(file));
+      const auto expected = folio::loadImage(folder + file);
       QCOMPARE(ours.width, expected.width);
       QCOMPARE(ours.height, expected.height);
       const PixelDifference diff = compareImages(ours, expected);

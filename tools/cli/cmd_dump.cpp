@@ -146,7 +146,8 @@ CaseReport checkCase(OcrModel& model, const GoldenCase& c, const std::string& co
   CaseReport report;
   report.json["case"] = name;
   constexpr double tolerance = 1e-4;  // fp32: relative to the golden stage's max magnitude; bf16 is judged on logits
-  for (const char* stage : {"global.sam", "global.clip", "tiles.sam", "tiles.clip", "image_features"}) {
+  for (const char* stage : {"global.sam", "global.clip", "global.encoder", "tiles.sam", "tiles.clip", "tiles.encoder",
+                            "image_features"}) {
     if (!golden->contains(stage) || !stages.count(stage)) continue;
     auto e = compareStage(stage, stages.at(stage), golden->tensor(stage));
     report.json["stages"][stage] = {{"max_abs_error", e.max_abs_error}, {"relative", e.relative()}};
