@@ -48,6 +48,17 @@ class Section {
     return result;
   }
 
+  std::vector<std::string> stringList(const std::string& key) const {
+    const json& value = at(key);
+    if (!value.is_array()) fail(key, "is not a list");
+    std::vector<std::string> result;
+    for (const auto& item : value) {
+      if (!item.is_string()) fail(key, "holds a value that is not a string: " + item.dump());
+      result.push_back(item.get<std::string>());
+    }
+    return result;
+  }
+
   // Keys the published config may lack: they keep the defaults of config.h.
   void optionalNumber(const std::string& key, double& target) const {
     if (!object_.contains(key) || object_[key].is_null()) return;
@@ -135,6 +146,67 @@ bool describesOcr2(const json& root) {
   return vision->contains("width") && (*vision)["width"].is_object() && (*vision)["width"].contains("qwen2-0-5b");
 }
 
+double ropeTheta(const Section& section) {
+  double theta = 0;
+  section.child("rope_parameters").optionalNumber("rope_theta", theta);
+  if (theta <= 0) section.fail("rope_parameters", "lacks a positive rope_theta");
+  return theta;
+}
+
+// transformers' own DeepSeek-OCR-2 config.json (model_type "deepseek_ocr2", deepseek-community/DeepSeek-OCR-2):
+// the same model under other keys, vision_config.{sam_config, encoder_config} and text_config.
+ModelConfig parseHfNativeOcr2(const Section& top) {
+  ModelConfig config;
+  config.family = ModelFamily::DeepseekOcr2;
+  const Section vision = top.child("vision_config");
+  const Section sam = vision.child("sam_config");
+  config.sam.width = sam.positiveInt("hidden_size");
+  config.sam.layers = sam.positiveInt("num_hidden_layers");
+  config.sam.heads = sam.positiveInt("num_attention_heads");
+  config.sam.image_size = sam.positiveInt("image_size");
+  config.sam.global_attn_indexes = sam.intList("global_attn_indexes");
+  config.sam.downsample_channels = sam.intList("downsample_channels");
+  if (config.sam.downsample_channels.size() != 2) sam.fail("downsample_channels", "must list 2 channel counts");
+  const Section encoder = vision.child("encoder_config");
+  auto& e = config.encoder;
+  e.hidden_size = encoder.positiveInt("hidden_size");
+  e.intermediate_size = encoder.positiveInt("intermediate_size");
+  e.layers = encoder.positiveInt("num_hidden_layers");
+  e.heads = encoder.positiveInt("num_attention_heads");
+  e.kv_heads = encoder.positiveInt("num_key_value_heads");
+  encoder.optionalNumber("rms_norm_eps", e.rms_norm_eps);
+  e.rope_theta = ropeTheta(encoder);
+  if (config.sam.downsample_channels.back() != e.hidden_size)
+    sam.fail("downsample_channels", "must end with the encoder width " + std::to_string(e.hidden_size));
+
+  const Section text = top.child("text_config");
+  auto& d = config.decoder;
+  for (const auto& [key, target] : std::initializer_list<std::pair<const char*, int*>>{
+           {"vocab_size", &d.vocab_size}, {"hidden_size", &d.hidden_size}, {"intermediate_size", &d.intermediate_size},
+           {"moe_intermediate_size", &d.moe_intermediate_size}, {"num_hidden_layers", &d.num_hidden_layers},
+           {"num_attention_heads", &d.num_attention_heads}, {"num_key_value_heads", &d.num_key_value_heads},
+           {"n_routed_experts", &d.n_routed_experts}, {"num_experts_per_tok", &d.num_experts_per_tok},
+           {"max_position_embeddings", &d.max_position_embeddings}})
+    *target = text.positiveInt(key);
+  d.n_shared_experts = text.integer("n_shared_experts");
+  d.bos_token_id = text.integer("bos_token_id");
+  d.eos_token_id = text.integer("eos_token_id");
+  text.optionalNumber("rms_norm_eps", d.rms_norm_eps);
+  text.optionalNumber("routed_scaling_factor", d.routed_scaling_factor);
+  d.rope_theta = ropeTheta(text);
+  // The layers before the first sparse one are dense (DeepSeek-V2's first_k_dense_replace).
+  const auto layer_types = text.stringList("mlp_layer_types");
+  if (static_cast<int>(layer_types.size()) != d.num_hidden_layers)
+    text.fail("mlp_layer_types", "does not name one type per layer");
+  d.first_k_dense_replace = 0;
+  while (d.first_k_dense_replace < d.num_hidden_layers && layer_types[d.first_k_dense_replace] == "dense")
+    ++d.first_k_dense_replace;
+  for (int i = d.first_k_dense_replace; i < d.num_hidden_layers; ++i)
+    if (layer_types[i] != "sparse") text.fail("mlp_layer_types", "has a dense layer after a sparse one");
+  config.projector = {e.hidden_size, d.hidden_size};
+  return config;
+}
+
 ProjectorConfig parseProjector(const Section& projector_json) {
   ProjectorConfig projector;
   projector.input_dim = projector_json.positiveInt("input_dim");
@@ -184,6 +256,7 @@ ModelConfig parseModelConfig(const std::string& json_text, const std::string& so
   }
   if (!root.is_object()) throw Error(source + ": not a JSON object");
   const Section top(root, "", source);
+  if (root.value("model_type", std::string()) == "deepseek_ocr2") return parseHfNativeOcr2(top);
   const Section vision = top.child("vision_config");
   ModelConfig config;
   config.family = describesOcr2(root) ? ModelFamily::DeepseekOcr2 : ModelFamily::DeepseekOcr;

@@ -36,18 +36,54 @@ std::vector<std::shared_ptr<SafetensorsFile>> openCheckpointFiles(const fs::path
   return files;
 }
 
+// The checkpoint files of a model folder and where each tensor is, by its original name or, for DeepSeek-OCR-2's
+// transformers-native checkpoints, by hfNativeName() (routed experts as slices of the fused stacks).
+class Checkpoint {
+ public:
+  explicit Checkpoint(const fs::path& dir) : files_(openCheckpointFiles(dir)) {}
+
+  // The tensor, checked to have `shape`, on the CPU as stored. Throws folio::Error naming the file and tensor.
+  torch::Tensor tensor(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    if (const auto* file = owner(name)) return checked(*file, name, shape);
+    if (const auto alias = hfNativeName(name); !alias.empty())
+      if (const auto* file = owner(alias)) return checked(*file, alias, shape);
+    if (const auto fused = fusedExpertOf(name))
+      if (const auto* file = owner(fused->fused_name)) return expertSlice(*file, *fused, shape);
+    throw Error(files_.front()->path() + ": missing tensor " + name);
+  }
+
+ private:
+  const SafetensorsFile* owner(const std::string& name) const {
+    for (const auto& f : files_)
+      if (f->contains(name)) return f.get();
+    return nullptr;
+  }
+  static torch::Tensor checked(const SafetensorsFile& file, const std::string& name,
+                               const std::vector<std::int64_t>& shape) {
+    validateCheckpoint(file, {{name, shape}}, file.find(name)->dtype);
+    return file.tensor(name);
+  }
+  // One expert's gate, up or down projection from a fused stack: gate_up [E, 2I, H], down [E, H, I].
+  static torch::Tensor expertSlice(const SafetensorsFile& file, const FusedExpert& fused,
+                                   const std::vector<std::int64_t>& shape) {
+    const auto stack = file.tensor(fused.fused_name);
+    const bool down = fused.part == FusedExpert::Part::Down;
+    const std::vector<std::int64_t> expected{stack.size(0), down ? shape[0] : 2 * shape[0], shape[1]};
+    if (stack.dim() != 3 || stack.sizes().vec() != expected || fused.expert >= stack.size(0))
+      throw Error(file.path() + ": tensor " + fused.fused_name + " does not hold the routed experts' weights");
+    const auto one = stack[fused.expert];
+    if (down) return one;
+    return one.narrow(0, fused.part == FusedExpert::Part::Gate ? 0 : shape[0], shape[0]);
+  }
+
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+};
+
 // Finds each tensor the config needs in the checkpoint files, checks its shape and moves it to the device.
 Weights loadWeights(const ModelConfig& config, const fs::path& dir, torch::Device device, torch::ScalarType dtype) {
-  auto files = openCheckpointFiles(dir);
+  const Checkpoint checkpoint(dir);
   Weights weights;
-  for (const auto& [name, shape] : expectedTensors(config)) {
-    const SafetensorsFile* owner = nullptr;
-    for (const auto& f : files)
-      if (f->contains(name)) owner = f.get();
-    if (!owner) throw Error(files.front()->path() + ": missing tensor " + name);
-    validateCheckpoint(*owner, {{name, shape}}, owner->find(name)->dtype);
-    weights.set(name, owner->tensor(name).to(device, dtype));
-  }
+  for (const auto& [name, shape] : expectedTensors(config)) weights.set(name, checkpoint.tensor(name, shape).to(device, dtype));
   return weights;
 }
 

@@ -1,6 +1,7 @@
 #include "model_tensors.h"
 
 #include <algorithm>
+#include <regex>
 
 namespace folio {
 namespace {
@@ -162,6 +163,67 @@ TensorShapes expectedTensors(const ModelConfig& config) {
   t.add("model.view_seperator", {config.projector.n_embed});  // sic: the checkpoint's spelling
   addDecoder(t, config.decoder);
   return shapes;
+}
+
+namespace {
+
+bool startsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Original prefix -> HF-native prefix, the first match wins.
+const std::vector<std::pair<std::string, std::string>>& hfPrefixes() {
+  static const std::vector<std::pair<std::string, std::string>> table{
+      {"model.sam_model.blocks.", "model.vision_tower.sam_encoder.layers."},
+      {"model.sam_model.patch_embed.proj.", "model.vision_tower.sam_encoder.patch_embed.projection."},
+      {"model.sam_model.neck.0.", "model.vision_tower.sam_encoder.neck.conv1."},
+      {"model.sam_model.neck.1.", "model.vision_tower.sam_encoder.neck.layer_norm1."},
+      {"model.sam_model.neck.2.", "model.vision_tower.sam_encoder.neck.conv2."},
+      {"model.sam_model.neck.3.", "model.vision_tower.sam_encoder.neck.layer_norm2."},
+      {"model.sam_model.net_2.", "model.vision_tower.sam_encoder.proj.conv1."},
+      {"model.sam_model.net_3.", "model.vision_tower.sam_encoder.proj.conv2."},
+      {"model.sam_model.", "model.vision_tower.sam_encoder."},
+      {"model.qwen2_model.model.model.", "model.vision_tower.vision_encoder."},
+      {"model.projector.layers.", "model.multi_modal_projector."},
+      {"model.view_seperator", "model.view_separator"},
+      {"model.embed_tokens.", "model.language_model.embed_tokens."},
+      {"model.layers.", "model.language_model.layers."},
+      {"model.norm.", "model.language_model.norm."},
+      {"lm_head.", "lm_head."}};
+  return table;
+}
+
+}  // namespace
+
+std::string hfNativeName(const std::string& original) {
+  if (fusedExpertOf(original)) return {};
+  static const std::regex query(R"(model\.qwen2_model\.query_(\d+)\.weight)");
+  std::smatch match;
+  if (std::regex_match(original, match, query))
+    return "model.vision_tower.query_" + match[1].str() + "_resolution.weight";
+  for (const auto& [from, to] : hfPrefixes()) {
+    if (!startsWith(original, from)) continue;
+    std::string name = to + original.substr(from.size());
+    if (from == "model.sam_model.blocks.") {  // blocks.N.norm1 -> layers.N.layer_norm1
+      for (const char* norm : {".norm1.", ".norm2."}) {
+        const auto at = name.find(norm);
+        if (at != std::string::npos) name.replace(at, 1, ".layer_");
+      }
+    }
+    return name;
+  }
+  return {};
+}
+
+std::optional<FusedExpert> fusedExpertOf(const std::string& original) {
+  static const std::regex expert(R"(model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight)");
+  std::smatch match;
+  if (!std::regex_match(original, match, expert)) return std::nullopt;
+  FusedExpert fused;
+  const bool down = match[3] == "down";
+  fused.fused_name = "model.language_model.layers." + match[1].str() + ".mlp.experts." +
+                     (down ? "down_proj" : "gate_up_proj");
+  fused.expert = std::stoi(match[2].str());
+  fused.part = down ? FusedExpert::Part::Down : match[3] == "gate" ? FusedExpert::Part::Gate : FusedExpert::Part::Up;
+  return fused;
 }
 
 bool isDecoderTensor(const std::string& name) {

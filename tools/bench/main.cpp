@@ -364,8 +364,11 @@ nlohmann::json coldPages(const std::string& model_dir, folio::Device device, int
                           {"prefill_ms", r.timings.prefill_ms}, {"decode_ms", r.timings.decode_ms},
                           {"image_tokens", r.image_tokens}};
   };
+  const auto modes = folio::supportedModes(engine->family());
+  const auto supported = [&](Mode mode) { return std::find(modes.begin(), modes.end(), mode) != modes.end(); };
   for (int round = 0; round < 2; ++round) {
     for (const auto& c : cases) {
+      if (!supported(c.mode)) continue;
       const auto page = syntheticPage(c.width, c.height);
       folio::Result result;
       const auto run = [&] { result = engine->run(page, options(c.mode)); };
@@ -379,6 +382,7 @@ nlohmann::json coldPages(const std::string& model_dir, folio::Device device, int
     }
   }
   for (const auto& c : cases) {  // vision + prefill of a page the first time, over the same again
+    if (!supported(c.mode)) continue;
     const auto cost = [&](const nlohmann::json& f) { return f["vision_ms"].get<double>() + f["prefill_ms"].get<double>(); };
     out["first_over_again"][c.name] = cost(out["first"][c.name]) / cost(out["again"][c.name]);
   }
@@ -445,15 +449,18 @@ int main(int argc, char** argv) {
     const ModeCase cases[] = {{Mode::Tiny, "tiny", 800, 1100},   {Mode::Small, "small", 800, 1100},
                               {Mode::Base, "base", 800, 1100},   {Mode::Large, "large", 800, 1100},
                               {Mode::Gundam, "gundam", 1240, 1754}};
+    out["family"] = std::string(folio::familyName(model->family()));
+    const auto modes = folio::supportedModes(model->family());
     for (const auto& c : cases) {
-      auto page = folio::preprocessPage(syntheticPage(c.width, c.height), c.mode, device.is_cuda());
+      if (std::find(modes.begin(), modes.end(), c.mode) == modes.end()) continue;
+      auto page = folio::preprocessPage(syntheticPage(c.width, c.height), c.mode, device.is_cuda(), model->family());
       resetPeakMemory(device);
       out["prefill_ms"][c.name] = visionMs(*model, page, reps);
       out["vision_peak_gpu_mem_gb"][c.name] = peakMemoryGb(device);
       out["image_tokens"][c.name] = page.n_image_tokens;
       if (!json_only) std::cerr << c.name << ": vision " << out["prefill_ms"][c.name] << " ms\n";
     }
-    auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base, device.is_cuda());
+    auto base_page = folio::preprocessPage(syntheticPage(800, 1100), Mode::Base, device.is_cuda(), model->family());
     {  // the CUDA graph path (default) against the eager pass (taken when stages are asked for)
       folio::StageTensors stages;
       const auto eager = model->encodeImage(base_page, &stages).to(torch::kFloat32);

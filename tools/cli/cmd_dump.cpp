@@ -34,8 +34,9 @@ PreprocessedPage pageFromViews(const std::vector<std::string>& views, TileGrid g
 }
 
 // The page preprocessed by Folio, or, with --preprocessed, the given views laid out on Folio's tile grid.
-PreprocessedPage preparePage(const RgbImage& image, Mode mode, const std::vector<std::string>& preprocessed) {
-  auto page = preprocessPage(image, mode);
+PreprocessedPage preparePage(const RgbImage& image, Mode mode, ModelFamily family,
+                             const std::vector<std::string>& preprocessed) {
+  auto page = preprocessPage(image, mode, false, family);
   if (preprocessed.empty()) return page;
   const auto n_tiles = page.tiles.defined() ? page.tiles.size(0) : 0;
   if (static_cast<std::int64_t>(preprocessed.size()) != 1 + n_tiles)
@@ -66,7 +67,7 @@ void setupDump(CLI::App& cli) {
   cmd->add_option("-o,--output", args->output, "Output .safetensors")->required();
   cmd->callback([args] {
     auto model = OcrModel::load(args->model.model_dir, args->model.torchDevice(), args->model.torchDtype());
-    auto page = preparePage(loadImage(args->image), modeOption(args->mode), args->preprocessed);
+    auto page = preparePage(loadImage(args->image), modeOption(args->mode), model->family(), args->preprocessed);
     writeStages(runGoldenStages(*model, page, args->prompt, args->steps), args->output);
     std::cout << "wrote " << args->output << "\n";
   });
