@@ -10,6 +10,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "config.h"
 #include "model.h"
 
 namespace fs = std::filesystem;
@@ -289,35 +290,45 @@ fs::path huggingFaceHubCache() {
 
 }  // namespace
 
+ModelFamily modelFamilyOf(const std::string& model_dir) {
+  return loadModelConfig((fs::path(model_dir) / "config.json").string()).family;
+}
+
 ModelSearch findModel() {
   ModelSearch search;
   auto consider = [&](const fs::path& dir) {
     search.searched.push_back(dir.string());
-    if (search.found) return;
     std::error_code ec;
     if (!fs::is_regular_file(dir / "config.json", ec) || !fs::is_regular_file(dir / "tokenizer.json", ec)) return;
     for (const auto& entry : fs::directory_iterator(dir, ec))
       if (entry.path().extension() == ".safetensors") {
-        search.found = dir.string();
+        try {
+          search.models.push_back({dir.string(), modelFamilyOf(dir.string())});
+        } catch (const Error&) {  // not a model Folio can read: the search goes on
+        }
         return;
       }
   };
   if (const char* env = std::getenv("FOLIO_MODEL_DIR"); env && *env) consider(env);
   const auto hub = huggingFaceHubCache();
   if (!hub.empty()) {
-    const auto repo = hub / "models--deepseek-ai--DeepSeek-OCR";
-    const auto snapshots = repo / "snapshots";
-    // The snapshot refs/main names first (the latest download), then any other.
-    std::string main_commit;
-    std::ifstream(repo / "refs" / "main") >> main_commit;
-    std::vector<fs::path> candidates;
-    if (!main_commit.empty() && fs::is_directory(snapshots / main_commit)) candidates.push_back(snapshots / main_commit);
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(snapshots, ec))
-      if (entry.path().filename() != main_commit) candidates.push_back(entry.path());
-    for (const auto& candidate : candidates) consider(candidate);
-    if (candidates.empty()) search.searched.push_back(snapshots.string());
+    for (const char* name : {"models--deepseek-ai--DeepSeek-OCR", "models--deepseek-ai--DeepSeek-OCR-2",
+                             "models--deepseek-community--DeepSeek-OCR-2"}) {
+      const auto repo = hub / name;
+      const auto snapshots = repo / "snapshots";
+      // The snapshot refs/main names first (the latest download), then any other.
+      std::string main_commit;
+      std::ifstream(repo / "refs" / "main") >> main_commit;
+      std::vector<fs::path> candidates;
+      if (!main_commit.empty() && fs::is_directory(snapshots / main_commit)) candidates.push_back(snapshots / main_commit);
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(snapshots, ec))
+        if (entry.path().filename() != main_commit) candidates.push_back(entry.path());
+      for (const auto& candidate : candidates) consider(candidate);
+      if (candidates.empty()) search.searched.push_back(snapshots.string());
+    }
   }
+  if (!search.models.empty()) search.found = search.models.front().path;
   return search;
 }
 

@@ -40,10 +40,10 @@ class TestEngine : public QObject {
     return options;
   }
 
-  static void writeMiniModel(const std::string& out) {
+  static void writeMiniModel(const std::string& out, const char* config = "mini_config.json") {
     QProcess synth;
     synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config",
-                                 QString::fromStdString(std::string(FOLIO_SOURCE_DIR) + "/tests/data/mini_config.json"),
+                                 QString::fromStdString(std::string(FOLIO_SOURCE_DIR) + "/tests/data/" + config),
                                  "--tokenizer", QString::fromStdString(folio::test::sharedPath("model/tokenizer.json")),
                                  "-o", QString::fromStdString(out)});
     QVERIFY(synth.waitForFinished(120000));
@@ -263,6 +263,49 @@ class TestEngine : public QObject {
     qunsetenv("HF_HUB_CACHE");
     QVERIFY(search.found.has_value());
     QVERIFY2(QString::fromStdString(*search.found).endsWith("/snapshots/9new"), search.found->c_str());
+  }
+
+  // A DeepSeek-OCR-2 folder: its family, its modes (Tiny refused with a message), its token count.
+  void runsADeepseekOcr2Model() {
+    const auto model_dir = dir_.filePath("mini2").toStdString();
+    writeMiniModel(model_dir, "mini_ocr2_config.json");
+    QCOMPARE(folio::modelFamilyOf(model_dir), folio::ModelFamily::DeepseekOcr2);
+    folio::EngineOptions options;
+    options.model_dir = model_dir;
+    options.device = folio::Device::Cpu;
+    const auto engine = folio::Engine::load(options);
+    QCOMPARE(engine->family(), folio::ModelFamily::DeepseekOcr2);
+    auto run = tinyRun(3);
+    try {
+      engine->run(page(640, 480), run);
+      QFAIL("DeepSeek-OCR-2 ran a Tiny page");
+    } catch (const folio::Error& e) {
+      QVERIFY2(std::string(e.what()).find("no tiny mode") != std::string::npos, e.what());
+    }
+    run.mode = folio::Mode::Gundam;
+    const auto result = engine->run(page(1654, 2339), run);  // 2x3 tiles of 768
+    QCOMPARE(result.image_tokens, 256 + 6 * 144 + 1);
+    QCOMPARE(result.generated_tokens, 3);
+  }
+
+  // Both families' hub folders are found, each with its family.
+  void findModelListsBothFamilies() {
+    QTemporaryDir cache;
+    const auto copy = [&](const std::string& from, const QString& repo) {
+      const QString snapshot = cache.filePath(repo + "/snapshots/abc");
+      QVERIFY(QDir().mkpath(snapshot));
+      const QDir model(QString::fromStdString(from));
+      for (const QString& file : model.entryList(QDir::Files)) QVERIFY(QFile::copy(model.filePath(file), snapshot + "/" + file));
+    };
+    copy(model_dir_, "models--deepseek-ai--DeepSeek-OCR");
+    copy(dir_.filePath("mini2").toStdString(), "models--deepseek-ai--DeepSeek-OCR-2");
+    qputenv("HF_HUB_CACHE", cache.path().toUtf8());
+    const auto search = folio::findModel();
+    qunsetenv("HF_HUB_CACHE");
+    QCOMPARE(search.models.size(), std::size_t{2});
+    QCOMPARE(search.models[0].family, folio::ModelFamily::DeepseekOcr);
+    QCOMPARE(search.models[1].family, folio::ModelFamily::DeepseekOcr2);
+    QCOMPARE(*search.found, search.models[0].path);
   }
 };
 

@@ -101,7 +101,7 @@ void adviseOnUse(const std::string& snapshot) {
             << "; use this download with --model " << snapshot << " (or FOLIO_MODEL_DIR, or the app's Settings).\n";
 }
 
-// "model: 1 .safetensors, 6.7 GB", "no model: missing tokenizer.json", "does not exist".
+// "model: DeepSeek-OCR, 1 .safetensors, 6.7 GB", "no model: missing tokenizer.json", "does not exist".
 std::string describeFolder(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return "does not exist";
@@ -117,7 +117,13 @@ std::string describeFolder(const fs::path& dir) {
   }
   if (weights == 0) missing += std::string(missing.empty() ? "" : ", ") + "a .safetensors file";
   if (!missing.empty()) return "no model: missing " + missing;
-  return "model: " + std::to_string(weights) + " .safetensors, " + app::formatBytes(bytes).toStdString();
+  std::string family;
+  try {
+    family = std::string(familyName(modelFamilyOf(dir.string()))) + ", ";
+  } catch (const Error& e) {
+    return std::string("no model: ") + e.what();
+  }
+  return "model: " + family + std::to_string(weights) + " .safetensors, " + app::formatBytes(bytes).toStdString();
 }
 
 // Where `model download` writes, and what an interrupted one left to resume.

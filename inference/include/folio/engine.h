@@ -191,13 +191,21 @@ class Engine {
 };
 
 // Where Folio looks for a model when none is configured, in order: $FOLIO_MODEL_DIR, then the Hugging Face
-// cache snapshots of deepseek-ai/DeepSeek-OCR ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub),
-// the one refs/main names first. Returns the folders searched
-// and the first that holds config.json, tokenizer.json and a .safetensors file.
+// cache snapshots ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) of deepseek-ai/DeepSeek-OCR,
+// deepseek-ai/DeepSeek-OCR-2 and deepseek-community/DeepSeek-OCR-2, in each the one refs/main names first.
+// Returns the folders searched, every folder that holds config.json, tokenizer.json and a .safetensors file with
+// its family, and the first of them.
+struct FoundModel {
+  std::string path;
+  ModelFamily family = ModelFamily::DeepseekOcr;
+};
 struct ModelSearch {
   std::vector<std::string> searched;
-  std::optional<std::string> found;
+  std::vector<FoundModel> models;
+  std::optional<std::string> found;  // models.front().path
 };
+// The family of the model in a folder, from its config.json; throws Error naming the file when unreadable.
+ModelFamily modelFamilyOf(const std::string& model_dir);
 ModelSearch findModel();
 
 }  // namespace folio
