@@ -48,6 +48,7 @@ QJsonObject pageJson(const Page& page, int number) {
           {"status", statusName(page.status)},
           {"error", page.error},
           {"review", page.review_reason},
+          {"model", page.model},
           {"raw_text", page.raw_text},
           {"markdown", page.markdown},
           {"edited", page.edited},
@@ -73,6 +74,7 @@ Page pageFromJson(const QJsonObject& json, const QString& document_source) {
   page.status = statusFromName(json["status"].toString());
   page.error = json["error"].toString();
   page.review_reason = json["review"].toString();
+  page.model = json["model"].toString();
   page.raw_text = json["raw_text"].toString();
   page.markdown = json["markdown"].toString();
   page.edited = json["edited"].toBool();

@@ -13,6 +13,7 @@
 namespace folio::app {
 
 inline const QString kModelRepo = QStringLiteral("deepseek-ai/DeepSeek-OCR");
+inline const QString kModelRepoOcr2 = QStringLiteral("deepseek-ai/DeepSeek-OCR-2");
 
 // One file of a revision, as the hub lists it.
 struct HubFile {

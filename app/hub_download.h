@@ -73,6 +73,7 @@ class HubDownload : public QObject {
   void cancel();
   bool isRunning() const { return running_; }
   QString endpoint() const { return endpoint_; }
+  QString repo() const { return options_.repo; }
   QString repoDir() const { return cache_.repoDir(); }
 
  signals:

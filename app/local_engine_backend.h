@@ -9,6 +9,18 @@ namespace folio::app {
 // where Folio looked and how to get the model.
 BackendFactory localEngineFactory(const QString& model_dir, Device device);
 
+// How a page remembers the model that read it: "DeepSeek-OCR-2 (<folder name>)".
+QString modelNameFor(ModelFamily family, const QString& model_dir);
+
+// The models Folio finds without a configured folder (folio::findModel), as folder and family name, for a picker.
+struct FoundModelEntry {
+  QString folder;
+  QString family;  // "DeepSeek-OCR", "DeepSeek-OCR-2"
+};
+QList<FoundModelEntry> foundModels();
+// What a folder holds: the family name of its model, or why it is not one (the config's error).
+QString describeModelFolder(const QString& folder);
+
 // No model folder configured and folio::findModel() finds none: the case the window offers the download for.
 bool modelMissing(const QString& model_dir);
 

@@ -1,5 +1,7 @@
 #include "ocr_backend.h"
 
+#include <algorithm>
+
 namespace folio::app {
 
 void OcrBackend::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
@@ -11,6 +13,14 @@ void OcrBackend::runBatch(const std::vector<RgbImage>& pages, const std::vector<
     if (on_progress) page_progress = [&on_progress, i](const Progress& p) { on_progress(i, p); };
     on_finished(i, run(pages[i], options[i], page_progress, cancels.empty() ? nullptr : cancels[i]));
   }
+}
+
+Mode availableMode(Mode wanted, const std::vector<Mode>& modes) {
+  const auto has = [&](Mode mode) { return std::find(modes.begin(), modes.end(), mode) != modes.end(); };
+  if (has(wanted) || modes.empty()) return wanted;
+  if (wanted == Mode::Tiny && has(Mode::Small)) return Mode::Small;
+  if (wanted == Mode::Large && has(Mode::Base)) return Mode::Base;
+  return has(Mode::Gundam) ? Mode::Gundam : modes.front();
 }
 
 }  // namespace folio::app

@@ -19,6 +19,10 @@ class OcrBackend {
   virtual Result run(const RgbImage& page, const RunOptions& options,
                      const std::function<void(const Progress&)>& on_progress, const std::atomic<bool>* cancel) = 0;
   virtual QString description() const = 0;
+  // Which model reads the pages, e.g. "DeepSeek-OCR-2 (snapshot folder)": stored with each page it reads.
+  virtual QString modelName() const { return {}; }
+  // The resolution modes its model has (DeepSeek-OCR-2 lacks Tiny and Large).
+  virtual std::vector<Mode> modes() const { return supportedModes(ModelFamily::DeepseekOcr); }
 
   // How many pages runBatch gains from taking at once (1: none, pages are best run one by one).
   virtual int pagesInFlight() const { return 1; }
@@ -29,6 +33,10 @@ class OcrBackend {
                         const std::function<void(std::size_t, Result)>& on_finished,
                         const std::vector<const std::atomic<bool>*>& cancels);
 };
+
+// The mode a page asked for, or the nearest the model has: Tiny -> Small, Large -> Base, else Gundam (or the
+// model's first), so that a page queued for the other family's model still reads.
+Mode availableMode(Mode wanted, const std::vector<Mode>& modes);
 
 // Creates a backend (may take long: loading a model). Throws folio::Error with a message for the window.
 using BackendFactory = std::function<std::unique_ptr<OcrBackend>()>;

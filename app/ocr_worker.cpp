@@ -56,6 +56,7 @@ void OcrWorker::loadBackend() {
   try {
     backend_ = factory_();
     at_once_ = std::max(backend_->pagesInFlight(), 1);
+    modes_ = backend_->modes();
     emit backendReady(backend_->description());
   } catch (const std::exception& error) {
     backend_error_ = QString::fromUtf8(error.what());
@@ -157,6 +158,7 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
     for (ReadyJob& r : ready) {
       pages.push_back(std::move(r.input));
       options.push_back(r.job.options);
+      options.back().mode = availableMode(options.back().mode, modes_);
       cancels.push_back(r.cancel.get());
       running_.insert(r.job.page, r.cancel);
     }
@@ -206,6 +208,7 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
 void OcrWorker::finish(const ReadyJob& ready, Result result, const QString& loop) {
   JobOutcome outcome = ready.outcome;
   outcome.result = std::move(result);
+  outcome.model = backend_->modelName();
   if (!loop.isEmpty()) outcome.review_reasons << loop;
   outcome.review_reasons << reviewReasons(outcome.result);  // while cancelled still says who cut the text
   outcome.stopped_early = !loop.isEmpty() && outcome.result.cancelled;

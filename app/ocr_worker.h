@@ -44,6 +44,7 @@ struct JobOutcome {
   // The worker stopped the page because its text had become a loop (the first review reason says which): the
   // text so far is kept and result.cancelled is false, since nobody cancelled it.
   bool stopped_early = false;
+  QString model;  // the backend's modelName(): which model read the page
 };
 
 RgbImage toRgbImage(const QImage& image);
@@ -61,6 +62,8 @@ class OcrWorker : public QObject {
   // Takes the page's jobs out of the queue (returns the page once for each) and cancels it if it runs.
   QList<int> cancelPage(int page);
   QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running pages
+  // The backend's modes; read after backendReady (written on the worker's thread before it is emitted).
+  const std::vector<Mode>& modes() const { return modes_; }
 
  public slots:
   void loadBackend();
@@ -94,6 +97,7 @@ class OcrWorker : public QObject {
 
   BackendFactory factory_;
   std::unique_ptr<OcrBackend> backend_;
+  std::vector<Mode> modes_;  // the backend's, set before backendReady
   QString backend_error_;
   std::atomic<int> at_once_{1};  // the backend's pagesInFlight(), readable from any thread
   PagePrefetcher prefetcher_;

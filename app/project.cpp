@@ -46,7 +46,7 @@ QJsonObject pageToJson(const Page& page, const QString& stored_source) {
           {"regions", regions},        {"width", page.image_size.width()},
           {"height", page.image_size.height()}, {"dpi", page.dpi},
           {"edited", page.edited},     {"error", page.error},
-          {"review_reason", page.review_reason}, {"mode", int(page.mode)}};
+          {"review_reason", page.review_reason}, {"mode", int(page.mode)}, {"model", page.model}};
 }
 
 // A page that was queued or running when the project was saved (or the app died) is queued again.
@@ -64,6 +64,7 @@ Page pageFromJson(const QJsonObject& json, const QString& source) {
   page.edited = json["edited"].toBool();
   page.error = json["error"].toString();
   page.review_reason = json["review_reason"].toString();
+  page.model = json["model"].toString();
   page.mode = static_cast<Mode>(std::clamp(json["mode"].toInt(int(Mode::Gundam)), 0, int(Mode::Gundam)));
   return page;
 }
@@ -402,8 +403,9 @@ void Project::setStatus(int index, PageStatus status, const QString& error) {
   changed(index);
 }
 
-void Project::setResult(int index, const Result& result, QSize image_size) {
+void Project::setResult(int index, const Result& result, QSize image_size, const QString& model) {
   Page& page = pages_[index];
+  page.model = model;
   page.raw_text = QString::fromStdString(result.raw_text);
   page.markdown = QString::fromStdString(result.grounded.markdown);
   page.regions = regionsFromGrounded(result.grounded);

@@ -44,6 +44,7 @@ struct Page {
   bool edited = false;
   QString error;
   QString review_reason;  // why the model's output needs a look (a loop, cut mid-tag, ...); empty: none
+  QString model;          // which model read the page (OcrBackend::modelName), empty when unknown
   Mode mode = Mode::Gundam;  // the mode of the last whole-page reading
   QString figure_stem() const;
   bool needsReview() const { return !review_reason.isEmpty(); }
@@ -106,7 +107,7 @@ class Project : public QObject {
 
   void setStatus(int index, PageStatus status, const QString& error = {});
   // The model's result for the whole page (replaces text and regions; clears the edited flag).
-  void setResult(int index, const Result& result, QSize image_size);
+  void setResult(int index, const Result& result, QSize image_size, const QString& model = {});
   // The model's result for a rectangle of the page: appended to the page's markdown with its regions.
   void appendRegionResult(int index, const Result& result, QPointF offset);
   // The user changed the editor text: position/removed/added as QTextDocument::contentsChange reports them.

@@ -211,7 +211,8 @@ class CliDocumentsTest : public QObject {
       page.source = image;
       project.addPage(page);
       project.addDocument({image, "0", 0});
-      project.setResult(0, test::sampleResult("paper_page.txt", QSize(1000, 1000), "page1"), QSize(1000, 1000));
+      project.setResult(0, test::sampleResult("paper_page.txt", QSize(1000, 1000), "page1"), QSize(1000, 1000),
+                        "DeepSeek-OCR-2 (mini)");
       project.applyEdit(0, "EDITED " + project.page(0).markdown, 0, 0, 7);
     }
     CliRun run = runCli({"export", dir.filePath("project"), "--format", "md,json", "-o", dir.filePath("out")});
@@ -221,6 +222,10 @@ class CliDocumentsTest : public QObject {
     const QByteArray text = markdown.readAll();
     QVERIFY2(text.startsWith("<!-- page 1 -->\n\nEDITED") && text.contains("# Optical Compression"), text.left(300).constData());
     QVERIFY(QFile::exists(dir.filePath("out/images/page1_0.jpg")));  // the figure cropped from the page
+    // The page remembers the model that read it, through the project and into the JSON.
+    QFile json(dir.filePath("out/scan.json"));
+    QVERIFY(json.open(QIODevice::ReadOnly));
+    QCOMPARE(QJsonDocument::fromJson(json.readAll())["pages"][0]["model"].toString(), QString("DeepSeek-OCR-2 (mini)"));
     // The JSON written by export reads back the same way.
     run = runCli({"export", dir.filePath("out/scan.json"), "--format", "md", "-o", dir.filePath("again")});
     QVERIFY2(run.exit_code == 0, run.err.constData());

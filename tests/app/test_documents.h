@@ -45,9 +45,10 @@ inline Result sampleResult(const QString& sample, QSize page, const std::string&
 namespace folio::test {
 
 // A miniature model with synthetic weights (tests/data/mini_config.json), written by folio-cli synth-weights.
-inline QString makeMiniModel(const QString& folder) {
+// config: tests/data/mini_config.json (DeepSeek-OCR) or mini_ocr2_config.json (DeepSeek-OCR-2).
+inline QString makeMiniModel(const QString& folder, const char* config = "mini_config.json") {
   QProcess synth;
-  synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", FOLIO_SOURCE_DIR "/tests/data/mini_config.json",
+  synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", QString(FOLIO_SOURCE_DIR "/tests/data/") + config,
                                "--tokenizer", QString::fromStdString(sharedPath("model/tokenizer.json")), "-o", folder});
   if (!synth.waitForFinished(600000) || synth.exitCode() != 0)
     qFatal("folio-cli synth-weights failed: %s", synth.readAllStandardError().constData());

@@ -16,6 +16,7 @@
 #include "document.h"
 #include "document_commands.h"
 #include "document_json.h"
+#include "local_engine_backend.h"
 #include "ocr_worker.h"
 #include "output_review.h"
 #include "progress_bar.h"
@@ -140,7 +141,10 @@ class DocumentRun {
     progress_.fileDone(input.path.toStdString(), project.pageCount() - failed, failed);
   }
 
-  void setModel(const std::string& model) { engine_model_ = model; }
+  void setModel(const std::string& model_dir) {
+    engine_model_ = model_dir;
+    model_name_ = app::modelNameFor(engine_.family(), QString::fromStdString(model_dir));
+  }
 
  private:
   QList<QList<int>> pendingBatches(const app::Project& project) const {
@@ -177,7 +181,7 @@ class DocumentRun {
       const auto results = engine_.runBatch(images, options, {}, nullptr, args_.batch);
       for (std::size_t i = 0; i < results.size(); ++i) {
         const int index = rendered[int(i)];
-        project.setResult(index, results[i], QSize(images[i].width, images[i].height));
+        project.setResult(index, results[i], QSize(images[i].width, images[i].height), model_name_);
         const QStringList reasons = app::reviewReasons(results[i]);
         if (!reasons.isEmpty()) project.setReviewReason(index, reasons.join("; "));
         progress_.addTokens(results[i].generated_tokens);
@@ -229,6 +233,7 @@ class DocumentRun {
   Totals& totals_;
   const QList<app::ExportFormat> formats_;
   std::string engine_model_;
+  QString model_name_;  // what each page it reads remembers
 };
 
 int countPages(const QList<Input>& inputs, const Args& args) {
