@@ -11,6 +11,7 @@
 #include <QClipboard>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QStandardItemModel>
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QSpinBox>
@@ -104,12 +105,17 @@ void MainWindow::buildUi() {
   banner_ = new QLabel(banner_box_);
   banner_->setWordWrap(true);
   banner_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  // Both families are offered: DeepSeek-OCR-2 reads better, DeepSeek-OCR has the small fast modes.
   download_button_ = new QPushButton(tr("Download DeepSeek-OCR (6.7 GB)"), banner_box_);
   download_button_->hide();
-  connect(download_button_, &QPushButton::clicked, this, &MainWindow::downloadModel);
+  connect(download_button_, &QPushButton::clicked, this, [this] { downloadModel(app::kModelRepo); });
+  download2_button_ = new QPushButton(tr("Download DeepSeek-OCR-2 (6.8 GB)"), banner_box_);
+  download2_button_->hide();
+  connect(download2_button_, &QPushButton::clicked, this, [this] { downloadModel(app::kModelRepoOcr2); });
   auto* banner_layout = new QHBoxLayout(banner_box_);
   banner_layout->setContentsMargins(0, 0, 6, 0);
   banner_layout->addWidget(banner_, 1);
+  banner_layout->addWidget(download2_button_);
   banner_layout->addWidget(download_button_);
   banner_box_->hide();
 
@@ -270,9 +276,16 @@ void MainWindow::startBackend() {
   service_.reset();
   service_ = std::make_unique<app::OcrService>(backend_maker_(settings_));
   app::OcrWorker* worker = service_->worker();
-  connect(worker, &app::OcrWorker::backendReady, this, [this](const QString& description) {
+  connect(worker, &app::OcrWorker::backendReady, this, [this, worker](const QString& description) {
     download_button_->hide();
-    statusBar()->showMessage(tr("Model ready: %1").arg(description));
+    download2_button_->hide();
+    modes_ = worker->modes();
+    const Mode mode = app::availableMode(run_options_.mode, modes_);
+    QString ready = tr("Model ready: %1").arg(description);
+    if (mode != run_options_.mode)
+      ready += tr(" · it has no %1 mode: pages run in %2").arg(kModeNames[int(run_options_.mode)], kModeNames[int(mode)]);
+    run_options_.mode = mode;
+    statusBar()->showMessage(ready);
     start_->setModelStatus(tr("Model ready: %1").arg(description));
     emit backendStateChanged(true);
   });
@@ -298,19 +311,22 @@ void MainWindow::onBackendFailed(const QString& message) {
   showError(message);
   const bool missing = app::modelMissing(settings_.model_dir);
   download_button_->setVisible(missing);
-  start_->setModelStatus(missing ? tr("No model yet: use <b>Download DeepSeek-OCR</b> above, or copy the model's "
+  download2_button_->setVisible(missing);
+  start_->setModelStatus(missing ? tr("No model yet: download <b>DeepSeek-OCR-2</b> or <b>DeepSeek-OCR</b> above, or copy a model's "
                                       "files into a folder and choose it in File ▸ Settings.")
                                  : message.toHtmlEscaped());
   emit backendStateChanged(false);
 }
 
-void MainWindow::downloadModel() {
+void MainWindow::downloadModel(const QString& repo) {
   if (download_dialog_) {
     download_dialog_->raise();
     download_dialog_->activateWindow();
     return;
   }
-  download_dialog_ = new ModelDownloadDialog({}, this);
+  app::HubDownloadOptions options;
+  options.repo = repo;
+  download_dialog_ = new ModelDownloadDialog(options, this);
   download_dialog_->setAttribute(Qt::WA_DeleteOnClose);
   connect(download_dialog_, &ModelDownloadDialog::modelReady, this, &MainWindow::onModelDownloaded);
   download_dialog_->start();
@@ -320,6 +336,7 @@ void MainWindow::downloadModel() {
 void MainWindow::onModelDownloaded(const QString& snapshot_dir) {
   banner_box_->hide();
   download_button_->hide();
+  download2_button_->hide();
   statusBar()->showMessage(tr("Model downloaded to %1, loading it").arg(snapshot_dir));
   startBackend();
 }
@@ -827,7 +844,7 @@ void MainWindow::onPageFinished(int page, const app::JobOutcome& outcome) {
   if (outcome.region_only)
     project_.appendRegionResult(page, outcome.result, outcome.offset);
   else
-    project_.setResult(page, outcome.result, outcome.image_size);
+    project_.setResult(page, outcome.result, outcome.image_size, outcome.model);
   // A loop the worker stopped, output cut mid-tag, a box off the page, the token limit: the user looks at it.
   if (!outcome.review_reasons.isEmpty()) project_.setReviewReason(page, outcome.review_reasons.join("; "));
   ++batch_done_;
@@ -939,8 +956,7 @@ void MainWindow::rerunDialog() {
   QDialog dialog(this);
   auto* form = new QFormLayout(&dialog);
   auto* mode = new QComboBox(&dialog);
-  mode->addItems(kModeNames);
-  mode->setCurrentIndex(int(run_options_.mode));
+  fillModeBox(mode, run_options_.mode);
   auto* task = new QComboBox(&dialog);
   task->addItems(kTaskNames);
   task->setCurrentIndex(int(run_options_.task));
@@ -959,17 +975,38 @@ void MainWindow::rerunDialog() {
   run_options_.locate_text = saved_locate;
 }
 
+void MainWindow::fillModeBox(QComboBox* box, Mode current) const {
+  box->addItems(kModeNames);
+  auto* items = qobject_cast<QStandardItemModel*>(box->model());
+  for (int i = 0; i < kModeNames.size(); ++i)
+    if (std::find(modes_.begin(), modes_.end(), static_cast<Mode>(i)) == modes_.end()) items->item(i)->setEnabled(false);
+  box->setCurrentIndex(int(app::availableMode(current, modes_)));
+}
+
 void MainWindow::settingsDialog() {
   QDialog dialog(this);
   auto* form = new QFormLayout(&dialog);
-  auto* model = new QLineEdit(settings_.model_dir, &dialog);
-  model->setPlaceholderText(tr("search $FOLIO_MODEL_DIR and the Hugging Face cache"));
+  // The models found, both families; any other folder can be typed in.
+  auto* model = new QComboBox(&dialog);
+  model->setEditable(true);
+  model->addItem(QString());
+  for (const app::FoundModelEntry& found : app::foundModels()) {
+    model->addItem(found.folder);
+    model->setItemData(model->count() - 1, found.family, Qt::ToolTipRole);
+  }
+  model->setCurrentText(settings_.model_dir);
+  model->lineEdit()->setPlaceholderText(tr("search $FOLIO_MODEL_DIR and the Hugging Face cache"));
+  auto* model_kind = new QLabel(&dialog);
+  const auto describe = [model_kind](const QString& folder) {
+    model_kind->setText(folder.isEmpty() ? tr("The first model found") : app::describeModelFolder(folder));
+  };
+  connect(model, &QComboBox::currentTextChanged, model_kind, describe);
+  describe(settings_.model_dir);
   auto* device = new QComboBox(&dialog);
   device->addItems({"auto", "cpu", "cuda"});
   device->setCurrentText(app::deviceName(settings_.device));
   auto* mode = new QComboBox(&dialog);
-  mode->addItems(kModeNames);
-  mode->setCurrentIndex(int(settings_.mode));
+  fillModeBox(mode, settings_.mode);
   auto* task = new QComboBox(&dialog);
   task->addItems(kTaskNames);
   task->setCurrentIndex(int(settings_.task));
@@ -979,6 +1016,7 @@ void MainWindow::settingsDialog() {
   auto* markers = new QCheckBox(tr("Page markers in exported markdown"), &dialog);
   markers->setChecked(settings_.page_markers);
   form->addRow(tr("Model folder"), model);
+  form->addRow(QString(), model_kind);
   form->addRow(tr("Device"), device);
   form->addRow(tr("Default mode"), mode);
   form->addRow(tr("Default task"), task);
@@ -993,8 +1031,9 @@ void MainWindow::settingsDialog() {
   connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
   connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
   if (dialog.exec() != QDialog::Accepted) return;
-  bool engine_changed = model->text() != settings_.model_dir || device->currentText() != app::deviceName(settings_.device);
-  settings_.model_dir = model->text();
+  bool engine_changed =
+      model->currentText() != settings_.model_dir || device->currentText() != app::deviceName(settings_.device);
+  settings_.model_dir = model->currentText();
   settings_.device = app::deviceFromName(device->currentText());
   settings_.mode = static_cast<Mode>(mode->currentIndex());
   settings_.task = static_cast<Task>(task->currentIndex());

@@ -68,9 +68,11 @@ class MainWindow : public QMainWindow {
   bool showingStartScreen() const;
   // Shown beside the banner while no model is configured or found.
   QPushButton* downloadModelButton() const { return download_button_; }
+  QPushButton* downloadModel2Button() const { return download2_button_; }
   ModelDownloadDialog* downloadDialog() const { return download_dialog_; }
   app::OcrWorker* worker() const { return service_->worker(); }
   void setRunOptions(Mode mode, Task task, int max_tokens = 8192);
+  const RunOptions& runOptions() const { return run_options_; }
   void saveState();  // the project and settings to disk now (close, logout, a termination signal)
 
  public slots:
@@ -83,7 +85,7 @@ class MainWindow : public QMainWindow {
   // File > Export As: any format, the whole document or the pages selected in the strip (JSON: always whole).
   bool exportAs(app::ExportFormat format, const QString& path, bool selected_pages_only);
   void copyPageMarkdown();
-  void downloadModel();  // opens the download dialog (one at a time); the model loads when it is done
+  void downloadModel(const QString& repo);  // opens the download dialog (one at a time); the model loads when it is done
   void nextPageToReview(int step = 1);  // -1: the previous one
   void acceptPage();                    // the current page's output is fine: clears its review, goes on
   void rerunPageWith(Mode mode, Task task);
@@ -159,6 +161,9 @@ class MainWindow : public QMainWindow {
   QHash<QString, QIcon> thumbnails_;  // by source and page, kept across strip rebuilds
   QHash<QString, QString> passwords_;
   RunOptions run_options_;
+  std::vector<Mode> modes_ = supportedModes(ModelFamily::DeepseekOcr);  // the loaded model's
+  // Mode names with those the model lacks greyed out, `current` chosen (or the nearest it has).
+  void fillModeBox(QComboBox* box, Mode current) const;
   int current_page_ = -1;
 
   QStackedWidget* stack_ = nullptr;
@@ -174,7 +179,8 @@ class MainWindow : public QMainWindow {
   ReviewBar* review_bar_ = nullptr;
   QWidget* banner_box_ = nullptr;  // the banner's text and, when the model is missing, the download button
   QLabel* banner_ = nullptr;
-  QPushButton* download_button_ = nullptr;
+  QPushButton* download_button_ = nullptr;   // DeepSeek-OCR
+  QPushButton* download2_button_ = nullptr;  // DeepSeek-OCR-2
   QPointer<ModelDownloadDialog> download_dialog_;
   QLabel* legend_ = nullptr;
   QProgressBar* progress_ = nullptr;

@@ -13,7 +13,7 @@ constexpr int kBarSteps = 1000;  // QProgressBar counts in int; 6.7 GB in bytes 
 
 ModelDownloadDialog::ModelDownloadDialog(app::HubDownloadOptions options, QWidget* parent)
     : QDialog(parent), download_(new app::HubDownload(std::move(options), this)) {
-  setWindowTitle(tr("Download DeepSeek-OCR"));
+  setWindowTitle(tr("Download %1").arg(download_->repo().section('/', -1)));
   buildUi();
   connect(download_, &app::HubDownload::statusChanged, status_, &QLabel::setText);
   connect(download_, &app::HubDownload::progress, this, &ModelDownloadDialog::showProgress);
@@ -30,9 +30,10 @@ ModelDownloadDialog::ModelDownloadDialog(app::HubDownloadOptions options, QWidge
 
 void ModelDownloadDialog::buildUi() {
   auto* intro = new QLabel(
-      tr("Folio downloads the DeepSeek-OCR weights (6.7 GB) from %1 into<br><tt>%2</tt><br>where other Hugging Face "
-         "tools find them too. An interrupted download resumes where it stopped.")
-          .arg(download_->endpoint().toHtmlEscaped(), download_->repoDir().toHtmlEscaped()),
+      tr("Folio downloads the weights of %1 from %2 into<br><tt>%3</tt><br>where other Hugging Face tools find them "
+         "too. An interrupted download resumes where it stopped.")
+          .arg(download_->repo().toHtmlEscaped(), download_->endpoint().toHtmlEscaped(),
+               download_->repoDir().toHtmlEscaped()),
       this);
   intro->setWordWrap(true);
   intro->setTextInteractionFlags(Qt::TextSelectableByMouse);

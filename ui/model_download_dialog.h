@@ -1,4 +1,4 @@
-// The first-run download of DeepSeek-OCR: progress bar, speed and time left, Cancel, Retry (which resumes).
+// The first-run download of a model (DeepSeek-OCR or DeepSeek-OCR-2): progress bar, speed and time left, Cancel, Retry (which resumes).
 // The work is app::HubDownload's, asynchronous: the window stays responsive throughout.
 #pragma once
 

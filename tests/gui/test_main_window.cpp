@@ -173,6 +173,16 @@ class MainWindowTest : public QObject {
     dialog->reject();
     QCOMPARE(cancelled.size(), 1);
     QTRY_VERIFY(!dialog);
+    // DeepSeek-OCR-2 is offered beside it, into its own folder of the cache.
+    QVERIFY(!window.downloadModel2Button()->isHidden());
+    window.downloadModel2Button()->click();
+    dialog = window.downloadDialog();
+    QVERIFY(dialog);
+    QVERIFY2(dialog->download()->repoDir().endsWith("models--deepseek-ai--DeepSeek-OCR-2"),
+             qPrintable(dialog->download()->repoDir()));
+    QCOMPARE(dialog->windowTitle(), QStringLiteral("Download DeepSeek-OCR-2"));
+    dialog->reject();
+    QTRY_VERIFY(!dialog);
     QFile bad(dir.filePath("bad.pdf"));
     QVERIFY(bad.open(QIODevice::WriteOnly));
     bad.write("garbage");

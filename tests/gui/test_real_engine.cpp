@@ -92,6 +92,29 @@ class RealEngineTest : public QObject {
     QCOMPARE(window.pageView()->boxCount(), boxes);
   }
 
+  // A DeepSeek-OCR-2 model: a Tiny run (a mode it lacks) reads in Small, and the page remembers the model.
+  void runsAPageWithTheMiniatureDeepseekOcr2() {
+    QTemporaryDir dir;
+    const QString model2 = test::makeMiniModel(dir.filePath("mini2"), "mini_ocr2_config.json");
+    QImage image(900, 700, QImage::Format_RGB888);
+    image.fill(Qt::white);
+    QPainter(&image).drawText(100, 100, "Folio");
+    QVERIFY(image.save(dir.filePath("page.png")));
+    ui::MainWindow window([model2](const app::AppSettings&) { return app::localEngineFactory(model2, Device::Cpu); },
+                          dir.filePath("project"));
+    window.setRunOptions(Mode::Tiny, Task::Markdown, 8);
+    QSignalSpy ready(&window, &ui::MainWindow::backendStateChanged);
+    QVERIFY(ready.wait(300000));
+    QCOMPARE(window.runOptions().mode, Mode::Small);
+    QVERIFY(window.openFile(dir.filePath("page.png")));
+    QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
+    window.runAll();
+    QVERIFY(finished.wait(300000));
+    QVERIFY2(window.bannerText().isEmpty(), qPrintable(window.bannerText()));
+    QCOMPARE(window.project().page(0).status, app::PageStatus::Done);
+    QCOMPARE(window.project().page(0).model, QStringLiteral("DeepSeek-OCR-2 (mini2)"));
+  }
+
   // The engine computes on every core but one, at a lower priority; the GUI thread keeps that core from Run all
   // (the model still loading) to the last page, even on a 2-core machine.
   void eventLoopStaysResponsiveWhileTheEngineRuns() {
