@@ -12,6 +12,8 @@
 #   cold-generic  the same with Folio's kernels off (the generic libtorch path)
 #   ptx        rebuild for compute_80 PTX only (the driver compiles it: the non-Hopper code path), then the
 #              kernel check, bf16 parity and the quick benchmark of that build
+#   ocr2       DeepSeek-OCR-2 (alone: the v1 checkpoints are not written): transformers' full-decoder goldens if
+#              tests/data/goldens_ocr2 lacks them, parity full fp32 and bf16, folio-bench
 #   app        (needs .deps/qt from scripts/gpu-deps.sh app) the `app` and `gui` test labels on the GPU, then
 #              folio-bench-document: the app's pipeline on a 50-page scanned PDF, 1000 tokens a page
 # FOLIO_SHARED_DIR names another copy of ../shared (the app step needs only model/ and the goldens' page images).
@@ -38,15 +40,18 @@ parity() {  # $1 model, $2 dtype, $3 config, $4 json
   "$cli" parity --model "$1" --device cuda --dtype "$2" --config "$3" --goldens $goldens --json "$4"
 }
 
-build_and_check_kernels native
 # The GPU machine has no PNG decoder for Folio: give the golden views to it as binary PPM.
-rm -rf $goldens; cp -r "$shared/reference/goldens" $goldens
-$py -c "
+as_ppm() { $py -c "
 import glob; from PIL import Image
-for p in glob.glob('$goldens/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm')
-"
-{ time "$cli" synth-weights --config "$shared/model/config.json" -o /tmp/full; } > "$out/synth.log" 2>&1
-"$cli" synth-weights --config "$shared/model/config.json" --layers 2 -o /tmp/ci > /dev/null
+for p in glob.glob('$1/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm')
+"; }
+
+build_and_check_kernels native
+if [[ $steps != " ocr2 " ]]; then
+  rm -rf $goldens; cp -r "$shared/reference/goldens" $goldens; as_ppm $goldens
+  { time "$cli" synth-weights --config "$shared/model/config.json" -o /tmp/full; } > "$out/synth.log" 2>&1
+  "$cli" synth-weights --config "$shared/model/config.json" --layers 2 -o /tmp/ci > /dev/null
+fi
 if [[ $steps == *" parity "* ]]; then
   parity /tmp/ci fp32 ci "$out/parity_ci_fp32_cuda.json"
   parity /tmp/full bf16 full "$out/parity_full_bf16_cuda.json"
@@ -86,7 +91,23 @@ if [[ $steps == *" app "* ]]; then
   QT_QPA_PLATFORM=offscreen "$build/tools/folio-bench-document" --model /tmp/full --pages 50 --tokens 1000 \
     | tee "$out/document.json"
 fi
+if [[ $steps == *" ocr2 "* ]]; then
+  # DeepSeek-OCR-2: the full-decoder goldens from transformers on this GPU (fp32, TF32 off) when the committed ones
+  # lack them, then parity (full fp32, full bf16 with the graph and batched paths) and folio-bench.
+  g2=/tmp/goldens_ocr2; rm -rf $g2; cp -r "$here/tests/data/goldens_ocr2" $g2
+  if ! grep -q '"full.greedy_ids"' $g2/goldens.json; then
+    PYTHONUNBUFFERED=1 $py "$here/tools/reference/make_goldens_ocr2.py" --variants full --device cuda --shared "$shared" \
+      --out $g2 > "$out/goldens_ocr2.log" 2>&1 || { tail -30 "$out/goldens_ocr2.log"; exit 1; }
+    mkdir -p "$out/goldens_ocr2"; cp $g2/*.safetensors $g2/goldens.json "$out/goldens_ocr2/"
+  fi
+  as_ppm $g2
+  { time "$cli" synth-weights --config "$shared/model/ocr2_config.json" -o /tmp/ocr2; } > "$out/synth_ocr2.log" 2>&1
+  goldens=$g2
+  parity /tmp/ocr2 fp32 full "$out/parity_ocr2_full_fp32_cuda.json" || true
+  parity /tmp/ocr2 bf16 full "$out/parity_ocr2_full_bf16_cuda.json" || true
+  "$build/tools/folio-bench" --model /tmp/ocr2 --batches 32 --json | tee "$out/perf_ocr2.json"
+fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
 # The device tool returns at most 8 files: the side logs travel as one archive.
 (cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
-  upstream_base.json gpu.txt ctest_app_gui.log reference_bf16.err 2>/dev/null))
+  upstream_base.json gpu.txt ctest_app_gui.log reference_bf16.err goldens_ocr2.log synth_ocr2.log 2>/dev/null))
