@@ -57,6 +57,7 @@ void OcrWorker::loadBackend() {
     backend_ = factory_();
     at_once_ = std::max(backend_->pagesInFlight(), 1);
     modes_ = backend_->modes();
+    model_name_ = backend_->modelName();
     emit backendReady(backend_->description());
   } catch (const std::exception& error) {
     backend_error_ = QString::fromUtf8(error.what());

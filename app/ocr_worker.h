@@ -64,6 +64,7 @@ class OcrWorker : public QObject {
   QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running pages
   // The backend's modes; read after backendReady (written on the worker's thread before it is emitted).
   const std::vector<Mode>& modes() const { return modes_; }
+  const QString& modelName() const { return model_name_; }
 
  public slots:
   void loadBackend();
@@ -98,6 +99,7 @@ class OcrWorker : public QObject {
   BackendFactory factory_;
   std::unique_ptr<OcrBackend> backend_;
   std::vector<Mode> modes_;  // the backend's, set before backendReady
+  QString model_name_;       // the backend's modelName(), set before backendReady
   QString backend_error_;
   std::atomic<int> at_once_{1};  // the backend's pagesInFlight(), readable from any thread
   PagePrefetcher prefetcher_;

@@ -281,12 +281,13 @@ void MainWindow::startBackend() {
     download2_button_->hide();
     modes_ = worker->modes();
     const Mode mode = app::availableMode(run_options_.mode, modes_);
-    QString ready = tr("Model ready: %1").arg(description);
+    const QString model = worker->modelName().isEmpty() ? description : worker->modelName() + " · " + description;
+    QString ready = tr("Model ready: %1").arg(model);
     if (mode != run_options_.mode)
       ready += tr(" · it has no %1 mode: pages run in %2").arg(kModeNames[int(run_options_.mode)], kModeNames[int(mode)]);
     run_options_.mode = mode;
     statusBar()->showMessage(ready);
-    start_->setModelStatus(tr("Model ready: %1").arg(description));
+    start_->setModelStatus(tr("Model ready: %1").arg(model));
     emit backendStateChanged(true);
   });
   connect(worker, &app::OcrWorker::backendFailed, this, &MainWindow::onBackendFailed);

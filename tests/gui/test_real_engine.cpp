@@ -4,6 +4,7 @@
 #include "../app/test_documents.h"
 #include "local_engine_backend.h"
 #include "main_window.h"
+#include "start_screen.h"
 
 #include <QPainter>
 #include <QPdfWriter>
@@ -106,6 +107,8 @@ class RealEngineTest : public QObject {
     QSignalSpy ready(&window, &ui::MainWindow::backendStateChanged);
     QVERIFY(ready.wait(300000));
     QCOMPARE(window.runOptions().mode, Mode::Small);
+    QVERIFY2(window.startScreen()->modelStatus().contains("DeepSeek-OCR-2 (mini2)"),
+             qPrintable(window.startScreen()->modelStatus()));
     QVERIFY(window.openFile(dir.filePath("page.png")));
     QSignalSpy finished(&window, &ui::MainWindow::queueFinished);
     window.runAll();
