@@ -48,6 +48,8 @@ class Section {
     return result;
   }
 
+  bool has(const std::string& key) const { return object_.contains(key) && !object_[key].is_null(); }
+
   std::vector<std::string> stringList(const std::string& key) const {
     const json& value = at(key);
     if (!value.is_array()) fail(key, "is not a list");
@@ -146,11 +148,66 @@ bool describesOcr2(const json& root) {
   return vision->contains("width") && (*vision)["width"].is_object() && (*vision)["width"].contains("qwen2-0-5b");
 }
 
+
+ProjectorConfig parseProjector(const Section& projector_json) {
+  ProjectorConfig projector;
+  projector.input_dim = projector_json.positiveInt("input_dim");
+  projector.n_embed = projector_json.positiveInt("n_embed");
+  return projector;
+}
+
 double ropeTheta(const Section& section) {
   double theta = 0;
   section.child("rope_parameters").optionalNumber("rope_theta", theta);
   if (theta <= 0) section.fail("rope_parameters", "lacks a positive rope_theta");
   return theta;
+}
+
+// transformers' configs list each layer's MLP type instead of DeepSeek-V2's first_k_dense_replace: the layers
+// before the first sparse one are dense, and none after it may be.
+int leadingDenseLayers(const Section& text, int layers) {
+  const auto types = text.stringList("mlp_layer_types");
+  if (static_cast<int>(types.size()) != layers) text.fail("mlp_layer_types", "does not name one type per layer");
+  int dense = 0;
+  while (dense < layers && types[dense] == "dense") ++dense;
+  for (int i = dense; i < layers; ++i)
+    if (types[i] != "sparse") text.fail("mlp_layer_types", "has a dense layer after a sparse one");
+  return dense;
+}
+
+DecoderConfig parseDecoder(const Section& language) {
+  DecoderConfig d;
+  d.vocab_size = language.positiveInt("vocab_size");
+  d.hidden_size = language.positiveInt("hidden_size");
+  d.intermediate_size = language.positiveInt("intermediate_size");
+  d.moe_intermediate_size = language.positiveInt("moe_intermediate_size");
+  d.num_hidden_layers = language.positiveInt("num_hidden_layers");
+  d.num_attention_heads = language.positiveInt("num_attention_heads");
+  d.num_key_value_heads = language.positiveInt("num_key_value_heads");
+  d.n_routed_experts = language.positiveInt("n_routed_experts");
+  d.n_shared_experts = language.integer("n_shared_experts");
+  d.num_experts_per_tok = language.positiveInt("num_experts_per_tok");
+  d.first_k_dense_replace = language.has("mlp_layer_types") ? leadingDenseLayers(language, d.num_hidden_layers)
+                                                             : language.integer("first_k_dense_replace");
+  d.max_position_embeddings = language.positiveInt("max_position_embeddings");
+  d.bos_token_id = language.integer("bos_token_id");
+  d.eos_token_id = language.integer("eos_token_id");
+  language.optionalNumber("rms_norm_eps", d.rms_norm_eps);
+  if (language.has("rope_parameters"))  // transformers' own config
+    d.rope_theta = ropeTheta(language);
+  else
+    language.optionalNumber("rope_theta", d.rope_theta);
+  language.optionalNumber("routed_scaling_factor", d.routed_scaling_factor);
+  language.optionalBool("norm_topk_prob", d.norm_topk_prob);
+  if (d.hidden_size % d.num_attention_heads != 0)
+    language.fail("num_attention_heads", "does not divide hidden_size " + std::to_string(d.hidden_size));
+  if (d.num_attention_heads % d.num_key_value_heads != 0)
+    language.fail("num_key_value_heads", "does not divide num_attention_heads");
+  if (d.num_experts_per_tok > d.n_routed_experts)
+    language.fail("num_experts_per_tok", "exceeds n_routed_experts " + std::to_string(d.n_routed_experts));
+  if (d.n_shared_experts < 0) language.fail("n_shared_experts", "is negative");
+  if (d.first_k_dense_replace < 0) language.fail("first_k_dense_replace", "is negative");
+  return d;
 }
 
 // transformers' own DeepSeek-OCR-2 config.json (model_type "deepseek_ocr2", deepseek-community/DeepSeek-OCR-2):
@@ -179,70 +236,9 @@ ModelConfig parseHfNativeOcr2(const Section& top) {
   if (config.sam.downsample_channels.back() != e.hidden_size)
     sam.fail("downsample_channels", "must end with the encoder width " + std::to_string(e.hidden_size));
 
-  const Section text = top.child("text_config");
-  auto& d = config.decoder;
-  for (const auto& [key, target] : std::initializer_list<std::pair<const char*, int*>>{
-           {"vocab_size", &d.vocab_size}, {"hidden_size", &d.hidden_size}, {"intermediate_size", &d.intermediate_size},
-           {"moe_intermediate_size", &d.moe_intermediate_size}, {"num_hidden_layers", &d.num_hidden_layers},
-           {"num_attention_heads", &d.num_attention_heads}, {"num_key_value_heads", &d.num_key_value_heads},
-           {"n_routed_experts", &d.n_routed_experts}, {"num_experts_per_tok", &d.num_experts_per_tok},
-           {"max_position_embeddings", &d.max_position_embeddings}})
-    *target = text.positiveInt(key);
-  d.n_shared_experts = text.integer("n_shared_experts");
-  d.bos_token_id = text.integer("bos_token_id");
-  d.eos_token_id = text.integer("eos_token_id");
-  text.optionalNumber("rms_norm_eps", d.rms_norm_eps);
-  text.optionalNumber("routed_scaling_factor", d.routed_scaling_factor);
-  d.rope_theta = ropeTheta(text);
-  // The layers before the first sparse one are dense (DeepSeek-V2's first_k_dense_replace).
-  const auto layer_types = text.stringList("mlp_layer_types");
-  if (static_cast<int>(layer_types.size()) != d.num_hidden_layers)
-    text.fail("mlp_layer_types", "does not name one type per layer");
-  d.first_k_dense_replace = 0;
-  while (d.first_k_dense_replace < d.num_hidden_layers && layer_types[d.first_k_dense_replace] == "dense")
-    ++d.first_k_dense_replace;
-  for (int i = d.first_k_dense_replace; i < d.num_hidden_layers; ++i)
-    if (layer_types[i] != "sparse") text.fail("mlp_layer_types", "has a dense layer after a sparse one");
-  config.projector = {e.hidden_size, d.hidden_size};
+  config.decoder = parseDecoder(top.child("text_config"));
+  config.projector = {e.hidden_size, config.decoder.hidden_size};
   return config;
-}
-
-ProjectorConfig parseProjector(const Section& projector_json) {
-  ProjectorConfig projector;
-  projector.input_dim = projector_json.positiveInt("input_dim");
-  projector.n_embed = projector_json.positiveInt("n_embed");
-  return projector;
-}
-
-DecoderConfig parseDecoder(const Section& language) {
-  DecoderConfig d;
-  d.vocab_size = language.positiveInt("vocab_size");
-  d.hidden_size = language.positiveInt("hidden_size");
-  d.intermediate_size = language.positiveInt("intermediate_size");
-  d.moe_intermediate_size = language.positiveInt("moe_intermediate_size");
-  d.num_hidden_layers = language.positiveInt("num_hidden_layers");
-  d.num_attention_heads = language.positiveInt("num_attention_heads");
-  d.num_key_value_heads = language.positiveInt("num_key_value_heads");
-  d.n_routed_experts = language.positiveInt("n_routed_experts");
-  d.n_shared_experts = language.integer("n_shared_experts");
-  d.num_experts_per_tok = language.positiveInt("num_experts_per_tok");
-  d.first_k_dense_replace = language.integer("first_k_dense_replace");
-  d.max_position_embeddings = language.positiveInt("max_position_embeddings");
-  d.bos_token_id = language.integer("bos_token_id");
-  d.eos_token_id = language.integer("eos_token_id");
-  language.optionalNumber("rms_norm_eps", d.rms_norm_eps);
-  language.optionalNumber("rope_theta", d.rope_theta);
-  language.optionalNumber("routed_scaling_factor", d.routed_scaling_factor);
-  language.optionalBool("norm_topk_prob", d.norm_topk_prob);
-  if (d.hidden_size % d.num_attention_heads != 0)
-    language.fail("num_attention_heads", "does not divide hidden_size " + std::to_string(d.hidden_size));
-  if (d.num_attention_heads % d.num_key_value_heads != 0)
-    language.fail("num_key_value_heads", "does not divide num_attention_heads");
-  if (d.num_experts_per_tok > d.n_routed_experts)
-    language.fail("num_experts_per_tok", "exceeds n_routed_experts " + std::to_string(d.n_routed_experts));
-  if (d.n_shared_experts < 0) language.fail("n_shared_experts", "is negative");
-  if (d.first_k_dense_replace < 0) language.fail("first_k_dense_replace", "is negative");
-  return d;
 }
 
 }  // namespace

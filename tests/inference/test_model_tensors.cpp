@@ -23,6 +23,16 @@ folio::TensorShapes manifestTensors(const std::string& file = "model/tensors.jso
   return tensors;
 }
 
+std::int64_t parameterCount(const folio::TensorShapes& tensors) {
+  std::int64_t parameters = 0;
+  for (const auto& [name, shape] : tensors) {
+    std::int64_t count = 1;
+    for (auto dim : shape) count *= dim;
+    parameters += count;
+  }
+  return parameters;
+}
+
 folio::ModelConfig realConfig() { return folio::loadModelConfig(folio::test::sharedPath("model/config.json")); }
 std::string miniConfigPath() { return std::string(FOLIO_SOURCE_DIR) + "/tests/data/mini_config.json"; }
 
@@ -40,13 +50,7 @@ class TestModelTensors : public QObject {
       if (got[i] != want[i])
         QFAIL(qPrintable(QString::fromStdString("entry " + std::to_string(i) + ": got " + got[i].first +
                                                 ", expected " + want[i].first)));
-    std::int64_t parameters = 0;
-    for (const auto& [name, shape] : got) {
-      std::int64_t count = 1;
-      for (auto dim : shape) count *= dim;
-      parameters += count;
-    }
-    QCOMPARE(parameters, std::int64_t{3336106240});  // MODEL.md
+    QCOMPARE(parameterCount(got), std::int64_t{3336106240});  // MODEL.md
   }
 
   // tensors_ocr2.json lists the names sorted, not in checkpoint order: compared as sets.
@@ -60,13 +64,7 @@ class TestModelTensors : public QObject {
     for (std::size_t i = 0; i < want.size(); ++i)
       if (got[i] != want[i])
         QFAIL(qPrintable(QString::fromStdString("got " + got[i].first + ", expected " + want[i].first)));
-    std::int64_t parameters = 0;
-    for (const auto& [name, shape] : got) {
-      std::int64_t count = 1;
-      for (auto dim : shape) count *= dim;
-      parameters += count;
-    }
-    QCOMPARE(parameters, std::int64_t{3389119360});  // OCR2.md
+    QCOMPARE(parameterCount(got), std::int64_t{3389119360});  // OCR2.md
   }
 
   void twoDecoderLayersGiveTheTwoLayerSubset() {
