@@ -209,7 +209,7 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
 void OcrWorker::finish(const ReadyJob& ready, Result result, const QString& loop) {
   JobOutcome outcome = ready.outcome;
   outcome.result = std::move(result);
-  outcome.model = backend_->modelName();
+  outcome.model = model_name_;
   if (!loop.isEmpty()) outcome.review_reasons << loop;
   outcome.review_reasons << reviewReasons(outcome.result);  // while cancelled still says who cut the text
   outcome.stopped_early = !loop.isEmpty() && outcome.result.cancelled;

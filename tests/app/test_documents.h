@@ -1,6 +1,7 @@
 // Documents and model results the app and GUI tests read: a text PDF, a plain image, a sample's parsed result.
 #pragma once
 
+#include "mini_model.h"
 #include "scripted_backend.h"
 
 #include <QImage>
@@ -44,14 +45,10 @@ inline Result sampleResult(const QString& sample, QSize page, const std::string&
 
 namespace folio::test {
 
-// A miniature model with synthetic weights (tests/data/mini_config.json), written by folio-cli synth-weights.
-// config: tests/data/mini_config.json (DeepSeek-OCR) or mini_ocr2_config.json (DeepSeek-OCR-2).
+// A miniature model (mini_model.h) for a test case's set-up, which cannot go on without it.
 inline QString makeMiniModel(const QString& folder, const char* config = "mini_config.json") {
-  QProcess synth;
-  synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", QString(FOLIO_SOURCE_DIR "/tests/data/") + config,
-                               "--tokenizer", QString::fromStdString(sharedPath("model/tokenizer.json")), "-o", folder});
-  if (!synth.waitForFinished(600000) || synth.exitCode() != 0)
-    qFatal("folio-cli synth-weights failed: %s", synth.readAllStandardError().constData());
+  QString error;
+  if (!writeMiniModel(folder, config, &error)) qFatal("folio-cli synth-weights failed: %s", qPrintable(error));
   return folder;
 }
 

@@ -5,6 +5,7 @@
 
 #include "fake_hub.h"
 #include "folio_test.h"
+#include "mini_model.h"
 #include "hub_download.h"
 
 #include <QDirIterator>
@@ -113,12 +114,8 @@ class ModelDownloadTest : public QObject {
     QVERIFY(dir_.isValid());
     isolateFromTheUsersModels(dir_.filePath("hf-home-unused"));
     mini_ = dir_.filePath("mini");
-    QProcess synth;
-    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config", FOLIO_SOURCE_DIR "/tests/data/mini_config.json",
-                                 "--tokenizer", QString::fromStdString(test::sharedPath("model/tokenizer.json")),
-                                 "-o", mini_});
-    QVERIFY(synth.waitForFinished(300000));
-    QVERIFY2(synth.exitCode() == 0, synth.readAllStandardError().constData());
+    QString error;
+    QVERIFY2(test::writeMiniModel(mini_, "mini_config.json", &error), qPrintable(error));
     QVERIFY(QFileInfo(mini_ + "/" + kWeights).size() > 1 << 20);
   }
 

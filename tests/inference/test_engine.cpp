@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "folio_test.h"
+#include "mini_model.h"
 #include "safetensors.h"
 
 namespace fs = std::filesystem;
@@ -40,21 +41,14 @@ class TestEngine : public QObject {
     return options;
   }
 
-  static void writeMiniModel(const std::string& out, const char* config = "mini_config.json") {
-    QProcess synth;
-    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config",
-                                 QString::fromStdString(std::string(FOLIO_SOURCE_DIR) + "/tests/data/" + config),
-                                 "--tokenizer", QString::fromStdString(folio::test::sharedPath("model/tokenizer.json")),
-                                 "-o", QString::fromStdString(out)});
-    QVERIFY(synth.waitForFinished(120000));
-    QCOMPARE(synth.exitCode(), 0);
-  }
 
  private slots:
   void initTestCase() {
     QVERIFY(dir_.isValid());
     model_dir_ = dir_.filePath("mini").toStdString();
-    writeMiniModel(model_dir_);
+    QString error;
+    QVERIFY2(folio::test::writeMiniModel(QString::fromStdString(model_dir_), "mini_config.json", &error),
+             qPrintable(error));
     folio::EngineOptions options;
     options.model_dir = model_dir_;
     options.device = folio::Device::Cpu;
@@ -268,7 +262,9 @@ class TestEngine : public QObject {
   // A DeepSeek-OCR-2 folder: its family, its modes (Tiny refused with a message), its token count.
   void runsADeepseekOcr2Model() {
     const auto model_dir = dir_.filePath("mini2").toStdString();
-    writeMiniModel(model_dir, "mini_ocr2_config.json");
+    QString error;
+    QVERIFY2(folio::test::writeMiniModel(QString::fromStdString(model_dir), "mini_ocr2_config.json", &error),
+             qPrintable(error));
     QCOMPARE(folio::modelFamilyOf(model_dir), folio::ModelFamily::DeepseekOcr2);
     folio::EngineOptions options;
     options.model_dir = model_dir;

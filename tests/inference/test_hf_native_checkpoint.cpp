@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "folio_test.h"
+#include "mini_model.h"
 #include "model.h"
 #include "model_tensors.h"
 #include "safetensors.h"
@@ -27,8 +28,6 @@ std::map<std::string, Shape> transformersTensors() {
   for (const auto& [name, shape] : manifest.at("tensors").items()) tensors[name] = shape.get<Shape>();
   return tensors;
 }
-
-QString cli() { return FOLIO_CLI_PATH; }
 
 // The mini model of tests/data/mini_ocr2_config.json as transformers would save it: its config.json keys and
 // tensor names, the routed experts fused.
@@ -110,12 +109,9 @@ class TestHfNativeCheckpoint : public QObject {
   void aTransformersFolderLoadsTheSameModel() {
     QTemporaryDir dir;
     const fs::path original = dir.filePath("original").toStdString(), hf = dir.filePath("hf").toStdString();
-    QProcess synth;
-    synth.start(cli(), {"synth-weights", "--config", QString(FOLIO_SOURCE_DIR) + "/tests/data/mini_ocr2_config.json",
-                        "--tokenizer", QString::fromStdString(folio::test::sharedPath("model/tokenizer.json")), "-o",
-                        QString::fromStdString(original.string())});
-    QVERIFY(synth.waitForFinished(120000));
-    QCOMPARE(synth.exitCode(), 0);
+    QString error;
+    QVERIFY2(folio::test::writeMiniModel(QString::fromStdString(original.string()), "mini_ocr2_config.json", &error),
+             qPrintable(error));
     const auto config = folio::loadModelConfig((original / "config.json").string());
     writeHfNativeCopy(original, hf, config);
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "folio_test.h"
+#include "mini_model.h"
 #include "model.h"
 
 namespace {
@@ -54,13 +55,8 @@ class TestVisionBatch : public QObject {
   void initTestCase() {
     QVERIFY(dir_.isValid());
     const QString model_dir = dir_.filePath("mini");
-    QProcess synth;
-    synth.start(FOLIO_CLI_PATH, {"synth-weights", "--config",
-                                 QString::fromStdString(std::string(FOLIO_SOURCE_DIR) + "/tests/data/mini_config.json"),
-                                 "--tokenizer", QString::fromStdString(folio::test::sharedPath("model/tokenizer.json")),
-                                 "-o", model_dir});
-    QVERIFY(synth.waitForFinished(120000));
-    QCOMPARE(synth.exitCode(), 0);
+    QString error;
+    QVERIFY2(folio::test::writeMiniModel(model_dir, "mini_config.json", &error), qPrintable(error));
     model_ = folio::OcrModel::load(model_dir.toStdString(), torch::kCPU, torch::kFloat32);
     // Tiny and Base pages (different global view sizes) interleaved with Gundam pages of two tile grids.
     const struct {
