@@ -58,10 +58,7 @@ QJsonObject pageJson(const Page& page, int number) {
 PageRegion regionFromJson(const QJsonObject& json) {
   PageRegion region{json["label"].toString(), {}, json["text_begin"].toInt(), json["text_end"].toInt(),
                     json["figure"].toString()};
-  for (const QJsonValue& box : json["boxes_px"].toArray()) {
-    const QJsonArray b = box.toArray();
-    region.boxes << QRectF(QPointF(b[0].toDouble(), b[1].toDouble()), QPointF(b[2].toDouble(), b[3].toDouble()));
-  }
+  for (const QJsonValue& box : json["boxes_px"].toArray()) region.boxes << boxFromJson(box);
   return region;
 }
 

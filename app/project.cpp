@@ -30,10 +30,7 @@ QJsonObject regionToJson(const PageRegion& region) {
 PageRegion regionFromJson(const QJsonObject& json) {
   PageRegion region{json["label"].toString(), {}, json["begin"].toInt(), json["end"].toInt(),
                     json["figure_link"].toString()};
-  for (const QJsonValue& box : json["boxes"].toArray()) {
-    QJsonArray b = box.toArray();
-    region.boxes << QRectF(QPointF(b[0].toDouble(), b[1].toDouble()), QPointF(b[2].toDouble(), b[3].toDouble()));
-  }
+  for (const QJsonValue& box : json["boxes"].toArray()) region.boxes << boxFromJson(box);
   return region;
 }
 
@@ -112,6 +109,11 @@ int shiftedPosition(int p, int position, int removed, int added) {
 }  // namespace
 
 QString statusName(PageStatus status) { return QLatin1String(kStatusNames[static_cast<int>(status)]); }
+
+QRectF boxFromJson(const QJsonValue& box) {
+  const QJsonArray b = box.toArray();
+  return QRectF(QPointF(b[0].toDouble(), b[1].toDouble()), QPointF(b[2].toDouble(), b[3].toDouble()));
+}
 
 PageStatus statusFromName(const QString& name) {
   for (int i = 0; i < 6; ++i)

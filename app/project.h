@@ -21,6 +21,8 @@ namespace folio::app {
 enum class PageStatus { Pending, Queued, Running, Done, Failed, Cancelled };
 QString statusName(PageStatus status);
 PageStatus statusFromName(const QString& name);  // Pending for a name it does not know
+// A region's box as stored in project.json and the document JSON: [x1, y1, x2, y2] in page pixels.
+QRectF boxFromJson(const QJsonValue& box);
 
 // A grounded region in the page's markdown: character positions (QString indices) and boxes in pixels of
 // the page image the model saw (image_size of its Page).
