@@ -489,6 +489,13 @@ int main(int argc, char** argv) {
       out["decode_tok_s_batch1_host_paced"] = host_paced.tok_s;
       out["decode_host_paced_tokens_equal"] = host_paced.ids == decode.ids;
     }
+    {  // transformers' baseline decodes 256 tokens after the 2x3 page's 1131-token prompt: the same here
+      const auto gundam_page = folio::preprocessPage(syntheticPage(1240, 1754), Mode::Gundam, device.is_cuda(),
+                                                     model->family());
+      const auto after_gundam = decodeBatch1(*model, gundam_page, 256);
+      out["decode_tok_s_batch1_gundam_2x3_prompt"] = after_gundam.tok_s;
+      out["prompt_prefill_ms_gundam_2x3"] = after_gundam.prefill_ms;
+    }
     out["prompt_prefill_ms"] = decode.prefill_ms;
     out["decode_tokens"] = decode.tokens;
     out["decode_tok_s_batch1"] = decode.tok_s;
