@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU-machine session: build (scripts/gpu-build.sh), write the synthetic checkpoints, then the named steps;
-# stops with a non-zero status at the first check that fails. Everything lands in $OUT (or out/). Needs .deps/
-# and .shared/ (a copy of ../shared) carried along. Usage: scripts/gpu-check.sh [STEP...], steps:
+# stops with a non-zero status at the first check that fails (set -e: folio-cli parity and folio-kernel-check exit
+# non-zero when a check fails). Everything lands in $OUT (or out/). Needs .deps/ and .shared/ (a copy of ../shared)
+# carried along. Usage: scripts/gpu-check.sh [STEP...], steps:
 #   parity     ci fp32 and full bf16 against the goldens (bf16 also checks the GPU's graph and batched paths)
 #   parity-fp32  full fp32 as well
 #   reference  the upstream code's own bf16 error against its fp32 goldens (scripts/reference_bf16.py)
@@ -45,6 +46,15 @@ as_ppm() { $py -c "
 import glob; from PIL import Image
 for p in glob.glob('$1/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm')
 "; }
+
+# The device tool returns at most 8 files: the side logs travel as one archive, also when a check fails.
+pack_logs() {
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt" 2>&1 || true
+  (cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
+    upstream_base.json gpu.txt ctest_app_gui.log reference_bf16.err goldens_ocr2.log synth_ocr2.log 2>/dev/null))
+}
+trap pack_logs EXIT
+trap 'echo "gpu-check: stopped, a check failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
 
 build_and_check_kernels native
 if [[ $steps != " ocr2 " ]]; then
@@ -103,11 +113,7 @@ if [[ $steps == *" ocr2 "* ]]; then
   as_ppm $g2
   { time "$cli" synth-weights --config "$shared/model/ocr2_config.json" -o /tmp/ocr2; } > "$out/synth_ocr2.log" 2>&1
   goldens=$g2
-  parity /tmp/ocr2 fp32 full "$out/parity_ocr2_full_fp32_cuda.json" || true
-  parity /tmp/ocr2 bf16 full "$out/parity_ocr2_full_bf16_cuda.json" || true
+  parity /tmp/ocr2 fp32 full "$out/parity_ocr2_full_fp32_cuda.json"
+  parity /tmp/ocr2 bf16 full "$out/parity_ocr2_full_bf16_cuda.json"
   "$build/tools/folio-bench" --model /tmp/ocr2 --batches 32 --json | tee "$out/perf_ocr2.json"
 fi
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt"
-# The device tool returns at most 8 files: the side logs travel as one archive.
-(cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
-  upstream_base.json gpu.txt ctest_app_gui.log reference_bf16.err goldens_ocr2.log synth_ocr2.log 2>/dev/null))

@@ -66,10 +66,13 @@ double cosineSimilarity(const torch::Tensor& a, const torch::Tensor& b) {
 GreedyComparison compareGreedy(const torch::Tensor& ours, const torch::Tensor& golden_ids,
                                const torch::Tensor& golden_margins, double margin_threshold) {
   GreedyComparison result;
-  const auto n = std::min(ours.numel(), golden_ids.numel());
+  // Comparable steps run over the golden's length: an output that stops early fails instead of being cut to fit.
+  const auto golden_steps = std::min(golden_ids.numel(), golden_margins.numel());
   auto margins = golden_margins.to(torch::kFloat64);
-  while (result.comparable_steps < n && margins[result.comparable_steps].item<double>() >= margin_threshold)
+  while (result.comparable_steps < golden_steps &&
+         margins[result.comparable_steps].item<double>() >= margin_threshold)
     ++result.comparable_steps;
+  const auto n = std::min(ours.numel(), golden_ids.numel());
   while (result.matching_steps < n &&
          ours[result.matching_steps].item<std::int64_t>() == golden_ids[result.matching_steps].item<std::int64_t>())
     ++result.matching_steps;

@@ -38,7 +38,7 @@ struct GreedyComparison {
   bool ok() const { return matching_steps >= comparable_steps; }
 };
 // Greedy ids agree up to the first step whose golden top-2 margin is below margin_threshold (a near-tie that
-// float summation order may flip); the comparison stops there.
+// float summation order may flip); the comparison stops there. Ids missing at the end (ours shorter) fail.
 GreedyComparison compareGreedy(const torch::Tensor& ours, const torch::Tensor& golden_ids,
                                const torch::Tensor& golden_margins, double margin_threshold);
 

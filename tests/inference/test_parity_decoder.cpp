@@ -9,6 +9,7 @@
 #include "generate.h"
 #include "kv_cache.h"
 #include "model_tensors.h"
+#include "parity.h"
 #include "safetensors.h"
 #include "synthetic_weights.h"
 
@@ -93,6 +94,22 @@ class TestParityDecoder : public QObject {
     QCOMPARE(result.ids.size(), static_cast<std::size_t>(steps));
     QVERIFY(compared > 0);
     QCOMPARE(matching, compared);
+  }
+
+  // folio-cli parity's greedy rule: ids equal up to the first near-tie, and an output that stops before that
+  // step fails rather than being compared over its own length.
+  void greedyRuleFailsAnOutputShorterThanTheGolden() {
+    const auto golden = torch::tensor({5, 6, 7, 8}, torch::kInt64);
+    const auto margins = torch::tensor({1.0, 1.0, 1.0, 0.001});
+    const auto same = folio::compareGreedy(golden, golden, margins, kMinComparableMargin);
+    QCOMPARE(same.comparable_steps, 3);
+    QVERIFY(same.ok());
+    QVERIFY(folio::compareGreedy(golden.narrow(0, 0, 3), golden, margins, kMinComparableMargin).ok());
+    QVERIFY(!folio::compareGreedy(golden.narrow(0, 0, 2), golden, margins, kMinComparableMargin).ok());
+    QVERIFY(!folio::compareGreedy(torch::tensor({5, 9, 7, 8}, torch::kInt64), golden, margins, kMinComparableMargin)
+                 .ok());
+    QVERIFY(folio::compareGreedy(torch::tensor({5, 6, 7, 1}, torch::kInt64), golden, margins, kMinComparableMargin)
+                .ok());  // differs only after the near-tie
   }
 
   void cleanupTestCase() { decoder_.reset(); }
