@@ -178,13 +178,17 @@ class DocumentRun {
     }
     if (images.empty()) return failed;
     try {
+      const auto engine_start = std::chrono::steady_clock::now();
       const auto results = engine_.runBatch(images, options, {}, nullptr, args_.batch);
+      long tokens = 0;
+      for (const Result& result : results) tokens += result.generated_tokens;
+      progress_.batchRead(int(results.size()), tokens,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - engine_start).count());
       for (std::size_t i = 0; i < results.size(); ++i) {
         const int index = rendered[int(i)];
         project.setResult(index, results[i], QSize(images[i].width, images[i].height), model_name_);
         const QStringList reasons = app::reviewReasons(results[i]);
         if (!reasons.isEmpty()) project.setReviewReason(index, reasons.join("; "));
-        progress_.addTokens(results[i].generated_tokens);
         progress_.pageDone();
         ++totals_.done;
       }

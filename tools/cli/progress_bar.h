@@ -10,8 +10,10 @@ namespace folio::cli {
 class ProgressBar {
  public:
   ProgressBar(int total_pages, bool quiet);
-  void addTokens(long tokens) { tokens_ += tokens; }
-  void pageDone() { ++done_; draw(); }
+  // A batch the engine read: its tokens and the seconds the engine took for them (rendering excluded), so that
+  // tokens/s and the ETA count only what was timed.
+  void batchRead(int pages, long tokens, double engine_seconds);
+  void pageDone() { ++done_; draw(); }  // read, failed or resumed from an earlier run
   void fileDone(const std::string& file, int pages_done, int pages_failed);  // the line a log gets
   void finish();                                                           // ends the bar's line
 
@@ -20,8 +22,10 @@ class ProgressBar {
   double seconds() const;
   const int total_;
   const bool quiet_, terminal_;
-  int done_ = 0;
+  double tokensPerSecond() const { return engine_seconds_ > 0 ? tokens_ / engine_seconds_ : 0; }
+  int done_ = 0, read_ = 0;
   long tokens_ = 0;
+  double engine_seconds_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
