@@ -1,6 +1,9 @@
+#include <folio_version.h>
+
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
+#include <cstdio>
 
 #include "app_icon.h"
 #include "local_engine_backend.h"
@@ -16,16 +19,40 @@ QString projectToOpen(const QCommandLineParser& parser, QSettings& settings) {
   return QFileInfo::exists(last) ? last : QString();
 }
 
+void describeOptions(QCommandLineParser& parser) {
+  parser.setApplicationDescription("Folio: scanned PDFs and images to editable markdown with DeepSeek-OCR.");
+  parser.addHelpOption();
+  parser.addOption({"version", "Print the version, commit, libtorch version and CUDA architectures, then exit."});
+  parser.addOption({"project", "Project folder to open or create.", "folder"});
+  parser.addOption({"pages", "Page range of the PDFs given (e.g. 1-3,5).", "range"});
+  parser.addPositionalArgument("files", "PDFs or images to open.");
+}
+
+// --help and --version answer before the GUI starts, so that they work without a display (packaging, scripts).
+bool answeredWithoutGui(int argc, char** argv) {
+  const QCoreApplication core(argc, argv);  // no display needed; gone before the QApplication is made
+  QCommandLineParser parser;
+  describeOptions(parser);
+  if (!parser.parse(QCoreApplication::arguments())) return false;  // the GUI's parser reports the error
+  if (parser.isSet("version")) {
+    std::fputs(folioVersionText("folio").c_str(), stdout);
+    return true;
+  }
+  if (parser.isSet("help")) {
+    std::fputs(parser.helpText().toLocal8Bit().constData(), stdout);
+    return true;
+  }
+  return false;
+}
+
 int main(int argc, char** argv) {
+  if (answeredWithoutGui(argc, argv)) return 0;
   QApplication app(argc, argv);
   QApplication::setApplicationName("Folio");
   QApplication::setOrganizationName("Folio");
   QApplication::setWindowIcon(folio::ui::appIcon());
   QCommandLineParser parser;
-  parser.addHelpOption();
-  parser.addOption({"project", "Project folder to open or create.", "folder"});
-  parser.addOption({"pages", "Page range of the PDFs given (e.g. 1-3,5).", "range"});
-  parser.addPositionalArgument("files", "PDFs or images to open.");
+  describeOptions(parser);
   parser.process(app);
 
   QSettings settings;

@@ -2,6 +2,7 @@
 // document JSON against its schema, and `export` from a <stem>.json or an app project. The miniature model reads
 // the pages on the CPU (a few tokens each: what is tested is the plumbing, not the text).
 #include <QtTest/QtTest>
+#include <folio_version.h>
 
 #include "document.h"
 #include "project.h"
@@ -127,6 +128,14 @@ class CliDocumentsTest : public QObject {
     file.close();
     const QString errors = schemaErrors(file.fileName());
     QVERIFY2(errors.contains("required property"), qPrintable(errors));
+  }
+
+  void versionNamesCommitLibtorchAndArchitectures() {
+    const CliRun run = runCli({"--version"});
+    QCOMPARE(run.exit_code, 0);
+    QVERIFY2(run.out.startsWith("folio-cli " FOLIO_VERSION " (commit " FOLIO_COMMIT ")\n"), run.out.constData());
+    QVERIFY2(run.out.contains("\nlibtorch " TORCH_VERSION "\n"), run.out.constData());
+    QVERIFY2(run.out.contains("\nCUDA architectures: " FOLIO_CUDA_ARCHS_BUILT), run.out.constData());
   }
 
   void pageRangesAndResume() {

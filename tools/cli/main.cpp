@@ -1,5 +1,6 @@
 // folio-cli: command-line access to the inference library. The subcommands live in cmd_*.cpp.
 #include <folio/engine.h>
+#include <folio_version.h>
 
 #include <iostream>
 
@@ -8,6 +9,7 @@
 int main(int argc, char** argv) {
   CLI::App cli{"folio-cli: DeepSeek-OCR from the command line"};
   cli.require_subcommand(1);
+  cli.set_version_flag("--version", folioVersionText("folio-cli"));
   for (auto setup : folio::cli::commandSetups()) setup(cli);
   try {
     cli.parse(argc, argv);
