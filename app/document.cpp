@@ -1,12 +1,23 @@
 #include "document.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QImageReader>
 #include <QRegularExpression>
+#include <cmath>
 #include <poppler-qt6.h>
 
 namespace folio::app {
 namespace {
+
+// Poppler's own complaints about a damaged file go here instead of stderr (a broken PDF can print thousands of
+// lines); the last one explains a failed load.
+thread_local QString last_poppler_error;
+void keepPopplerError(const QString& message, const QVariant&) { last_poppler_error = message; }
+
+QString pixelsText(double width, double height) {
+  return QStringLiteral("%1 × %2 pixels").arg(qRound64(width)).arg(qRound64(height));
+}
 
 class PdfDocument : public Document {
  public:
@@ -20,9 +31,22 @@ class PdfDocument : public Document {
   QImage renderPage(int index, double dpi) const override {
     std::unique_ptr<Poppler::Page> page(pdf_->page(index));
     if (!page) return fail(QStringLiteral("%1: page %2 does not exist").arg(path_).arg(index + 1));
+    const QSizeF pixels = page->pageSizeF() * (dpi / 72);
+    if (pixels.width() * pixels.height() > kMaxPagePixels)
+      return fail(QStringLiteral("%1: page %2 is %3 at %4 dpi, more than Folio renders (%5 million)")
+                      .arg(path_).arg(index + 1).arg(pixelsText(pixels.width(), pixels.height())).arg(dpi)
+                      .arg(kMaxPagePixels / 1'000'000));
     QImage image = page->renderToImage(dpi, dpi);
     if (image.isNull()) return fail(QStringLiteral("%1: page %2 could not be rendered").arg(path_).arg(index + 1));
     return image.convertToFormat(QImage::Format_RGB888);
+  }
+  double fittingDpi(int index, double dpi) const override {
+    std::unique_ptr<Poppler::Page> page(pdf_->page(index));
+    if (!page) return dpi;
+    const QSizeF points = page->pageSizeF();
+    const double pixels = points.width() * points.height() * (dpi / 72) * (dpi / 72);
+    if (pixels <= kMaxPagePixels) return dpi;
+    return std::floor(dpi * std::sqrt(kMaxPagePixels / pixels) * 10) / 10;  // rounded down: never over the limit
   }
   QString error() const override { return error_; }
 
@@ -49,6 +73,12 @@ class ImageDocument : public Document {
       error_ = QStringLiteral("%1: frame %2 does not exist").arg(path_).arg(index + 1);
       return {};
     }
+    const QSize size = reader.size();  // from the header, before any pixel is decoded
+    if (qint64(size.width()) * size.height() > kMaxPagePixels) {
+      error_ = QStringLiteral("%1: the image is %2, more than Folio reads (%3 million)")
+                   .arg(path_, pixelsText(size.width(), size.height())).arg(kMaxPagePixels / 1'000'000);
+      return {};
+    }
     QImage image = reader.read();
     if (image.isNull()) {
       error_ = QStringLiteral("%1: %2").arg(path_, reader.errorString());
@@ -66,9 +96,13 @@ class ImageDocument : public Document {
 
 OpenResult openPdf(const QString& path, const QString& password) {
   OpenResult result;
+  static const bool quiet = (Poppler::setDebugErrorFunction(keepPopplerError, {}), true);
+  (void)quiet;
+  last_poppler_error.clear();
   std::unique_ptr<Poppler::Document> pdf = Poppler::Document::load(path, password.toUtf8(), password.toUtf8());
   if (!pdf) {
     result.error = QStringLiteral("%1: not a readable PDF").arg(path);
+    if (!last_poppler_error.isEmpty()) result.error += QStringLiteral(" (%1)").arg(last_poppler_error);
     return result;
   }
   if (pdf->isLocked()) {
@@ -98,11 +132,22 @@ OpenResult openImage(const QString& path) {
 
 }  // namespace
 
-bool isPdfPath(const QString& path) { return QFileInfo(path).suffix().compare("pdf", Qt::CaseInsensitive) == 0; }
+bool isPdfPath(const QString& path) {
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) return QFileInfo(path).suffix().compare("pdf", Qt::CaseInsensitive) == 0;
+  return file.read(1024).contains("%PDF-");  // PDF readers accept the header anywhere in the first 1024 bytes
+}
 
 OpenResult openDocument(const QString& path, const QString& password) {
-  if (!QFileInfo::exists(path)) return {nullptr, QStringLiteral("%1: no such file").arg(path), false};
-  return isPdfPath(path) ? openPdf(path, password) : openImage(path);
+  const QFileInfo info(path);
+  if (!info.exists()) return {nullptr, QStringLiteral("%1: no such file").arg(path), false};
+  if (info.isDir()) return {nullptr, QStringLiteral("%1 is a folder, not a document").arg(path), false};
+  if (info.size() == 0) return {nullptr, QStringLiteral("%1: the file is empty").arg(path), false};
+  if (isPdfPath(path)) return openPdf(path, password);
+  OpenResult image = openImage(path);
+  if (!image.document && info.suffix().compare("pdf", Qt::CaseInsensitive) == 0)
+    image.error = QStringLiteral("%1: not a readable PDF (no PDF header, and not an image either)").arg(path);
+  return image;
 }
 
 QString openFileFilter() {

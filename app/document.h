@@ -8,6 +8,10 @@
 
 namespace folio::app {
 
+// The most pixels one page may have (an A3 page at 600 dpi is about 70 million): a bigger image file is refused
+// with a message before it is decoded, and a PDF page is rendered at a lower resolution instead (fittingDpi).
+inline constexpr qint64 kMaxPagePixels = 64'000'000;
+
 class Document {
  public:
   virtual ~Document() = default;
@@ -16,6 +20,9 @@ class Document {
   virtual bool isVector() const = 0;  // true: renderPage gives sharper pages at higher dpi
   // A null image when the page cannot be rendered; error() then says why.
   virtual QImage renderPage(int index, double dpi) const = 0;
+  // The resolution to render page `index` at: `dpi`, or lower where the page would exceed kMaxPagePixels (a poster
+  // or a hostile MediaBox). Images are their own pixels: `dpi` unchanged.
+  virtual double fittingDpi(int index, double dpi) const { return (void)index, dpi; }
   virtual QString error() const = 0;
 };
 
@@ -25,7 +32,9 @@ struct OpenResult {
   bool needs_password = false;  // an encrypted PDF whose password was missing or wrong
 };
 
+// Told apart by content, not by name: a PDF named .png opens as a PDF, an image named .pdf as an image.
 OpenResult openDocument(const QString& path, const QString& password = {});
+// By content (a PDF header), or by the name where the file cannot be read.
 bool isPdfPath(const QString& path);
 // File dialog filter for every openable format.
 QString openFileFilter();

@@ -422,6 +422,7 @@ bool MainWindow::addDocumentPages(const QString& path, const QString& sha256, st
   }
   const bool first_document = project_.pageCount() == 0;
   if (first_document) writeThumbnail(*document, pages.first());
+  const app::Document& opened = *document;
   documents_[path] = std::move(document);
   project_.addDocument({path, sha256, QFileInfo(path).size()});
   QList<app::Page> added;
@@ -429,7 +430,7 @@ bool MainWindow::addDocumentPages(const QString& path, const QString& sha256, st
     app::Page page;
     page.source = path;
     page.source_page = source_page;
-    page.dpi = settings_.dpi;
+    page.dpi = opened.fittingDpi(source_page, settings_.dpi);
     added << page;
   }
   const int first = project_.addPages(added);
@@ -634,7 +635,9 @@ QImage MainWindow::renderPage(int index, double scale) {
   const app::Page& page = project_.page(index);
   std::shared_ptr<app::Document> doc = document(page.source);
   if (!doc) return {};
-  return doc->renderPage(page.source_page, doc->isVector() ? page.dpi * scale : page.dpi);
+  // Zoomed in, a vector page is rendered sharper, up to the pixel limit (a poster stays at what fits).
+  return doc->renderPage(page.source_page,
+                         doc->isVector() ? doc->fittingDpi(page.source_page, page.dpi * scale) : page.dpi);
 }
 
 void MainWindow::showPage(int index) {

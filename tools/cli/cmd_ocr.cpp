@@ -7,6 +7,8 @@
 #include "model_options.h"
 
 #include <QDirIterator>
+#include <QHash>
+#include <QSet>
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -83,12 +85,23 @@ QList<Input> expandInputs(const std::vector<std::string>& inputs) {
       documents << Input{path, QString(relative).chopped(QFileInfo(path).suffix().size() + 1).replace('/', '_')};
     }
   }
+  // Inputs that would share an output name (scan.png and scan.jpg, or the same name in two places) keep their
+  // suffix, then a number, so that no input's results overwrite another's.
+  QHash<QString, int> uses;
+  for (const Input& input : documents) ++uses[input.stem];
+  QSet<QString> taken;
+  for (Input& input : documents) {
+    if (uses[input.stem] > 1) input.stem += "_" + QFileInfo(input.path).suffix().toLower();
+    const QString base = input.stem;
+    for (int n = 2; taken.contains(input.stem); ++n) input.stem = base + "_" + QString::number(n);
+    taken.insert(input.stem);
+  }
   return documents;
 }
 
 // The project of one input: what <stem>.json already holds (unless --force), pages of the range added.
-void resumeOrStart(const Input& input, const QList<int>& source_pages, const QString& json, const Args& args,
-                   app::Project& project, int* skipped) {
+void resumeOrStart(const Input& input, const app::Document& document, const QList<int>& source_pages,
+                   const QString& json, const Args& args, app::Project& project, int* skipped) {
   app::Project previous;
   app::DocumentInfo info;
   QString error;
@@ -103,7 +116,7 @@ void resumeOrStart(const Input& input, const QList<int>& source_pages, const QSt
     *skipped += page.status == app::PageStatus::Done;
     page.source = input.path;
     page.source_page = source_page;
-    if (page.status != app::PageStatus::Done) page.dpi = args.dpi;
+    if (page.status != app::PageStatus::Done) page.dpi = document.fittingDpi(source_page, args.dpi);
     pages << page;
   }
   project.addPages(pages);
@@ -126,7 +139,7 @@ class DocumentRun {
     const QString json = out.filePath(input.stem + ".json");
     app::Project project;
     int skipped = 0;
-    resumeOrStart(input, source_pages, json, args_, project, &skipped);
+    resumeOrStart(input, *opened.document, source_pages, json, args_, project, &skipped);
     totals_.skipped += skipped;
     for (int i = 0; i < skipped; ++i) progress_.pageDone();
     const app::DocumentInfo info{input.path, QString::fromStdString(engine_model_), QString::fromStdString(args_.mode),
