@@ -10,15 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace folio {
+#include "safetensors_header.h"
 
-struct TensorInfo {
-  std::string name;
-  std::string dtype;              // as in the header: "BF16", "F32", "I64", ...
-  std::vector<std::int64_t> shape;
-  std::uint64_t begin = 0;        // byte offsets relative to the data section
-  std::uint64_t end = 0;
-};
+namespace folio {
 
 class SafetensorsFile {
  public:
@@ -45,9 +39,6 @@ class SafetensorsFile {
   const std::uint8_t* data_ = nullptr;  // start of the data section inside the mapping
   std::uint64_t data_size_ = 0;
 };
-
-// Bytes per element of a safetensors dtype name; 0 when the name is unknown.
-std::size_t dtypeSize(const std::string& dtype);
 
 // Checks a checkpoint against the expected tensor set (name -> shape, e.g. from shared/model/tensors.json or
 // the names a config implies). Throws folio::Error naming the first missing tensor or the first with a wrong
