@@ -1,4 +1,8 @@
 #include "project.h"
+#include "settings.h"
+
+#include <algorithm>
+#include <cmath>
 
 #include <QDateTime>
 #include <QDir>
@@ -50,14 +54,24 @@ QJsonObject pageToJson(const Page& page, const QString& stored_source) {
 Page pageFromJson(const QJsonObject& json, const QString& source) {
   Page page;
   page.source = source;
-  page.source_page = json["source_page"].toInt();
+  page.source_page = std::max(0, json["source_page"].toInt());
   page.status = statusFromName(json["status"].toString());
   if (page.status == PageStatus::Running) page.status = PageStatus::Queued;
   page.raw_text = json["raw_text"].toString();
   page.markdown = json["markdown"].toString();
-  for (const QJsonValue& region : json["regions"].toArray()) page.regions << regionFromJson(region.toObject());
-  page.image_size = QSize(json["width"].toInt(), json["height"].toInt());
-  page.dpi = json["dpi"].toDouble(144);
+  // A damaged or hand-edited file must not hand the editor a region outside its text, nor the renderer a
+  // resolution it cannot use: ranges are clamped into the markdown, the resolution to at most Settings' highest
+  // (and at least 1: a poster page may have been fitted below Settings' lowest, Document::fittingDpi).
+  const int length = int(page.markdown.size());
+  for (const QJsonValue& value : json["regions"].toArray()) {
+    PageRegion region = regionFromJson(value.toObject());
+    region.begin = std::clamp(region.begin, 0, length);
+    region.end = std::clamp(region.end, region.begin, length);
+    page.regions << region;
+  }
+  page.image_size = QSize(std::max(0, json["width"].toInt()), std::max(0, json["height"].toInt()));
+  const double dpi = json["dpi"].toDouble(144);
+  page.dpi = std::isfinite(dpi) ? std::clamp(dpi, 1.0, kMaxDpi) : 144;
   page.edited = json["edited"].toBool();
   page.error = json["error"].toString();
   page.review_reason = json["review_reason"].toString();

@@ -24,7 +24,7 @@ AppSettings AppSettings::load(QSettings& settings) {
   loaded.device = deviceFromName(settings.value("device", "auto").toString());
   loaded.mode = static_cast<Mode>(std::clamp(settings.value("mode", int(Mode::Gundam)).toInt(), 0, 4));
   loaded.task = static_cast<Task>(std::clamp(settings.value("task", int(Task::Markdown)).toInt(), 0, 5));
-  loaded.dpi = std::clamp(settings.value("dpi", 144.0).toDouble(), 36.0, 600.0);
+  loaded.dpi = std::clamp(settings.value("dpi", 144.0).toDouble(), kMinDpi, kMaxDpi);
   loaded.max_tokens = std::clamp(settings.value("max_tokens", 8192).toInt(), 16, 8192);
   loaded.page_markers = settings.value("page_markers", true).toBool();
   loaded.last_project = settings.value("last_project").toString();

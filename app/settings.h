@@ -8,6 +8,9 @@
 
 namespace folio::app {
 
+// The resolutions PDF pages may be rasterised at (Settings offers them; a loaded project is held to them).
+inline constexpr double kMinDpi = 36, kMaxDpi = 600;
+
 struct AppSettings {
   QString model_dir;  // empty: search (folio::findModel)
   Device device = Device::Auto;

@@ -2,6 +2,7 @@
 """Writes tests/data/bad/: the corpus of broken, hostile and odd inputs that tests/app/test_bad_inputs.cpp opens
 through the app core and folio-cli. Deterministic; run it again after adding a case (PIL, and pypdf for the
 encrypted PDF). Kept small: the largest file is the 10 000-page PDF (about 1.2 MB)."""
+import base64
 import io
 import json
 import os
@@ -103,8 +104,10 @@ def main():
     write("page_200x200_inches.pdf", pdf(1, media_box="0 0 14400 14400"))
     write("page_zero_size.pdf", pdf(1, media_box="0 0 0 0"))
     write("png_named.pdf", png)
+    encrypted = os.path.join(OUT, "encrypted_password.pdf")
     try:
-        sys.path.insert(0, "/tmp/pypdf")
+        if os.path.exists(encrypted):  # pypdf's encryption is salted at random: kept once written
+            raise ImportError
         import pypdf
         writer = pypdf.PdfWriter(clone_from=io.BytesIO(good))
         writer.encrypt(user_password="folio-secret", owner_password="folio-owner", algorithm="RC4-128")
@@ -112,7 +115,7 @@ def main():
         writer.write(out)
         write("encrypted_password.pdf", out.getvalue())
     except ImportError:
-        print("pypdf missing: encrypted_password.pdf kept as it is", file=sys.stderr)
+        print("encrypted_password.pdf kept as it is (delete it to make it again; needs pypdf)", file=sys.stderr)
     # Images
     write("empty.png", b"")
     write("empty.jpg", b"")
@@ -143,6 +146,19 @@ def main():
     project = json.dumps({"format": 1, "name": "x", "pages": [{"source": "a.png", "status": "done"}] * 3}).encode()
     write("project_half_written.json", project[: len(project) // 2])
     write("project_wrong_types.json", json.dumps({"format": 1, "name": 7, "pages": "none"}).encode())
+    # What the fuzzers found (tests/fuzz), kept as regressions: headers claiming 40000 x 18770 (BMP) and 21568 x 40000
+    # (JPEG, frame header behind stray bytes that libjpeg skips) that decodeImage allocated; a 4-byte TIFF that the
+    # size check read past; a project whose region ends past its markdown.
+    write("fuzz_bmp_claims_750mp.bmp", base64.b64decode("Qk1mAAAAAAAAADYAAAAoAAAAQJwAAFJJAAABABgAAAAAADD//////////8jIyMjIyMjI"))
+    write("fuzz_jpeg_stray_bytes_862mp.jpg", base64.b64decode(
+        "/9j/4AAQSkZJAAADAQMALzIyMjIyMjI0NDQ0NP/AABEInEBUQAMBIgACEQEDEQH/xAAfAAABBQEBAQEBAQAAAAAAAAAAAQIDBAUGBBEF"
+        "VBIhMUEGE1FhByJxyOP4+fr/2gAMAwEAAhEDEQA/APSKKKKAP//Z"))
+    write("fuzz_tiff_4_bytes.tif", b"II*\x00")
+    write("config_model_type_number.json", b'{"model_type": 5}')  # found by fuzz_config: an uncaught type error
+    write("project_region_past_text.json", json.dumps(
+        {"version": 2, "pages": [{"source": "a.png", "status": "done", "markdown": "short", "dpi": -5,
+                                  "source_page": -3, "regions": [{"label": "text", "begin": 2, "end": 900,
+                                                                  "boxes": [[0, 0, 10, 10]]}]}]}).encode())
     write("document_truncated.json", b'{"schema": "folio-document", "pages": [{"page": 1, "markdown": "# Ti')
 
 

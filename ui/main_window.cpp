@@ -1015,7 +1015,7 @@ void MainWindow::settingsDialog() {
   task->addItems(kTaskNames);
   task->setCurrentIndex(int(settings_.task));
   auto* dpi = new QDoubleSpinBox(&dialog);
-  dpi->setRange(36, 600);
+  dpi->setRange(app::kMinDpi, app::kMaxDpi);
   dpi->setValue(settings_.dpi);
   auto* markers = new QCheckBox(tr("Page markers in exported markdown"), &dialog);
   markers->setChecked(settings_.page_markers);

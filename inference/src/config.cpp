@@ -241,16 +241,7 @@ ModelConfig parseHfNativeOcr2(const Section& top) {
   return config;
 }
 
-}  // namespace
-
-ModelConfig parseModelConfig(const std::string& json_text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(source + ": not valid JSON (" + e.what() + ")");
-  }
-  if (!root.is_object()) throw Error(source + ": not a JSON object");
+ModelConfig parseRoot(const json& root, const std::string& source) {
   const Section top(root, "", source);
   if (root.value("model_type", std::string()) == "deepseek_ocr2") return parseHfNativeOcr2(top);
   const Section vision = top.child("vision_config");
@@ -281,6 +272,23 @@ ModelConfig parseModelConfig(const std::string& json_text, const std::string& so
              "is " + std::to_string(config.projector.input_dim) + " but clip width + sam output channels is " +
                  std::to_string(concatenated));
   return config;
+}
+
+}  // namespace
+
+ModelConfig parseModelConfig(const std::string& json_text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(source + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!root.is_object()) throw Error(source + ": not a JSON object");
+  try {
+    return parseRoot(root, source);
+  } catch (const json::exception& e) {  // a key of an unexpected type that the checks above let through
+    throw Error(source + ": a value has the wrong type (" + e.what() + ")");
+  }
 }
 
 ModelConfig loadModelConfig(const std::string& path) {

@@ -1,6 +1,7 @@
 #include "image_decode.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -148,6 +149,105 @@ int readPnmNumber(Bytes bytes, std::size_t& at, const std::string& source_name) 
   return static_cast<int>(value);
 }
 
+// ---- the size a header claims, read before a decoder allocates it -----------------------------------------
+
+// The most pixels Folio decodes (as the app's kMaxPagePixels): an A3 page at 600 dpi is about 70 million.
+constexpr std::uint64_t kMaxImagePixels = 64'000'000;
+
+struct ClaimedSize {
+  std::uint64_t width = 0, height = 0;
+};
+
+// The frame header's size, found the way libjpeg finds it: stray bytes before a marker and fill bytes skipped.
+std::optional<ClaimedSize> jpegSize(Bytes bytes) {
+  std::size_t at = 2;
+  while (at + 1 < bytes.size()) {
+    const unsigned marker = bytes[at + 1];
+    if (bytes[at] != 0xFF || marker == 0xFF) {
+      ++at;
+      continue;
+    }
+    // Start of frame: every SOFn except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (at + 9 > bytes.size()) break;
+      return ClaimedSize{readBigEndian(bytes, at + 7, 2), readBigEndian(bytes, at + 5, 2)};
+    }
+    if (marker == 0xDA || marker == 0xD9) break;  // a scan or the end before any frame header
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // markers without a length
+      at += 2;
+      continue;
+    }
+    if (at + 4 > bytes.size()) break;
+    at += 2 + readBigEndian(bytes, at + 2, 2);
+  }
+  return std::nullopt;
+}
+
+std::optional<ClaimedSize> webpSize(Bytes bytes) {
+  if (bytes.size() < 30) return std::nullopt;
+  if (startsWith(bytes, "VP8 ", 12))
+    return ClaimedSize{readLittleEndian(bytes, 26, 2) & 0x3FFFu, readLittleEndian(bytes, 28, 2) & 0x3FFFu};
+  if (startsWith(bytes, "VP8L", 12)) {
+    const unsigned bits = readLittleEndian(bytes, 21, 4);
+    return ClaimedSize{1 + (bits & 0x3FFFu), 1 + ((bits >> 14) & 0x3FFFu)};
+  }
+  if (startsWith(bytes, "VP8X", 12))
+    return ClaimedSize{1 + std::uint64_t(readLittleEndian(bytes, 24, 3)), 1 + std::uint64_t(readLittleEndian(bytes, 27, 3))};
+  return std::nullopt;
+}
+
+// ImageWidth (256) and ImageLength (257) of the first image file directory.
+std::optional<ClaimedSize> tiffSize(Bytes bytes) {
+  if (bytes.size() < 8) return std::nullopt;
+  const bool little = startsWith(bytes, "II");
+  auto read = [&](std::size_t at, int n) { return little ? readLittleEndian(bytes, at, n) : readBigEndian(bytes, at, n); };
+  const std::size_t ifd = read(4, 4);
+  if (ifd + 2 > bytes.size()) return std::nullopt;
+  ClaimedSize size;
+  const unsigned entries = read(ifd, 2);
+  for (unsigned i = 0; i < entries; ++i) {
+    const std::size_t entry = ifd + 2 + std::size_t(i) * 12;
+    if (entry + 12 > bytes.size()) break;
+    const unsigned tag = read(entry, 2), type = read(entry + 2, 2);
+    const std::uint64_t value = type == 3 ? read(entry + 8, 2) : read(entry + 8, 4);  // SHORT or LONG
+    if (tag == 256) size.width = value;
+    if (tag == 257) size.height = value;
+  }
+  return size.width && size.height ? std::optional(size) : std::nullopt;
+}
+
+std::optional<ClaimedSize> claimedSize(Bytes bytes, std::string_view format, const std::string& source_name) {
+  if (format == "PNG" && bytes.size() >= 24 && startsWith(bytes, "IHDR", 12))
+    return ClaimedSize{readBigEndian(bytes, 16, 4), readBigEndian(bytes, 20, 4)};
+  if (format == "BMP" && bytes.size() >= 26) {
+    if (readLittleEndian(bytes, 14, 4) == 12)  // OS/2 core header: 16-bit sizes
+      return ClaimedSize{readLittleEndian(bytes, 18, 2), readLittleEndian(bytes, 20, 2)};
+    // 32-bit signed; a negative height means top-down rows
+    const auto magnitude = [&](std::size_t at) {
+      return std::uint64_t(std::llabs(std::int64_t(static_cast<std::int32_t>(readLittleEndian(bytes, at, 4)))));
+    };
+    return ClaimedSize{magnitude(18), magnitude(22)};
+  }
+  if (format == "PNM" && bytes[1] != '7') {  // P1-P6: width and height follow the magic number
+    std::size_t at = 2;
+    const std::uint64_t width = readPnmNumber(bytes, at, source_name);
+    return ClaimedSize{width, std::uint64_t(readPnmNumber(bytes, at, source_name))};
+  }
+  if (format == "JPEG") return jpegSize(bytes);
+  if (format == "WebP") return webpSize(bytes);
+  if (format == "TIFF") return tiffSize(bytes);
+  return std::nullopt;
+}
+
+// Refuses an image whose header claims more than kMaxImagePixels, before anything is allocated for it.
+void checkClaimedSize(Bytes bytes, std::string_view format, const std::string& source_name) {
+  const auto size = claimedSize(bytes, format, source_name);
+  if (size && size->width * size->height > kMaxImagePixels)
+    fail(source_name, "the image is " + std::to_string(size->width) + " × " + std::to_string(size->height) +
+                          " pixels, more than Folio reads (" + std::to_string(kMaxImagePixels / 1'000'000) +
+                          " million)");
+}
+
 #ifdef FOLIO_HAVE_OPENCV
 
 // Orientation as PIL's ImageOps.exif_transpose applies it.
@@ -280,6 +380,7 @@ RgbImage decodeImage(Bytes bytes, const std::string& source_name) {
   if (bytes.empty()) fail(source_name, "the file is empty");
   const std::string_view format = formatName(bytes);
   if (format.empty()) fail(source_name, "not an image (unknown file format)");
+  checkClaimedSize(bytes, format, source_name);
 #ifdef FOLIO_HAVE_OPENCV
   return decodeWithOpenCv(bytes, format, source_name);
 #else

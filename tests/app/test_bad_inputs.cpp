@@ -121,6 +121,34 @@ class BadInputsTest : public QObject {
     QVERIFY2(error.contains("document_truncated.json"), qPrintable(error));
   }
 
+  // What the fuzzers found (tests/fuzz), kept as regressions.
+  void fuzzFindingsStayFixed() {
+    const auto decodeError = [](const char* name) {
+      try {
+        loadImage(QDir(badDir()).filePath(name).toStdString());
+      } catch (const Error& e) {
+        return QString::fromUtf8(e.what());
+      }
+      return QString();
+    };
+    for (const char* claims_too_much : {"fuzz_bmp_claims_750mp.bmp", "fuzz_jpeg_stray_bytes_862mp.jpg"}) {
+      const QString error = decodeError(claims_too_much);
+      QVERIFY2(error.contains("more than Folio reads"), qPrintable(claims_too_much + (": " + error)));
+    }
+    QVERIFY(decodeError("fuzz_tiff_4_bytes.tif").contains("fuzz_tiff_4_bytes.tif"));
+    QTemporaryDir folder;
+    QVERIFY(QFile::copy(QDir(badDir()).filePath("project_region_past_text.json"), folder.filePath("project.json")));
+    app::Project project;
+    QString error;
+    QVERIFY2(project.load(folder.path(), &error), qPrintable(error));
+    const app::Page& page = project.page(0);
+    QCOMPARE(page.regions.size(), 1);
+    QCOMPARE(page.regions[0].begin, 2);
+    QCOMPARE(page.regions[0].end, 5);  // clamped to the markdown ("short")
+    QVERIFY(page.dpi >= 1);
+    QCOMPARE(page.source_page, 0);
+  }
+
   // Each broken weights file and the truncated config.json in an otherwise good model folder.
   void damagedModelFilesAreNamed_data() {
     QTest::addColumn<QString>("file");
@@ -128,7 +156,8 @@ class BadInputsTest : public QObject {
     const std::pair<const char*, const char*> cases[] = {
         {"overlapping.safetensors", "overlap"},          {"offsets_past_end.safetensors", "past the end"},
         {"header_too_long.safetensors", "header"},       {"shape_mismatch.safetensors", "shape"},
-        {"not_json.safetensors", "not valid JSON"},      {"config_truncated.json", "JSON"}};
+        {"not_json.safetensors", "not valid JSON"},      {"config_truncated.json", "JSON"},
+        {"config_model_type_number.json", "wrong type"}};
     QCOMPARE(badFiles({"*.safetensors", "config_*.json"}).size(), int(std::size(cases)));
     for (const auto& [name, problem] : cases) QTest::newRow(name) << QDir(badDir()).filePath(name) << problem;
   }
