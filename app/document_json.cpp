@@ -1,9 +1,9 @@
 #include "document_json.h"
+#include "atomic_file.h"
 
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QSaveFile>
 
 namespace folio::app {
 namespace {
@@ -127,13 +127,7 @@ bool readDocumentJson(const QString& path, Project& project, DocumentInfo& info,
 }
 
 bool writeDocumentJson(const QString& path, const Project& project, const DocumentInfo& info, QString* error) {
-  QSaveFile file(path);
-  if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(documentJson(project, info)).toJson()) < 0 ||
-      !file.commit()) {
-    if (error) *error = QStringLiteral("Could not write %1: %2").arg(path, file.errorString());
-    return false;
-  }
-  return true;
+  return writeFileAtomically(path, QJsonDocument(documentJson(project, info)).toJson(), error);
 }
 
 }  // namespace folio::app

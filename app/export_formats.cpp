@@ -1,4 +1,5 @@
 #include "export_formats.h"
+#include "atomic_file.h"
 
 #include "html_export.h"
 #include "markdown_text.h"
@@ -6,7 +7,6 @@
 
 #include <QFile>
 #include <QProcess>
-#include <QSaveFile>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 
@@ -39,10 +39,13 @@ QString checkPages(const Project& project, const QList<int>& pages) {
 
 bool copyAtomically(const QString& from, const QString& to, ExportReport& report) {
   QFile source(from);
-  QSaveFile target(to);
-  if (!source.open(QIODevice::ReadOnly) || !target.open(QIODevice::WriteOnly) || target.write(source.readAll()) < 0 ||
-      !target.commit()) {
-    report.errors << QStringLiteral("%1: %2").arg(to, target.errorString());
+  if (!source.open(QIODevice::ReadOnly)) {
+    report.errors << QStringLiteral("%1: %2").arg(from, source.errorString());
+    return false;
+  }
+  QString error;
+  if (!writeFileAtomically(to, source.readAll(), &error)) {
+    report.errors << error;
     return false;
   }
   report.written << to;

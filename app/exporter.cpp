@@ -1,10 +1,10 @@
 #include "exporter.h"
+#include "atomic_file.h"
 
 #include "document.h"
 
 #include <QDir>
 #include <QFileInfo>
-#include <QSaveFile>
 
 namespace folio::app {
 namespace {
@@ -14,9 +14,9 @@ QString pageMarker(int index) { return QStringLiteral("<!-- page %1 -->\n\n").ar
 }  // namespace
 
 bool writeTextFile(const QString& path, const QString& text, ExportReport& report) {
-  QSaveFile file(path);
-  if (!file.open(QIODevice::WriteOnly) || file.write(text.toUtf8()) < 0 || !file.commit()) {
-    report.errors << QStringLiteral("%1: %2").arg(path, file.errorString());
+  QString error;
+  if (!writeFileAtomically(path, text.toUtf8(), &error)) {
+    report.errors << error;
     return false;
   }
   report.written << path;

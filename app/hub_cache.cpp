@@ -1,4 +1,5 @@
 #include "hub_cache.h"
+#include "atomic_file.h"
 
 #include <QCryptographicHash>
 #include <QDir>
@@ -8,7 +9,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
-#include <QSaveFile>
 #include <algorithm>
 #include <filesystem>
 
@@ -178,10 +178,7 @@ bool HubCache::linkSnapshotFile(const QString& commit, const HubFile& file, QStr
 bool HubCache::writeRef(const QString& revision, const QString& commit, QString* error) const {
   const QString path = refPath(revision);
   QDir().mkpath(QFileInfo(path).absolutePath());
-  QSaveFile ref(path);
-  if (ref.open(QIODevice::WriteOnly) && ref.write(commit.toLatin1()) == commit.size() && ref.commit()) return true;
-  *error = QStringLiteral("cannot write %1: %2").arg(path, ref.errorString());
-  return false;
+  return writeFileAtomically(path, commit.toLatin1(), error);
 }
 
 QString HubCache::readRef(const QString& revision) const {

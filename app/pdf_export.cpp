@@ -1,4 +1,5 @@
 #include "pdf_export.h"
+#include "atomic_file.h"
 
 #include "document.h"
 #include "markdown_text.h"
@@ -7,7 +8,6 @@
 
 #include <QFile>
 #include <QFileInfo>
-#include <QSaveFile>
 #include <QStandardPaths>
 #include <QTextBoundaryFinder>
 #include <QtMath>
@@ -368,9 +368,9 @@ bool writeDocument(PdfMemDocument& document, const QString& path, ExportReport& 
   PdfRefCountedBuffer buffer;
   PdfOutputDevice device(&buffer);
   document.Write(&device);
-  QSaveFile file(path);
-  if (!file.open(QIODevice::WriteOnly) || file.write(buffer.GetBuffer(), device.GetLength()) < 0 || !file.commit()) {
-    report.errors << QStringLiteral("%1: %2").arg(path, file.errorString());
+  QString error;
+  if (!writeFileAtomically(path, QByteArray(buffer.GetBuffer(), qsizetype(device.GetLength())), &error)) {
+    report.errors << error;
     return false;
   }
   report.written << path;

@@ -1,4 +1,5 @@
 #include "project.h"
+#include "atomic_file.h"
 #include "settings.h"
 
 #include <algorithm>
@@ -102,15 +103,6 @@ QJsonDocument readJson(const QString& path, QString* error) {
     return {};
   }
   return json;
-}
-
-bool writeFileAtomically(const QString& path, const QByteArray& bytes, QString* error) {
-  QSaveFile file(path);
-  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) < 0 || !file.commit()) {
-    if (error) *error = QStringLiteral("Could not save %1: %2").arg(path, file.errorString());
-    return false;
-  }
-  return true;
 }
 
 // Where a position lands after `removed` characters at `position` were replaced by `added` ones.
@@ -280,10 +272,11 @@ bool Project::writeProjectFile(const QString& folder, QString* error) {
   const QJsonObject root{{"version", 2}, {"sequence", sequence_}, {"documents", documents}, {"pages", pages}};
   const QString path = folder + "/project.json";
   QSaveFile file(path);
-  if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(root).toJson(QJsonDocument::Compact)) < 0) {
+  if (!file.open(QIODevice::WriteOnly)) {
     if (error) *error = QStringLiteral("Could not save %1: %2").arg(path, file.errorString());
     return false;
   }
+  if (!writeAll(file, QJsonDocument(root).toJson(QJsonDocument::Compact), error)) return false;
   // A crash between these two steps leaves project.json.bak and the journal, which load() puts together.
   QFile::remove(path + ".bak");
   QFile::rename(path, path + ".bak");
