@@ -2,6 +2,7 @@
 // open the PDF (Poppler), rasterise ahead, the OCR worker's batches, the engine, each result into the project
 // with its autosave; beside the engine alone on the same rendered pages and batches, and the GUI thread's event
 // loop latency meanwhile. Prints one JSON object. A benchmark, not a test: its figures go to docs/perf.json.
+// --soak: many pages through the same pipeline, with the resident memory after a tenth of them and at the end.
 #include <folio/engine.h>
 
 #include <QCommandLineParser>
@@ -16,6 +17,7 @@
 #include <QTimer>
 #include <algorithm>
 #include <cstdio>
+#include <unistd.h>
 
 #include "document.h"
 #include "local_engine_backend.h"
@@ -57,9 +59,11 @@ QString writeScannedPdf(const QString& path, const QList<QImage>& samples, int p
   return path;
 }
 
+Mode run_mode = Mode::Gundam;  // --mode
+
 RunOptions pageOptions(int tokens) {
   RunOptions options;
-  options.mode = Mode::Gundam;
+  options.mode = run_mode;
   options.max_new_tokens = tokens;
   options.ignore_eos = true;  // every page costs the same number of tokens in both runs
   return options;
@@ -89,17 +93,28 @@ struct PipelineFigures {
   double max_event_loop_ms = 0;
   int done = 0, failed = 0;
   QString device;
+  double rss_mb_warm = 0, rss_mb_end = 0;  // resident memory once a tenth of the pages is done, and at the end
 };
 
+double residentMb() {
+  long pages = 0, resident = 0;
+  if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(statm);
+  }
+  return resident * (sysconf(_SC_PAGESIZE) / 1048576.0);
+}
+
 // "Run all" through the app: project with autosave, worker with rasterising ahead, results into the project.
-PipelineFigures runPipeline(const QString& pdf, int pages, const QString& model, Device device, int tokens,
-                            const QString& project_folder) {
+// Project page i reads PDF page i % pdf_pages (a soak run reads more pages than the PDF has).
+PipelineFigures runPipeline(const QString& pdf, int pdf_pages, int pages, const QString& model, Device device,
+                            int tokens, const QString& project_folder) {
   app::Project project;
   project.setFolder(project_folder);
   for (int i = 0; i < pages; ++i) {
     app::Page page;
     page.source = pdf;
-    page.source_page = i;
+    page.source_page = i % pdf_pages;
     project.addPage(page);
   }
   app::OcrService service(app::localEngineFactory(model, device));
@@ -119,7 +134,7 @@ PipelineFigures runPipeline(const QString& pdf, int pages, const QString& model,
       app::PageJob job;
       job.page = i;
       job.source = pdf;
-      job.source_page = i;
+      job.source_page = i % pdf_pages;
       job.options = pageOptions(tokens);
       jobs << job;
       project.setStatus(i, app::PageStatus::Queued);
@@ -129,7 +144,9 @@ PipelineFigures runPipeline(const QString& pdf, int pages, const QString& model,
     worker->enqueue(jobs);
   });
   const auto page_ended = [&] {
+    if (figures.done + figures.failed == std::max(pages / 10, 1)) figures.rss_mb_warm = residentMb();
     if (figures.done + figures.failed < pages) return;
+    figures.rss_mb_end = residentMb();
     figures.seconds = clock.nsecsElapsed() / 1e9;
     loop.exit(0);
   };
@@ -184,15 +201,24 @@ int main(int argc, char** argv) {
                   {"device", "auto, cuda or cpu", "device", "auto"},
                   {"pages", "Pages of the generated scanned PDF", "n", "50"},
                   {"tokens", "Tokens per page (eos ignored)", "n", "1000"},
+                  {"mode", "tiny, small, base, large or gundam", "mode", "gundam"},
                   {"samples", "Page images the PDF is made of (default: the goldens' pages)", "files"},
                   {"pdf", "Read this PDF instead of a generated one", "file"},
-                  {"write-pdf", "Only write the generated scanned PDF here", "file"}});
+                  {"write-pdf", "Only write the generated scanned PDF here", "file"},
+                  {"soak", "A soak run: --pages pages through the pipeline (cycling over a PDF of at most 50), "
+                           "resident memory after a tenth of them and at the end; no engine-alone run"}});
   cli.process(app);
   const QString model = cli.value("model");
   const Device device = cli.value("device") == "cuda" ? Device::Cuda
                         : cli.value("device") == "cpu" ? Device::Cpu
                                                        : Device::Auto;
   int pages = cli.value("pages").toInt();
+  const auto mode = parseMode(cli.value("mode").toStdString());
+  if (!mode) {
+    std::fprintf(stderr, "folio-bench-document: no mode \"%s\"\n", qPrintable(cli.value("mode")));
+    return 2;
+  }
+  run_mode = *mode;
   const int tokens = cli.value("tokens").toInt();
   QStringList sample_paths = cli.values("samples");
   if (sample_paths.isEmpty())
@@ -212,15 +238,31 @@ int main(int argc, char** argv) {
     writeScannedPdf(cli.value("write-pdf"), samples, pages);
     return 0;
   }
-  const QString pdf = cli.isSet("pdf") ? cli.value("pdf") : writeScannedPdf(dir.filePath("scanned.pdf"), samples, pages);
+  const bool soak = cli.isSet("soak");
+  const int pdf_pages_wanted = soak ? std::min(pages, 50) : pages;
+  const QString pdf = cli.isSet("pdf") ? cli.value("pdf")
+                                       : writeScannedPdf(dir.filePath("scanned.pdf"), samples, pdf_pages_wanted);
   const auto opened = app::openDocument(pdf);
   if (!opened.document) {
     std::fprintf(stderr, "folio-bench-document: %s\n", qPrintable(opened.error));
     return 2;
   }
-  pages = std::min(pages, opened.document->pageCount());
-  const auto pipeline = runPipeline(pdf, pages, model, device, tokens, dir.filePath("project"));
+  const int pdf_pages = opened.document->pageCount();
+  if (!soak) pages = std::min(pages, pdf_pages);
+  const auto pipeline = runPipeline(pdf, pdf_pages, pages, model, device, tokens, dir.filePath("project"));
   if (pipeline.seconds <= 0) return 1;
+  if (soak) {
+    const QJsonObject out{{"pages", pages},
+                          {"pages_done", pipeline.done},
+                          {"pages_failed", pipeline.failed},
+                          {"seconds", pipeline.seconds},
+                          {"rss_mb_after_first_tenth", pipeline.rss_mb_warm},
+                          {"rss_mb_end", pipeline.rss_mb_end},
+                          {"rss_growth_pct", 100 * (pipeline.rss_mb_end / pipeline.rss_mb_warm - 1)},
+                          {"device", pipeline.device}};
+    std::printf("%s\n", QJsonDocument(out).toJson(QJsonDocument::Compact).constData());
+    return pipeline.done == pages ? 0 : 1;
+  }
   std::string model_dir = model.toStdString();
   if (model_dir.empty()) model_dir = findModel().found.value_or("");
   const double engine_pages_s = enginePagesPerSecond(pdf, pages, model_dir, device, tokens);
