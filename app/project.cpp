@@ -502,19 +502,26 @@ void Project::changed(int index) {
   scheduleSave();
 }
 
-// One line per change, written through to the OS at once: a kill right after a keystroke keeps it.
+// One line per change, written through to the OS at once (unbuffered): a kill right after a keystroke keeps it.
 void Project::journal(QJsonObject entry) {
   if (folder_.isEmpty()) return;
   if (!journal_.isOpen()) {
     journal_.setFileName(folder_ + "/" + kJournalName);
-    if (!journal_.open(QIODevice::WriteOnly | QIODevice::Append)) {
+    if (!journal_.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Unbuffered)) {
       emit saveFailed(tr("Could not write %1: %2").arg(journal_.fileName(), journal_.errorString()));
       return;
     }
   }
   entry["sequence"] = ++sequence_;
-  journal_.write(QJsonDocument(entry).toJson(QJsonDocument::Compact) + '\n');
-  journal_.flush();
+  const QByteArray line = QJsonDocument(entry).toJson(QJsonDocument::Compact) + '\n';
+  const qint64 before = journal_.size();
+  if (journal_.write(line) != line.size()) {
+    // A full disk: the cut line comes off again, so that the next entry starts a line of its own instead of being
+    // lost with it at replay. The change stays in memory and goes into the next save.
+    journal_.resize(before);
+    emit saveFailed(tr("Could not write %1: the disk is full or the file is too large (%2)")
+                        .arg(journal_.fileName(), journal_.errorString()));
+  }
 }
 
 void Project::clearJournal() {

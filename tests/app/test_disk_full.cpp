@@ -79,6 +79,29 @@ class DiskFullTest : public QObject {
     QCOMPARE(reloaded.pageCount(), 2);
   }
 
+  // An edit whose journal line does not fit leaves no half line behind: the next edit's line replays after a kill.
+  void journalLinesStayWhole() {
+    QTemporaryDir dir, killed;
+    QString error;
+    app::Project project;
+    project.setFolder(dir.path());
+    project.addPage(donePage("# Saved"));
+    QVERIFY2(project.save(&error), qPrintable(error));
+    QSignalSpy failed(&project, &app::Project::saveFailed);
+    {
+      DiskFull full(16);
+      project.applyEdit(0, "# Saved, then edited on a full disk", 7, 0, 28);
+    }
+    QCOMPARE(failed.count(), 1);
+    project.applyEdit(0, "# Saved, then edited on a full disk, and again", 35, 0, 11);
+    // What a kill leaves: the files as they are now, before any pending save; the journal holds the edits.
+    for (const QString& name : QDir(dir.path()).entryList(QDir::Files))
+      QVERIFY(QFile::copy(dir.filePath(name), killed.filePath(name)));
+    app::Project reloaded;
+    QVERIFY2(reloaded.load(killed.path(), &error), qPrintable(error));
+    QCOMPARE(reloaded.page(0).markdown, QStringLiteral("# Saved, then edited on a full disk, and again"));
+  }
+
   void exportKeepsThePreviousFile() {
     QTemporaryDir dir;
     app::Project project;
