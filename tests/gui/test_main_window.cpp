@@ -144,10 +144,11 @@ class MainWindowTest : public QObject {
     ticker.stop();
     const qint64 total = clock.elapsed();
     qInfo("worst event-loop gap during inference: %lld ms of %lld ms", worst, total);
-    // Inference on the GUI thread would freeze it for a whole page (hundreds of ms); so would rendering or laying
-    // out a page at every status change. The bound is the real engine's (gui_test_real_engine) and holds on a
-    // loaded 2-core machine; it tells the two apart as long as the run takes far longer than it.
-    constexpr qint64 kBound = 50;
+    // Inference on the GUI thread would freeze it for a whole page (about 500 ms here); so would rendering or
+    // laying out a page at every status change. The bound is the real engine's (gui_test_real_engine): above the
+    // 56-62 ms a shared CI machine's scheduler alone has cost, far below a page; it tells the two apart as long as
+    // the run takes far longer than it.
+    constexpr qint64 kBound = 150;
     QVERIFY2(total > 4 * kBound, qPrintable(QString::number(total)));
     QVERIFY2(worst < kBound, qPrintable(QString::number(worst)));
   }

@@ -176,13 +176,15 @@ class RealEngineTest : public QObject {
     QVERIFY2(window.bannerText().isEmpty(), qPrintable(window.bannerText()));
     for (int i = 0; i < kPages; ++i) QCOMPARE(window.project().page(i).status, app::PageStatus::Done);
     // The run lasts far longer than the bound, so a GUI thread that waited on the engine would exceed it.
-    QVERIFY2(total > 20 * kBoundMs, qPrintable(QString::number(total)));
+    QVERIFY2(total > 8 * kBoundMs, qPrintable(QString::number(total)));
     QVERIFY2(worst < kBoundMs, qPrintable(QString::number(worst)));
   }
 
  private:
   static constexpr int kPages = 8;
-  static constexpr qint64 kBoundMs = 50;
+  // A page takes the engine about 2 s here, so a GUI thread that waited for it would miss the bound by far;
+  // scheduling alone on a shared CI machine has cost 62 ms.
+  static constexpr qint64 kBoundMs = 150;
 
   QString model() const { return model_dir_.filePath("model"); }
   ui::BackendMaker cpuEngine() const {
