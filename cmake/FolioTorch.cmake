@@ -67,6 +67,11 @@ else()
       "$ENV{HOME}/.cache/folio/cuda-runtime/nvidia/cuda_runtime/lib"
       "$ENV{HOME}/.cache/folio/cuda-runtime/nvidia/cuda_cupti/lib")
 endif()
-string(JOIN ":" _rpath ${_rpath_dirs})
-target_link_options(folio_torch INTERFACE "LINKER:-rpath,${_rpath}" "LINKER:--allow-shlib-undefined")
+# The build tree's binaries find these folders through their RPATH; installed ones (packaging/) find copies of
+# the libraries in ../lib/folio instead, and the package is made from what the build RPATH resolves.
+set(CMAKE_BUILD_RPATH ${_rpath_dirs})
+set(CMAKE_INSTALL_RPATH "$ORIGIN/../lib/folio")
+set(FOLIO_TORCH_RPATH_DIRS ${_rpath_dirs})
+set(FOLIO_TORCH_SITE_DIR "${_site}")
+target_link_options(folio_torch INTERFACE "LINKER:--allow-shlib-undefined")
 add_library(folio::torch ALIAS folio_torch)

@@ -22,7 +22,9 @@ folio_install_apt() {
   [ "${FOLIO_GUI:-ON}" = OFF ] ||
     packages+=(qt6-base-dev qt6-base-dev-tools libpoppler-qt6-dev libopencv-dev libdtl-dev xvfb xauth
       libpodofo-dev libcmark-gfm-dev libcmark-gfm-extensions-dev fonts-dejavu-core fonts-droid-fallback pandoc
-      poppler-utils python3-jsonschema clang)  # clang: libFuzzer for the fuzz harnesses (scripts/fuzz)
+      poppler-utils python3-jsonschema
+      clang  # libFuzzer for the fuzz harnesses (scripts/fuzz)
+      dpkg-dev help2man appstream desktop-file-utils)  # the .deb (scripts/package) and its test
   local missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
