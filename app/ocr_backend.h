@@ -21,6 +21,9 @@ class OcrBackend {
   virtual QString description() const = 0;
   // Which model reads the pages, e.g. "DeepSeek-OCR-2 (snapshot folder)": stored with each page it reads.
   virtual QString modelName() const { return {}; }
+  // Which of the model's files changed on disk since the backend loaded them, as a sentence for the window, or
+  // empty: the worker loads the model again before its next pages.
+  virtual QString changedOnDisk() const { return {}; }
   // The resolution modes its model has (DeepSeek-OCR-2 lacks Tiny and Large).
   virtual std::vector<Mode> modes() const { return supportedModes(ModelFamily::DeepseekOcr); }
 

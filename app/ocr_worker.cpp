@@ -56,13 +56,41 @@ void OcrWorker::loadBackend() {
   try {
     backend_ = factory_();
     at_once_ = std::max(backend_->pagesInFlight(), 1);
-    modes_ = backend_->modes();
-    model_name_ = backend_->modelName();
+    {
+      QMutexLocker lock(&mutex_);
+      modes_ = backend_->modes();
+      model_name_ = backend_->modelName();
+    }
     emit backendReady(backend_->description());
   } catch (const std::exception& error) {
     backend_error_ = QString::fromUtf8(error.what());
     emit backendFailed(backend_error_);
   }
+}
+
+std::vector<Mode> OcrWorker::modes() const {
+  QMutexLocker lock(&mutex_);
+  return modes_;
+}
+
+QString OcrWorker::modelName() const {
+  QMutexLocker lock(&mutex_);
+  return model_name_;
+}
+
+// Looked at before each batch, not watched: a stat of a few files costs microseconds next to a page, and the
+// pages of a batch then all run on one model. Pages already running finish on the model they started with.
+void OcrWorker::reloadIfModelChanged() {
+  if (backend_) {
+    const QString change = backend_->changedOnDisk();
+    if (change.isEmpty()) return;
+    emit modelChanged(change);
+  } else if (!reload_failed_) {
+    return;  // never loaded: the first failure stands (no model found, a wrong folder)
+  }
+  backend_.reset();  // frees the old weights before the new ones load
+  loadBackend();
+  reload_failed_ = !backend_;
 }
 
 void OcrWorker::enqueue(const PageJob& job) { enqueue(QList<PageJob>{job}); }
@@ -147,6 +175,7 @@ std::optional<OcrWorker::ReadyJob> OcrWorker::prepare(const PageJob& job) {
 }
 
 void OcrWorker::runJobs(const QList<PageJob>& jobs) {
+  reloadIfModelChanged();
   std::vector<ReadyJob> ready;
   for (const PageJob& job : jobs)
     if (auto prepared = prepare(job)) ready.push_back(std::move(*prepared));
@@ -159,7 +188,7 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
     for (ReadyJob& r : ready) {
       pages.push_back(std::move(r.input));
       options.push_back(r.job.options);
-      options.back().mode = availableMode(options.back().mode, modes_);
+      options.back().mode = availableMode(options.back().mode, modes_);  // mutex_ held
       cancels.push_back(r.cancel.get());
       running_.insert(r.job.page, r.cancel);
     }
@@ -209,7 +238,7 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
 void OcrWorker::finish(const ReadyJob& ready, Result result, const QString& loop) {
   JobOutcome outcome = ready.outcome;
   outcome.result = std::move(result);
-  outcome.model = model_name_;
+  outcome.model = modelName();
   if (!loop.isEmpty()) outcome.review_reasons << loop;
   outcome.review_reasons << reviewReasons(outcome.result);  // while cancelled still says who cut the text
   outcome.stopped_early = !loop.isEmpty() && outcome.result.cancelled;

@@ -62,9 +62,9 @@ class OcrWorker : public QObject {
   // Takes the page's jobs out of the queue (returns the page once for each) and cancels it if it runs.
   QList<int> cancelPage(int page);
   QList<int> cancelAll();  // empties the queue (returns the pages it held) and cancels the running pages
-  // The backend's modes; read after backendReady (written on the worker's thread before it is emitted).
-  const std::vector<Mode>& modes() const { return modes_; }
-  const QString& modelName() const { return model_name_; }
+  // The backend's modes and model; set before backendReady (again after the model is reloaded).
+  std::vector<Mode> modes() const;
+  QString modelName() const;
 
  public slots:
   void loadBackend();
@@ -72,6 +72,9 @@ class OcrWorker : public QObject {
  signals:
   void backendReady(const QString& description);
   void backendFailed(const QString& message);
+  // The model's files changed on disk (the message says which): the worker loads it again before the next pages
+  // and reports backendReady or backendFailed once more.
+  void modelChanged(const QString& message);
   void pageStarted(int page);
   void pageProgress(int page, const QString& raw_text, int tokens, double tokens_per_second);
   void pageFinished(int page, const folio::app::JobOutcome& outcome);
@@ -95,12 +98,15 @@ class OcrWorker : public QObject {
   void finish(const ReadyJob& ready, Result result, const QString& loop);
   // Starts rendering the pages of the queue's next jobs, as many as run together; mutex_ held.
   void prefetchQueued();
+  // Loads the model again if its files changed since it was loaded, or retries a reload that failed.
+  void reloadIfModelChanged();
 
   BackendFactory factory_;
   std::unique_ptr<OcrBackend> backend_;
-  std::vector<Mode> modes_;  // the backend's, set before backendReady
-  QString model_name_;       // the backend's modelName(), set before backendReady
+  std::vector<Mode> modes_;  // the backend's, set before backendReady; mutex_
+  QString model_name_;       // the backend's modelName(), set before backendReady; mutex_
   QString backend_error_;
+  bool reload_failed_ = false;  // the model changed on disk and could not be loaded again (yet)
   std::atomic<int> at_once_{1};  // the backend's pagesInFlight(), readable from any thread
   PagePrefetcher prefetcher_;
   mutable QMutex mutex_;

@@ -291,6 +291,10 @@ void MainWindow::startBackend() {
     emit backendStateChanged(true);
   });
   connect(worker, &app::OcrWorker::backendFailed, this, &MainWindow::onBackendFailed);
+  connect(worker, &app::OcrWorker::modelChanged, this, [this](const QString& message) {
+    showError(message);
+    start_->setModelStatus(tr("Loading the model again…"));
+  });
   connect(worker, &app::OcrWorker::pageStarted, this, &MainWindow::onPageStarted);
   connect(worker, &app::OcrWorker::pageProgress, this, &MainWindow::onPageProgress);
   connect(worker, &app::OcrWorker::pageFinished, this, &MainWindow::onPageFinished);

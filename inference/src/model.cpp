@@ -83,7 +83,10 @@ class Checkpoint {
 Weights loadWeights(const ModelConfig& config, const fs::path& dir, torch::Device device, torch::ScalarType dtype) {
   const Checkpoint checkpoint(dir);
   Weights weights;
-  for (const auto& [name, shape] : expectedTensors(config)) weights.set(name, checkpoint.tensor(name, shape).to(device, dtype));
+  // Always a copy, even where device and dtype match the file: a tensor still on the memory map would read what
+  // a rewrite of the file puts there, and die of SIGBUS if the file is cut short under the running app.
+  for (const auto& [name, shape] : expectedTensors(config))
+    weights.set(name, checkpoint.tensor(name, shape).to(device, dtype, /*non_blocking=*/false, /*copy=*/true));
   return weights;
 }
 

@@ -176,6 +176,23 @@ class TestEngine : public QObject {
     QCOMPARE(engine_->pagesInFlight(), 1);  // the CPU decodes one page at a time
   }
 
+  // The engine owns its weights once loaded: a `cp` over the file (which cuts it short first) changes nothing
+  // for the running engine. A tensor left on the file's memory map would die of SIGBUS here.
+  void weightsOutliveTheirFile() {
+    const fs::path copy = dir_.filePath("outlive").toStdString();
+    fs::copy(model_dir_, copy, fs::copy_options::recursive);
+    folio::EngineOptions options;
+    options.model_dir = copy.string();
+    options.device = folio::Device::Cpu;
+    options.dtype = folio::DType::BFloat16;  // the file's own: loading converts nothing
+    const auto engine = folio::Engine::load(options);
+    const auto before = engine->run(page(300, 200), tinyRun(8));
+    for (const auto& entry : fs::directory_iterator(copy))
+      if (entry.path().extension() == ".safetensors") fs::resize_file(entry.path(), 0);
+    const auto after = engine->run(page(300, 200), tinyRun(8));
+    QCOMPARE(after.raw_text, before.raw_text);
+  }
+
   void emptyPageIsAnError() {
     QVERIFY_THROWS_EXCEPTION(folio::Error, engine_->run(folio::RgbImage{}, folio::RunOptions{}));
   }
