@@ -130,11 +130,12 @@ QString describeModelFolder(const QString& folder) {
 
 bool modelMissing(const QString& model_dir) { return model_dir.isEmpty() && !findModel().found; }
 
-BackendFactory localEngineFactory(const QString& model_dir, Device device) {
-  return [model_dir, device]() -> std::unique_ptr<OcrBackend> {
+BackendFactory localEngineFactory(const QString& model_dir, Device device, EngineOptions::EightBit eight_bit) {
+  return [model_dir, device, eight_bit]() -> std::unique_ptr<OcrBackend> {
     EngineOptions options;
     options.model_dir = resolveModelDir(model_dir);
     options.device = device;
+    options.eight_bit = eight_bit;
     // The engine computes on every core but one: the GUI thread keeps that one, so the window answers while a
     // page runs on the CPU (there, a page's math would otherwise take every core for seconds at a time).
     options.cpu_threads = std::max(1, QThread::idealThreadCount() - 1);

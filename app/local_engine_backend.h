@@ -7,7 +7,8 @@ namespace folio::app {
 
 // model_dir empty: use folio::findModel(). When no model is found the factory throws an Error that says
 // where Folio looked and how to get the model.
-BackendFactory localEngineFactory(const QString& model_dir, Device device);
+BackendFactory localEngineFactory(const QString& model_dir, Device device,
+                                  EngineOptions::EightBit eight_bit = EngineOptions::EightBit::Auto);
 
 // How a page remembers the model that read it: "DeepSeek-OCR-2 (<folder name>)".
 QString modelNameFor(ModelFamily family, const QString& model_dir);

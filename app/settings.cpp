@@ -17,11 +17,27 @@ Device deviceFromName(const QString& name) {
   return Device::Auto;
 }
 
+QString eightBitName(EngineOptions::EightBit choice) {
+  switch (choice) {
+    case EngineOptions::EightBit::On: return QStringLiteral("on");
+    case EngineOptions::EightBit::Off: return QStringLiteral("off");
+    case EngineOptions::EightBit::Auto: break;
+  }
+  return QStringLiteral("auto");
+}
+
+EngineOptions::EightBit eightBitFromName(const QString& name) {
+  if (name == "on") return EngineOptions::EightBit::On;
+  if (name == "off") return EngineOptions::EightBit::Off;
+  return EngineOptions::EightBit::Auto;
+}
+
 // Mode and task names are stored as indices so app/ needs no engine code to read them back.
 AppSettings AppSettings::load(QSettings& settings) {
   AppSettings loaded;
   loaded.model_dir = settings.value("model_dir").toString();
   loaded.device = deviceFromName(settings.value("device", "auto").toString());
+  loaded.eight_bit = eightBitFromName(settings.value("eight_bit", "auto").toString());
   loaded.mode = static_cast<Mode>(std::clamp(settings.value("mode", int(Mode::Gundam)).toInt(), 0, 4));
   loaded.task = static_cast<Task>(std::clamp(settings.value("task", int(Task::Markdown)).toInt(), 0, 5));
   loaded.dpi = std::clamp(settings.value("dpi", 144.0).toDouble(), kMinDpi, kMaxDpi);
@@ -34,6 +50,7 @@ AppSettings AppSettings::load(QSettings& settings) {
 void AppSettings::save(QSettings& settings) const {
   settings.setValue("model_dir", model_dir);
   settings.setValue("device", deviceName(device));
+  settings.setValue("eight_bit", eightBitName(eight_bit));
   settings.setValue("mode", int(mode));
   settings.setValue("task", int(task));
   settings.setValue("dpi", dpi);

@@ -14,6 +14,7 @@ inline constexpr double kMinDpi = 36, kMaxDpi = 600;
 struct AppSettings {
   QString model_dir;  // empty: search (folio::findModel)
   Device device = Device::Auto;
+  EngineOptions::EightBit eight_bit = EngineOptions::EightBit::Auto;  // the decoder's weights in 8 bits
   Mode mode = Mode::Gundam;
   Task task = Task::Markdown;
   double dpi = 144;
@@ -27,5 +28,7 @@ struct AppSettings {
 
 QString deviceName(Device device);
 Device deviceFromName(const QString& name);
+QString eightBitName(EngineOptions::EightBit choice);  // "auto", "on", "off"
+EngineOptions::EightBit eightBitFromName(const QString& name);
 
 }  // namespace folio::app

@@ -15,6 +15,8 @@
 #              kernel check, bf16 parity and the quick benchmark of that build
 #   ocr2       DeepSeek-OCR-2 (alone: the v1 checkpoints are not written): transformers' full-decoder goldens if
 #              tests/data/goldens_ocr2 lacks them, parity full fp32 and bf16, folio-bench
+#   eight-bit  8-bit weights: folio-cli quantize of the full checkpoint, folio-cli compare of the 8-bit model with
+#              the bf16 one on the golden prompts, folio-bench of the 8-bit folder (batched up to 8 pages)
 #   app        (needs .deps/qt from scripts/gpu-deps.sh app) the `app` and `gui` test labels on the GPU, then
 #              folio-bench-document: the app's pipeline on a 50-page scanned PDF, 1000 tokens a page
 # FOLIO_SHARED_DIR names another copy of ../shared (the app step needs only model/ and the goldens' page images).
@@ -51,7 +53,7 @@ for p in glob.glob('$1/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm
 pack_logs() {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt" 2>&1 || true
   (cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
-    upstream_base.json gpu.txt ctest_app_gui.log reference_bf16.err goldens_ocr2.log synth_ocr2.log 2>/dev/null))
+    upstream_base.json gpu.txt ctest_app_gui.log quantize.log reference_bf16.err goldens_ocr2.log synth_ocr2.log 2>/dev/null))
 }
 trap pack_logs EXIT
 trap 'echo "gpu-check: stopped, a check failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
@@ -93,6 +95,13 @@ if [[ $steps == *" ptx "* ]]; then
   FOLIO_CUDA_ARCHS=80-virtual build_and_check_kernels ptx
   parity /tmp/full bf16 full "$out/parity_full_bf16_cuda_ptx80.json"
   "$build/tools/folio-bench" --model /tmp/full --batches 0 --reps 3 --json > "$out/perf_ptx80.json"
+fi
+if [[ $steps == *" eight-bit "* ]]; then
+  { time "$cli" quantize /tmp/full -o /tmp/full-int8; } > "$out/quantize.log" 2>&1 || { tail -5 "$out/quantize.log"; exit 1; }
+  tail -4 "$out/quantize.log"
+  "$cli" compare --model /tmp/full-int8 --reference-model /tmp/full --device cuda --dtype bf16 --goldens $goldens \
+    --json "$out/compare_int8.json"
+  "$build/tools/folio-bench" --model /tmp/full-int8 --batches 1 8 --json | tee "$out/perf_int8.json"
 fi
 if [[ $steps == *" app "* ]]; then
   ctest --test-dir "$build" -L 'app|gui' --output-on-failure > "$out/ctest_app_gui.log" 2>&1 \

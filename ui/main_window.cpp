@@ -1013,6 +1013,11 @@ void MainWindow::settingsDialog() {
   auto* device = new QComboBox(&dialog);
   device->addItems({"auto", "cpu", "cuda"});
   device->setCurrentText(app::deviceName(settings_.device));
+  auto* eight_bit = new QComboBox(&dialog);
+  eight_bit->addItems({"auto", "on", "off"});
+  eight_bit->setCurrentText(app::eightBitName(settings_.eight_bit));
+  eight_bit->setToolTip(tr("The decoder's weights in 8 bits: about 4 GB of GPU memory instead of 7. "
+                           "Auto: when the GPU has less than 10 GB free."));
   auto* mode = new QComboBox(&dialog);
   fillModeBox(mode, settings_.mode);
   auto* task = new QComboBox(&dialog);
@@ -1026,6 +1031,7 @@ void MainWindow::settingsDialog() {
   form->addRow(tr("Model folder"), model);
   form->addRow(QString(), model_kind);
   form->addRow(tr("Device"), device);
+  form->addRow(tr("8-bit weights"), eight_bit);
   form->addRow(tr("Default mode"), mode);
   form->addRow(tr("Default task"), task);
   form->addRow(tr("PDF dpi for the model"), dpi);
@@ -1039,10 +1045,12 @@ void MainWindow::settingsDialog() {
   connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
   connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
   if (dialog.exec() != QDialog::Accepted) return;
-  bool engine_changed =
-      model->currentText() != settings_.model_dir || device->currentText() != app::deviceName(settings_.device);
+  bool engine_changed = model->currentText() != settings_.model_dir ||
+                        device->currentText() != app::deviceName(settings_.device) ||
+                        eight_bit->currentText() != app::eightBitName(settings_.eight_bit);
   settings_.model_dir = model->currentText();
   settings_.device = app::deviceFromName(device->currentText());
+  settings_.eight_bit = app::eightBitFromName(eight_bit->currentText());
   settings_.mode = static_cast<Mode>(mode->currentIndex());
   settings_.task = static_cast<Task>(task->currentIndex());
   settings_.dpi = dpi->value();

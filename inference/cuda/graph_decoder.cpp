@@ -19,16 +19,17 @@ namespace {
 std::string layerPrefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
 
 AlwaysOnMlp mlpAt(const Weights& weights, const std::string& prefix) {
-  return AlwaysOnMlp{weights.at(prefix + "gate_proj.weight"), weights.at(prefix + "up_proj.weight"),
-                     weights.at(prefix + "down_proj.weight")};
+  return AlwaysOnMlp{LinearWeight::at(weights, prefix + "gate_proj.weight"),
+                     LinearWeight::at(weights, prefix + "up_proj.weight"),
+                     LinearWeight::at(weights, prefix + "down_proj.weight")};
 }
 
 // x times the weights (stacked along the output features), through the small-batch GEMV for a few rows (cuBLAS
-// is latency-bound there), else cuBLAS.
-torch::Tensor project(const torch::Tensor& x, const std::vector<torch::Tensor>& weights) {
+// is latency-bound there), else cuBLAS (8-bit weights dequantized for it).
+torch::Tensor project(const torch::Tensor& x, const std::vector<LinearWeight>& weights) {
   if (x.size(0) <= kSmallBatchMaxRows) return smallBatchLinear(x, weights);
   std::vector<torch::Tensor> parts;
-  for (const auto& w : weights) parts.push_back(F::linear(x, w));
+  for (const auto& w : weights) parts.push_back(w.forward(x));
   return parts.size() == 1 ? parts.front() : torch::cat(parts, 1);
 }
 
@@ -49,21 +50,21 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
     throw Error("the CUDA graph decoder needs bf16 weights on the GPU");
   norm_ = weights.at("model.norm.weight");
   router_config_ = {config.num_experts_per_tok, config.norm_topk_prob, config.routed_scaling_factor};
-  lm_head_ = weights.at("lm_head.weight");
+  lm_head_ = LinearWeight::at(weights, "lm_head.weight");
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const auto p = layerPrefix(i);
     Layer layer;
     layer.input_layernorm = weights.at(p + "input_layernorm.weight");
     layer.post_attention_layernorm = weights.at(p + "post_attention_layernorm.weight");
-    layer.q_proj = weights.at(p + "self_attn.q_proj.weight");
-    layer.k_proj = weights.at(p + "self_attn.k_proj.weight");
-    layer.v_proj = weights.at(p + "self_attn.v_proj.weight");
-    layer.o_proj = weights.at(p + "self_attn.o_proj.weight");
+    layer.q_proj = LinearWeight::at(weights, p + "self_attn.q_proj.weight");
+    layer.k_proj = LinearWeight::at(weights, p + "self_attn.k_proj.weight");
+    layer.v_proj = LinearWeight::at(weights, p + "self_attn.v_proj.weight");
+    layer.o_proj = LinearWeight::at(weights, p + "self_attn.o_proj.weight");
     layer.moe = i >= config.first_k_dense_replace;
     if (layer.moe) {
       layer.router = weights.at(p + "mlp.gate.weight");
-      layer.experts_gate_up = weights.at(p + "mlp.experts.gate_up_proj.stacked");
-      layer.experts_down = weights.at(p + "mlp.experts.down_proj.stacked");
+      layer.experts_gate_up = LinearWeight::at(weights, p + "mlp.experts.gate_up_proj.stacked");
+      layer.experts_down = LinearWeight::at(weights, p + "mlp.experts.down_proj.stacked");
       layer.mlp = mlpAt(weights, p + "mlp.shared_experts.");
     } else {
       layer.mlp = mlpAt(weights, p + "mlp.");
@@ -91,13 +92,17 @@ bool GraphDecoder::supports(const DecoderConfig& c) {
          c.moe_intermediate_size % 8 == 0 && c.n_routed_experts <= 256 && c.num_experts_per_tok <= 16;
 }
 
+static_assert(GraphDecoder::kMaxEightBitBatch <= kSmallBatchMaxRows, "8-bit batches must fit the GEMV kernels");
+
 bool GraphDecoder::fewRoutes(const Layer& layer, std::int64_t rows) const {
-  return rows * config_.num_experts_per_tok <= layer.experts_gate_up.size(0) / 2;
+  if (layer.experts_gate_up.quantized()) return rows <= kMaxEightBitBatch;
+  return rows * config_.num_experts_per_tok <= layer.experts_gate_up.weight.size(0) / 2;
 }
 
 // A dense layer's MLP on its input h [B, H] bf16 -> [B, H], to be added to the residual stream.
 torch::Tensor GraphDecoder::mlpForward(const Layer& layer, const torch::Tensor& h) const {
-  if (h.size(0) > kSmallBatchMaxRows / 2) return mlpByCublas(layer.mlp, h);
+  const int kernel_rows = layer.mlp.gate_proj.quantized() ? kMaxEightBitBatch : kSmallBatchMaxRows / 2;
+  if (h.size(0) > kernel_rows) return mlpByCublas(layer.mlp, h);
   return expertOutputs(expertActivations(h, {}, {}, layer.mlp), {}, {}, {}, layer.mlp);
 }
 
@@ -117,7 +122,7 @@ torch::Tensor GraphDecoder::moeForward(const Layer& layer, const NormedRoute& ro
 std::array<torch::Tensor, 3> GraphDecoder::projectQkv(const Layer& layer, torch::Tensor& x,
                                                       const torch::Tensor& pending) const {
   const auto hidden = config_.hidden_size;
-  const std::vector<torch::Tensor> weights{layer.q_proj, layer.k_proj, layer.v_proj};
+  const std::vector<LinearWeight> weights{layer.q_proj, layer.k_proj, layer.v_proj};
   torch::Tensor qkv;  // [B, 3H]
   if (x.size(0) <= kSmallBatchMaxRows) {
     auto normed = smallBatchNormedLinear(x, pending, layer.input_layernorm, config_.rms_norm_eps, weights);
@@ -141,7 +146,7 @@ torch::Tensor GraphDecoder::layerForward(const Layer& layer, int index, torch::T
   const bool few = fewRoutes(layer, x.size(0));
   const auto route = addRmsNormRouteTopK(x, attention_out, layer.post_attention_layernorm, eps, layer.router,
                                          router_config_, router_arrivals_, few ? &layer.mlp : nullptr,
-                                         static_cast<int>(layer.experts_gate_up.size(1) / 2));
+                                         static_cast<int>(layer.experts_gate_up.weight.size(1) / 2));
   x = route.x;
   return moeForward(layer, route);
 }
@@ -152,7 +157,7 @@ void GraphDecoder::forward(int bucket) {
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) pending = layerForward(layers_[i], i, x, pending, bucket);
   const auto normed = addRmsNorm(x, pending, norm_, config_.rms_norm_eps);
   // float32 logits either way (logitsOf says why); one row through our GEMV, which overlaps the kernel before it.
-  logits_ = normed.size(0) == 1 ? logitsGemv(normed, lm_head_) : logitsOf(normed, lm_head_);
+  logits_ = normed.size(0) == 1 ? logitsGemv(normed, lm_head_) : logitsOf(normed, lm_head_.dense(normed.scalar_type()));
   argmax_ = argmaxRows(logits_, inputs_);  // the picks and the next positions become the next step's inputs
 }
 

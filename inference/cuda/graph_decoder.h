@@ -24,12 +24,15 @@ namespace folio::cuda {
 
 class GraphDecoder : public BatchStepper, public TokenStepper {
  public:
-  // Takes the decoder weights (bf16 on the GPU) and the stacked expert tensors that OcrModel::load adds
-  // (model.layers.N.mlp.experts.{gate_up,down}_proj.stacked). Each of the `batch` slots holds up to `capacity`
+  // Takes the decoder weights (bf16 on the GPU, the linear layers bf16 or 8-bit) and the stacked expert tensors
+  // that OcrModel::load adds (model.layers.N.mlp.experts.{gate_up,down}_proj.stacked, with their scales). Each of the `batch` slots holds up to `capacity`
   // positions (prompt and generated tokens).
   GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch = 1, int capacity = 0);
   // Whether the decode kernels take this model's sizes (multiples of 8, at most 256 experts, ...).
   static bool supports(const DecoderConfig& config);
+  // 8-bit weights are read by the GEMV kernels only, which take up to this many rows: more would need cuBLAS's
+  // GEMMs, and so every weight dequantized on every step.
+  static constexpr int kMaxEightBitBatch = 8;
 
   int batch() const override { return static_cast<int>(slots_.size()); }
   int capacity() const { return cache_.capacity(); }
@@ -53,11 +56,12 @@ class GraphDecoder : public BatchStepper, public TokenStepper {
 
  private:
   struct Layer {
-    torch::Tensor input_layernorm, q_proj, k_proj, v_proj, o_proj, post_attention_layernorm;
-    AlwaysOnMlp mlp;                // dense layers: the MLP; MoE layers: the shared experts
-    torch::Tensor router;           // MoE layers: mlp.gate [E, H] (bf16)
-    torch::Tensor experts_gate_up;  // [E, 2I, H]: gate_proj rows, then up_proj rows
-    torch::Tensor experts_down;     // [H, E, I]
+    torch::Tensor input_layernorm, post_attention_layernorm;
+    LinearWeight q_proj, k_proj, v_proj, o_proj;
+    AlwaysOnMlp mlp;               // dense layers: the MLP; MoE layers: the shared experts
+    torch::Tensor router;          // MoE layers: mlp.gate [E, H] (bf16)
+    LinearWeight experts_gate_up;  // [E, 2I, H]: gate_proj rows, then up_proj rows
+    LinearWeight experts_down;     // [H, E, I]
     bool moe = false;
   };
   struct Captured {
@@ -89,7 +93,8 @@ class GraphDecoder : public BatchStepper, public TokenStepper {
 
   DecoderConfig config_;
   RouterConfig router_config_;
-  torch::Tensor embed_tokens_, norm_, lm_head_, rope_cos_, rope_sin_;
+  torch::Tensor embed_tokens_, norm_, rope_cos_, rope_sin_;
+  LinearWeight lm_head_;
   std::vector<Layer> layers_;
   torch::Tensor router_arrivals_;            // addRmsNormRouteTopK's block counters, zero between launches
   torch::Tensor attention_arrivals_;         // decodeAttention's, the same way

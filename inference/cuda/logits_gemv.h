@@ -6,11 +6,13 @@
 
 #include <ATen/ATen.h>
 
+#include "linear_weight.h"
+
 namespace folio::cuda {
 
-// x [1, K] bf16 times weight [N, K] bf16 (contiguous, K a multiple of 8 up to kLogitsMaxK) -> [1, N] float32,
-// accumulated in float32.
-at::Tensor logitsGemv(const at::Tensor& x, const at::Tensor& weight);
+// x [1, K] bf16 times weight [N, K] (bf16 or 8-bit; contiguous, K a multiple of 8 up to kLogitsMaxK) -> [1, N]
+// float32, accumulated in float32.
+at::Tensor logitsGemv(const at::Tensor& x, const LinearWeight& weight);
 constexpr int kLogitsMaxK = 2048;
 
 }  // namespace folio::cuda

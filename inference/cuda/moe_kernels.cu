@@ -37,8 +37,9 @@ struct RouterArgs {
   long long* ids;              // [rows, k]
   float* weights;              // [rows, k]
   int router_blocks;           // blocks per row that compute router logits; the rest compute shared experts
-  const __nv_bfloat16 *shared_gate, *shared_up;  // [S, H] each, when shared experts are computed here
-  int shared_inner;                              // S
+  const void *shared_gate, *shared_up;  // [S, H] each (the kernel's W), when shared experts are computed here
+  const float *shared_gate_scale, *shared_up_scale;  // 8-bit: [S] each; bf16: null
+  int shared_inner;                                  // S
   __nv_bfloat16* activations;  // [rows, k*I + S]: the shared experts' activations go after the k*I routed ones
   int activation_stride, routed_units;  // k*I + S and k*I
 };
@@ -49,8 +50,9 @@ struct RouterArgs {
 // serial top-k instead of after it. Each warp holds its weight rows in registers before the wait. Every block
 // first takes its row's residual step and RMSNorm into shared memory (the blocks of column 0 also write them
 // out). The row's last router block to finish (counted in arrivals[row], which it resets for the next launch)
-// takes the softmax and picks the top k by repeated arg-max (lower index first on ties).
-template <typename Delta>
+// takes the softmax and picks the top k by repeated arg-max (lower index first on ties). The router's rows are
+// bf16 in either format; the shared experts' are W.
+template <typename Delta, typename W>
 __global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
   __shared__ __align__(16) __nv_bfloat16 h[kMaxHidden];
   const int experts = a.experts, top_k = a.top_k, chunks = a.hidden / 8;
@@ -58,14 +60,22 @@ __global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
   const bool routes = static_cast<int>(blockIdx.y) < a.router_blocks;
   const int e = blockIdx.y * kRouterWarps + warp;                           // router blocks
   const int unit = (blockIdx.y - a.router_blocks) * kRouterWarps + warp;  // shared-expert blocks
-  const __nv_bfloat16 *first_row = nullptr, *second_row = nullptr;
-  LaneRowWords<kHeldWords> first, second;
+  const W *first_row = nullptr, *second_row = nullptr;
+  const __nv_bfloat16* router_row = nullptr;
+  LaneRowWords<kHeldWords, W> first, second;
+  // bf16 models hold the router's row in `first` (the registers a shared-expert warp uses for its gate row),
+  // 8-bit ones in words of their own.
+  constexpr bool kRouterInFirst = std::is_same_v<W, __nv_bfloat16>;
+  LaneRowWords<kHeldWords> router_words;
   if (routes && e < experts) {
-    first_row = a.gate + static_cast<long long>(e) * a.hidden;
-    first.load(first_row, chunks, lane);
+    router_row = a.gate + static_cast<long long>(e) * a.hidden;
+    if constexpr (kRouterInFirst)
+      first.load(router_row, chunks, lane);
+    else
+      router_words.load(router_row, chunks, lane);
   } else if (!routes && unit < a.shared_inner) {
-    first_row = a.shared_gate + static_cast<long long>(unit) * a.hidden;
-    second_row = a.shared_up + static_cast<long long>(unit) * a.hidden;
+    first_row = static_cast<const W*>(a.shared_gate) + static_cast<long long>(unit) * a.hidden;
+    second_row = static_cast<const W*>(a.shared_up) + static_cast<long long>(unit) * a.hidden;
     first.load(first_row, chunks, lane);
     second.load(second_row, chunks, lane);
   }
@@ -84,7 +94,8 @@ __global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
   __syncthreads();
   if (!routes) {
     if (unit >= a.shared_inner) return;
-    const float activation = swiGluActivation(first, first_row, second, second_row, h, chunks, lane);
+    const float activation = swiGluActivation(first, first_row, rowScale(a.shared_gate_scale, unit), second, second_row,
+                                              rowScale(a.shared_up_scale, unit), h, chunks, lane);
     if (lane == 0)
       a.activations[static_cast<long long>(r) * a.activation_stride + a.routed_units + unit] =
           __float2bfloat16(activation);
@@ -92,7 +103,12 @@ __global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
   }
   float* row_logits = a.logits + static_cast<long long>(r) * experts;
   if (e < experts) {
-    const float logit = warpSum(first.dot(first_row, h, chunks, lane));
+    float share;
+    if constexpr (kRouterInFirst)
+      share = first.dot(router_row, h, chunks, lane);
+    else
+      share = router_words.dot(router_row, h, chunks, lane);
+    const float logit = warpSum(share);
     if (lane == 0) row_logits[e] = logit;
   }
   __shared__ float score[kMaxExperts];
@@ -140,18 +156,22 @@ __global__ void normRouteTopKKernel(RouterArgs<Delta> a) {
 }
 
 struct ActivationLayout {
-  bool shared_done;              // the shared experts' activations are already in `out` (the router wrote them)
-  const __nv_bfloat16* gate_up;  // routed stack [E, 2I, H]
-  long long expert_stride;       // E's stride of the stack
-  int inner;                     // I
-  const __nv_bfloat16* shared_gate;
-  const __nv_bfloat16* shared_up;  // [S, H] each
-  int shared_inner;                // S
-  int top_k;                       // routed pairs per row (0 for a dense layer)
+  bool shared_done;         // the shared experts' activations are already in `out` (the router wrote them)
+  const void* gate_up;      // routed stack [E, 2I, H] (the kernel's W)
+  long long expert_stride;  // E's stride of the stack
+  const float* gate_up_scale;     // 8-bit: [E, 2I]; bf16: null
+  long long scale_expert_stride;  // E's stride of the scales
+  int inner;                      // I
+  const void* shared_gate;
+  const void* shared_up;  // [S, H] each
+  const float *shared_gate_scale, *shared_up_scale;  // 8-bit: [S] each
+  int shared_inner;                                  // S
+  int top_k;                                         // routed pairs per row (0 for a dense layer)
 };
 
 // One warp per activation: row r's unit u < k*I is expert ids[r, u / I]'s unit u % I, the rest the shared MLP's
 // (skipped when shared_done).
+template <typename W>
 __global__ void expertActivationsKernel(ActivationLayout layout, const __nv_bfloat16* __restrict__ x,
                                         const long long* __restrict__ ids, int rows, int hidden,
                                         __nv_bfloat16* __restrict__ out) {
@@ -162,12 +182,15 @@ __global__ void expertActivationsKernel(ActivationLayout layout, const __nv_bflo
   const bool valid = unit < static_cast<long long>(rows) * per_row;
   const int r = static_cast<int>(unit / per_row), u = static_cast<int>(unit % per_row);
   const bool routed = u < layout.top_k * layout.inner;
-  const __nv_bfloat16 *gate_row = nullptr, *up_row = nullptr;
-  LaneRowWords<kHeldWords> gate_words, up_words;
+  const W *gate_row = nullptr, *up_row = nullptr;
+  float gate_scale = 1.f, up_scale = 1.f;
+  LaneRowWords<kHeldWords, W> gate_words, up_words;
   if (valid && !routed) {  // the always-on MLP's rows are known before the router has run
     const long long i = u - layout.top_k * layout.inner;
-    gate_row = layout.shared_gate + i * hidden;
-    up_row = layout.shared_up + i * hidden;
+    gate_row = static_cast<const W*>(layout.shared_gate) + i * hidden;
+    up_row = static_cast<const W*>(layout.shared_up) + i * hidden;
+    gate_scale = rowScale(layout.shared_gate_scale, i);
+    up_scale = rowScale(layout.shared_up_scale, i);
     gate_words.load(gate_row, chunks, lane);
     up_words.load(up_row, chunks, lane);
   }
@@ -176,28 +199,37 @@ __global__ void expertActivationsKernel(ActivationLayout layout, const __nv_bflo
   if (!valid) return;
   if (routed) {
     const long long expert = ids[static_cast<long long>(r) * layout.top_k + u / layout.inner];
-    gate_row = layout.gate_up + expert * layout.expert_stride + static_cast<long long>(u % layout.inner) * hidden;
+    const long long expert_unit = u % layout.inner;
+    gate_row = static_cast<const W*>(layout.gate_up) + expert * layout.expert_stride + expert_unit * hidden;
     up_row = gate_row + static_cast<long long>(layout.inner) * hidden;
+    if (layout.gate_up_scale != nullptr) {
+      gate_scale = layout.gate_up_scale[expert * layout.scale_expert_stride + expert_unit];
+      up_scale = layout.gate_up_scale[expert * layout.scale_expert_stride + layout.inner + expert_unit];
+    }
     gate_words.load(gate_row, chunks, lane);
     up_words.load(up_row, chunks, lane);
   }
-  const float activation =
-      swiGluActivation(gate_words, gate_row, up_words, up_row, x + static_cast<long long>(r) * hidden, chunks, lane);
+  const float activation = swiGluActivation(gate_words, gate_row, gate_scale, up_words, up_row, up_scale,
+                                            x + static_cast<long long>(r) * hidden, chunks, lane);
   if (lane == 0) out[static_cast<long long>(r) * row_stride + u] = __float2bfloat16(activation);
 }
 
 struct OutputLayout {
-  const __nv_bfloat16* down;  // routed stack [H, E, I]
+  const void* down;  // routed stack [H, E, I] (the kernel's W)
   long long feature_stride, expert_stride;
+  const float* down_scale;  // 8-bit: [H, E]; bf16: null
+  long long scale_feature_stride, scale_expert_stride;
   int inner;
-  const __nv_bfloat16* shared_down;  // [H, S]
+  const void* shared_down;         // [H, S]
+  const float* shared_down_scale;  // 8-bit: [H]
   int shared_inner;
   int top_k;
 };
 
 // Grid (H, rows): the block of one (output feature, row) splits the feature's weights over its threads in
-// 16-byte chunks: the shared MLP's down row (held in registers before the wait: no router needed for it), then
+// chunks of 8 weights: the shared MLP's down row (held in registers before the wait: no router needed for it), then
 // the chosen experts' rows: ~900 chunks in flight per block.
+template <typename W>
 __global__ void expertOutputsKernel(OutputLayout layout, const __nv_bfloat16* __restrict__ activations,
                                     const long long* __restrict__ ids, const float* __restrict__ route_weights,
                                     int hidden, float* __restrict__ out) {
@@ -208,9 +240,9 @@ __global__ void expertOutputsKernel(OutputLayout layout, const __nv_bfloat16* __
   const int expert_chunks = layout.inner / 8;
   const int routed_chunks = layout.top_k * expert_chunks;
   const int shared_chunks = layout.shared_inner / 8;
-  const auto* shared_row = reinterpret_cast<const uint4*>(
-      layout.shared_down + static_cast<long long>(feature) * layout.shared_inner);
-  uint4 held[kHeld];
+  const auto* shared_row = reinterpret_cast<const WordOf<W>*>(
+      static_cast<const W*>(layout.shared_down) + static_cast<long long>(feature) * layout.shared_inner);
+  WordOf<W> held[kHeld];
 #pragma unroll
   for (int j = 0; j < kHeld; ++j)
     if (threadIdx.x + j * kOutputThreads < shared_chunks) held[j] = shared_row[threadIdx.x + j * kOutputThreads];
@@ -218,18 +250,25 @@ __global__ void expertOutputsKernel(OutputLayout layout, const __nv_bfloat16* __
   waitForPreviousKernel();
   const auto* act = reinterpret_cast<const uint4*>(activations + static_cast<long long>(r) * per_row);
   const auto* shared_act = act + routed_chunks;
-  float sum = 0.f;
+  float shared_sum = 0.f;
 #pragma unroll
   for (int j = 0; j < kHeld; ++j)
-    if (threadIdx.x + j * kOutputThreads < shared_chunks) sum += dot8(held[j], shared_act[threadIdx.x + j * kOutputThreads]);
+    if (threadIdx.x + j * kOutputThreads < shared_chunks)
+      shared_sum += dot8(held[j], shared_act[threadIdx.x + j * kOutputThreads]);
   for (int c = threadIdx.x + kHeld * kOutputThreads; c < shared_chunks; c += kOutputThreads)
-    sum += dot8(shared_row[c], shared_act[c]);
+    shared_sum += dot8(shared_row[c], shared_act[c]);
+  float sum = rowScale(layout.shared_down_scale, feature) * shared_sum;
 #pragma unroll 4
   for (int c = threadIdx.x; c < routed_chunks; c += kOutputThreads) {
     const long long pair = static_cast<long long>(r) * layout.top_k + c / expert_chunks;
-    const auto* down_row = reinterpret_cast<const uint4*>(layout.down + feature * layout.feature_stride +
-                                                          ids[pair] * layout.expert_stride);
-    sum += route_weights[pair] * dot8(down_row[c % expert_chunks], act[c]);
+    const long long expert = ids[pair];
+    const auto* down_row = reinterpret_cast<const WordOf<W>*>(static_cast<const W*>(layout.down) +
+                                                              feature * layout.feature_stride +
+                                                              expert * layout.expert_stride);
+    float weight = route_weights[pair];
+    if (layout.down_scale != nullptr)
+      weight *= layout.down_scale[feature * layout.scale_feature_stride + expert * layout.scale_expert_stride];
+    sum += weight * dot8(down_row[c % expert_chunks], act[c]);
   }
   sum = warpSum(sum);
   if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
@@ -274,16 +313,32 @@ void checkBf16(const at::Tensor& t, const char* what) {
               " must be 16-byte aligned bf16 on the GPU");
 }
 
+// A weight the kernels read in place: bf16, or int8 with a float32 scale per row (`eight_bit`, which every
+// weight of a call shares).
+void checkWeight(const LinearWeight& w, bool eight_bit, const char* what) {
+  TORCH_CHECK(w.quantized() == eight_bit, what, ": the weights of one call must be all bf16 or all 8-bit");
+  if (!eight_bit) return checkBf16(w.weight, what);
+  TORCH_CHECK(w.weight.is_cuda() && w.weight.scalar_type() == at::kChar && aligned16(w.weight), what,
+              " must be 16-byte aligned int8 on the GPU");
+  TORCH_CHECK(w.scale.scalar_type() == at::kFloat && w.scale.device() == w.weight.device() &&
+                  w.scale.sizes() == w.weight.sizes().slice(0, w.weight.dim() - 1),
+              what, ": an 8-bit weight needs a float32 scale per row");
+}
+
 void checkMlp(const AlwaysOnMlp& mlp, std::int64_t hidden) {
-  for (const auto* t : {&mlp.gate_proj, &mlp.up_proj, &mlp.down_proj}) {
-    checkBf16(*t, "the always-on MLP's weights");
-    TORCH_CHECK(t->is_contiguous() && t->size(0) % 8 == 0 && t->size(1) % 8 == 0,
+  const bool eight_bit = mlp.gate_proj.quantized();
+  for (const auto* w : {&mlp.gate_proj, &mlp.up_proj, &mlp.down_proj}) {
+    checkWeight(*w, eight_bit, "the always-on MLP's weights");
+    const auto& t = w->weight;
+    TORCH_CHECK(t.is_contiguous() && t.size(0) % 8 == 0 && t.size(1) % 8 == 0 && (!eight_bit || w->scale.is_contiguous()),
                 "the always-on MLP's weights must be contiguous with sizes multiple of 8");
   }
-  TORCH_CHECK(mlp.gate_proj.size(1) == hidden && mlp.up_proj.sizes() == mlp.gate_proj.sizes() &&
-                  mlp.down_proj.size(0) == hidden && mlp.down_proj.size(1) == mlp.gate_proj.size(0),
+  TORCH_CHECK(mlp.gate_proj.weight.size(1) == hidden && mlp.up_proj.weight.sizes() == mlp.gate_proj.weight.sizes() &&
+                  mlp.down_proj.weight.size(0) == hidden && mlp.down_proj.weight.size(1) == mlp.gate_proj.weight.size(0),
               "the always-on MLP's weights do not fit the hidden size");
 }
+
+const float* scaleOf(const LinearWeight& w) { return w.quantized() ? w.scale.data_ptr<float>() : nullptr; }
 
 int topKOf(const at::Tensor& ids) { return ids.defined() ? static_cast<int>(ids.size(1)) : 0; }
 
@@ -320,7 +375,7 @@ NormedRoute addRmsNormRouteTopK(const at::Tensor& x, const at::Tensor& delta, co
   if (shared != nullptr) {
     checkMlp(*shared, hidden);
     TORCH_CHECK(expert_inner > 0 && expert_inner % 8 == 0, "addRmsNormRouteTopK: the routed experts' size must be a multiple of 8");
-    shared_inner = static_cast<int>(shared->gate_proj.size(0));
+    shared_inner = static_cast<int>(shared->gate_proj.weight.size(0));
     shared_blocks = (shared_inner + kRouterWarps - 1) / kRouterWarps;
     route.activations = at::empty({rows, config.top_k * expert_inner + shared_inner}, route.h.options());
   }
@@ -345,13 +400,18 @@ NormedRoute addRmsNormRouteTopK(const at::Tensor& x, const at::Tensor& delta, co
                            reinterpret_cast<long long*>(route.ids.data_ptr<int64_t>()),
                            route.weights.data_ptr<float>(),
                            router_blocks,
-                           shared ? reinterpret_cast<const __nv_bfloat16*>(shared->gate_proj.data_ptr()) : nullptr,
-                           shared ? reinterpret_cast<const __nv_bfloat16*>(shared->up_proj.data_ptr()) : nullptr,
+                           shared ? shared->gate_proj.weight.data_ptr() : nullptr,
+                           shared ? shared->up_proj.weight.data_ptr() : nullptr,
+                           shared ? scaleOf(shared->gate_proj) : nullptr,
+                           shared ? scaleOf(shared->up_proj) : nullptr,
                            shared_inner,
                            shared ? reinterpret_cast<__nv_bfloat16*>(route.activations.data_ptr()) : nullptr,
                            config.top_k * expert_inner + shared_inner,
                            config.top_k * expert_inner};
-    launchOverlapped(normRouteTopKKernel<Delta>, grid, kNormThreads, 0, args);
+    if (shared != nullptr && shared->gate_proj.quantized())
+      launchOverlapped(normRouteTopKKernel<Delta, std::int8_t>, grid, kNormThreads, 0, args);
+    else
+      launchOverlapped(normRouteTopKKernel<Delta, __nv_bfloat16>, grid, kNormThreads, 0, args);
   };
   if (delta.scalar_type() == at::kFloat)
     launch(delta.data_ptr<float>());
@@ -363,26 +423,34 @@ NormedRoute addRmsNormRouteTopK(const at::Tensor& x, const at::Tensor& delta, co
 namespace {
 
 // The layout of expertActivations' output for x, the routed stack and ids (undefined: a dense layer's MLP only).
-ActivationLayout activationLayout(const at::Tensor& x, const at::Tensor& gate_up, const at::Tensor& ids,
+ActivationLayout activationLayout(const at::Tensor& x, const LinearWeight& routed, const at::Tensor& ids,
                                   const AlwaysOnMlp& mlp) {
   checkBf16(x, "expertActivations: x");
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.size(1) % 8 == 0, "expertActivations: x must be [rows, H], H % 8 == 0");
   const auto rows = x.size(0), hidden = x.size(1);
   checkMlp(mlp, hidden);
   ActivationLayout layout{};
-  layout.shared_gate = reinterpret_cast<const __nv_bfloat16*>(mlp.gate_proj.data_ptr());
-  layout.shared_up = reinterpret_cast<const __nv_bfloat16*>(mlp.up_proj.data_ptr());
-  layout.shared_inner = static_cast<int>(mlp.gate_proj.size(0));
+  layout.shared_gate = mlp.gate_proj.weight.data_ptr();
+  layout.shared_up = mlp.up_proj.weight.data_ptr();
+  layout.shared_gate_scale = scaleOf(mlp.gate_proj);
+  layout.shared_up_scale = scaleOf(mlp.up_proj);
+  layout.shared_inner = static_cast<int>(mlp.gate_proj.weight.size(0));
   layout.top_k = topKOf(ids);
   if (layout.top_k > 0) {
-    checkBf16(gate_up, "expertActivations: the expert stack");
+    checkWeight(routed, mlp.gate_proj.quantized(), "expertActivations: the expert stack");
+    const auto& gate_up = routed.weight;
     TORCH_CHECK(gate_up.dim() == 3 && gate_up.size(2) == hidden && gate_up.stride(2) == 1 && gate_up.stride(1) == hidden &&
                     gate_up.size(1) % 16 == 0 && gate_up.stride(0) % 8 == 0,
                 "expertActivations: the expert stack must be [E, 2I, H] with contiguous rows");
     TORCH_CHECK(ids.scalar_type() == at::kLong && ids.is_contiguous() && ids.dim() == 2 && ids.size(0) == rows,
                 "expertActivations: ids must be int64 [rows, k]");
-    layout.gate_up = reinterpret_cast<const __nv_bfloat16*>(gate_up.data_ptr());
+    layout.gate_up = gate_up.data_ptr();
     layout.expert_stride = gate_up.stride(0);
+    if (routed.quantized()) {
+      TORCH_CHECK(routed.scale.stride(1) == 1, "expertActivations: the expert stack's scales must be [E, 2I] rows");
+      layout.gate_up_scale = routed.scale.data_ptr<float>();
+      layout.scale_expert_stride = routed.scale.stride(0);
+    }
     layout.inner = static_cast<int>(gate_up.size(1) / 2);
   }
   return layout;
@@ -393,14 +461,20 @@ void launchActivations(const ActivationLayout& layout, const at::Tensor& x, cons
   const long long per_row = static_cast<long long>(layout.top_k) * layout.inner + (layout.shared_done ? 0 : layout.shared_inner);
   const auto blocks = (rows * per_row + kWarpsPerBlock - 1) / kWarpsPerBlock;
   if (blocks == 0) return;
-  launchOverlapped(expertActivationsKernel, static_cast<unsigned>(blocks), kWarpsPerBlock * kWarpSize, 0, layout,
-                   reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), idsPointer(ids), static_cast<int>(rows),
-                   static_cast<int>(x.size(1)), reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
+  const auto go = [&](auto kernel) {
+    launchOverlapped(kernel, static_cast<unsigned>(blocks), kWarpsPerBlock * kWarpSize, 0, layout,
+                     reinterpret_cast<const __nv_bfloat16*>(x.data_ptr()), idsPointer(ids), static_cast<int>(rows),
+                     static_cast<int>(x.size(1)), reinterpret_cast<__nv_bfloat16*>(out.data_ptr()));
+  };
+  if (layout.shared_gate_scale != nullptr)
+    go(expertActivationsKernel<std::int8_t>);
+  else
+    go(expertActivationsKernel<__nv_bfloat16>);
 }
 
 }  // namespace
 
-at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, const at::Tensor& ids,
+at::Tensor expertActivations(const at::Tensor& x, const LinearWeight& gate_up, const at::Tensor& ids,
                              const AlwaysOnMlp& mlp) {
   const auto layout = activationLayout(x, gate_up, ids, mlp);
   auto out = at::empty({x.size(0), layout.top_k * layout.inner + layout.shared_inner}, x.options());
@@ -408,7 +482,7 @@ at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, con
   return out;
 }
 
-at::Tensor routedActivations(const NormedRoute& route, const at::Tensor& gate_up, const AlwaysOnMlp& mlp) {
+at::Tensor routedActivations(const NormedRoute& route, const LinearWeight& gate_up, const AlwaysOnMlp& mlp) {
   auto layout = activationLayout(route.h, gate_up, route.ids, mlp);
   layout.shared_done = true;
   auto out = route.activations;
@@ -419,35 +493,49 @@ at::Tensor routedActivations(const NormedRoute& route, const at::Tensor& gate_up
   return out;
 }
 
-at::Tensor expertOutputs(const at::Tensor& activations, const at::Tensor& down, const at::Tensor& ids,
+at::Tensor expertOutputs(const at::Tensor& activations, const LinearWeight& routed, const at::Tensor& ids,
                          const at::Tensor& weights, const AlwaysOnMlp& mlp) {
   checkBf16(activations, "expertOutputs: activations");
-  const auto hidden = mlp.down_proj.size(0);
+  const auto hidden = mlp.down_proj.weight.size(0);
   checkMlp(mlp, hidden);
   OutputLayout layout{};
-  layout.shared_down = reinterpret_cast<const __nv_bfloat16*>(mlp.down_proj.data_ptr());
-  layout.shared_inner = static_cast<int>(mlp.down_proj.size(1));
+  layout.shared_down = mlp.down_proj.weight.data_ptr();
+  layout.shared_down_scale = scaleOf(mlp.down_proj);
+  layout.shared_inner = static_cast<int>(mlp.down_proj.weight.size(1));
   layout.top_k = topKOf(ids);
   const auto rows = activations.size(0);
   if (layout.top_k > 0) {
-    checkBf16(down, "expertOutputs: the expert stack");
+    checkWeight(routed, mlp.down_proj.quantized(), "expertOutputs: the expert stack");
+    const auto& down = routed.weight;
     TORCH_CHECK(down.dim() == 3 && down.size(0) == hidden && down.stride(2) == 1 && down.size(2) % 8 == 0 &&
                     down.stride(1) % 8 == 0 && down.stride(0) % 8 == 0,
                 "expertOutputs: the expert stack must be [H, E, I] with 16-byte aligned rows");
     TORCH_CHECK(weights.scalar_type() == at::kFloat && weights.is_contiguous() && weights.sizes() == ids.sizes(),
                 "expertOutputs: route weights must be float32 shaped like ids");
-    layout.down = reinterpret_cast<const __nv_bfloat16*>(down.data_ptr());
+    layout.down = down.data_ptr();
     layout.feature_stride = down.stride(0);
     layout.expert_stride = down.stride(1);
+    if (routed.quantized()) {
+      layout.down_scale = routed.scale.data_ptr<float>();
+      layout.scale_feature_stride = routed.scale.stride(0);
+      layout.scale_expert_stride = routed.scale.stride(1);
+    }
     layout.inner = static_cast<int>(down.size(2));
   }
   TORCH_CHECK(activations.dim() == 2 && activations.is_contiguous() &&
                   activations.size(1) == static_cast<long long>(layout.top_k) * layout.inner + layout.shared_inner,
               "expertOutputs: activations must be expertActivations' output");
   auto out = at::empty({rows, hidden}, activations.options().dtype(at::kFloat));
-  launchOverlapped(
-      expertOutputsKernel, dim3(hidden, rows), kOutputThreads, 0, layout, reinterpret_cast<const __nv_bfloat16*>(activations.data_ptr()), idsPointer(ids),
-      layout.top_k > 0 ? weights.data_ptr<float>() : nullptr, static_cast<int>(hidden), out.data_ptr<float>());
+  const auto go = [&](auto kernel) {
+    launchOverlapped(kernel, dim3(hidden, rows), kOutputThreads, 0, layout,
+                     reinterpret_cast<const __nv_bfloat16*>(activations.data_ptr()), idsPointer(ids),
+                     layout.top_k > 0 ? weights.data_ptr<float>() : nullptr, static_cast<int>(hidden),
+                     out.data_ptr<float>());
+  };
+  if (layout.shared_down_scale != nullptr)
+    go(expertOutputsKernel<std::int8_t>);
+  else
+    go(expertOutputsKernel<__nv_bfloat16>);
   return out;
 }
 

@@ -7,6 +7,8 @@
 
 #include <utility>
 
+#include "linear_weight.h"
+
 namespace folio::cuda {
 
 // How the router weighs its choice: the top_k experts by softmax score, their scores renormalised to sum 1 when
@@ -17,10 +19,11 @@ struct RouterConfig {
   double scale = 1.0;
 };
 
-// The always-on MLP of a layer: the shared experts of a MoE layer, or a dense layer's MLP.
+// The always-on MLP of a layer: the shared experts of a MoE layer, or a dense layer's MLP. All weights of a call
+// (these and the routed experts' stacks) are bf16, or all 8-bit (linear_weight.h).
 struct AlwaysOnMlp {
-  at::Tensor gate_proj, up_proj;  // [S, H] bf16
-  at::Tensor down_proj;           // [H, S] bf16
+  LinearWeight gate_proj, up_proj;  // [S, H]
+  LinearWeight down_proj;           // [H, S]
 };
 
 struct NormedRoute {
@@ -44,18 +47,18 @@ NormedRoute addRmsNormRouteTopK(const at::Tensor& x, const at::Tensor& delta, co
                                 int expert_inner = 0);
 
 // silu(gate . x) * (up . x) of each row's chosen experts (gate_up [E, 2I, H]: each expert's gate rows, then its
-// up rows; ids [rows, k], or undefined for none) followed by the always-on MLP's S activations:
-// -> [rows, k*I + S] bf16.
-at::Tensor expertActivations(const at::Tensor& x, const at::Tensor& gate_up, const at::Tensor& ids,
+// up rows, 8-bit scales [E, 2I]; ids [rows, k], or undefined for none) followed by the always-on MLP's S
+// activations: -> [rows, k*I + S] bf16.
+at::Tensor expertActivations(const at::Tensor& x, const LinearWeight& gate_up, const at::Tensor& ids,
                              const AlwaysOnMlp& mlp);
 
 // expertActivations' output for route.h from the route's own: fills the chosen experts' part of
 // route.activations (whose shared part addRmsNormRouteTopK wrote) and returns it.
-at::Tensor routedActivations(const NormedRoute& route, const at::Tensor& gate_up, const AlwaysOnMlp& mlp);
+at::Tensor routedActivations(const NormedRoute& route, const LinearWeight& gate_up, const AlwaysOnMlp& mlp);
 
 // sum_j weights[r, j] * (down[:, ids[r, j], :] . act[r, j]) + mlp.down_proj . act[r, shared part], float32
-// [rows, H], from expertActivations' output; down [H, E, I].
-at::Tensor expertOutputs(const at::Tensor& activations, const at::Tensor& down, const at::Tensor& ids,
+// [rows, H], from expertActivations' output; down [H, E, I] (8-bit scales [H, E]).
+at::Tensor expertOutputs(const at::Tensor& activations, const LinearWeight& down, const at::Tensor& ids,
                          const at::Tensor& weights, const AlwaysOnMlp& mlp);
 
 // The dense path's activations (every expert on every row, for many rows): projected [rows, E, 2I] bf16, each

@@ -14,7 +14,8 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int kMaxSegments = 4;
 
 struct Segments {
-  const __nv_bfloat16* weights[kMaxSegments];
+  const void* weights[kMaxSegments];  // bf16, or int8 (the kernel's W)
+  const float* scales[kMaxSegments];  // int8: a scale per row; bf16: null
   int first_feature[kMaxSegments + 1];  // segment s holds output features first_feature[s] .. first_feature[s+1]-1
   int count;
 };
@@ -35,9 +36,9 @@ struct GemvInput {
   float* stream_out;
 };
 
-// One warp per output feature: the warp's weight row is loaded before the kernel waits for its input
-// (launch.cuh).
-template <int kRows, bool kNormed, typename Delta>
+// One warp per output feature: the warp's weight row (W: bf16 or int8) is loaded before the kernel waits for its
+// input (launch.cuh).
+template <int kRows, bool kNormed, typename Delta, typename W>
 __global__ void smallBatchGemvKernel(Segments segments, GemvInput<Delta> in, int rows, int k, int features,
                                      __nv_bfloat16* __restrict__ out) {
   __shared__ __align__(16) __nv_bfloat16 normed[kNormed ? kRows * kMaxNormedK : 8];
@@ -45,12 +46,15 @@ __global__ void smallBatchGemvKernel(Segments segments, GemvInput<Delta> in, int
   const int lane = threadIdx.x % kWarpSize;
   const int chunks = k / 8;
   const bool valid = feature < features;
-  const __nv_bfloat16* w = nullptr;
-  LaneRowWords<kHeldWords> held;
+  const W* w = nullptr;
+  float scale = 1.f;
+  LaneRowWords<kHeldWords, W> held;
   if (valid) {
     int s = 0;
     while (feature >= segments.first_feature[s + 1]) ++s;
-    w = segments.weights[s] + static_cast<long long>(feature - segments.first_feature[s]) * k;
+    const int row = feature - segments.first_feature[s];
+    w = static_cast<const W*>(segments.weights[s]) + static_cast<long long>(row) * k;
+    scale = rowScale(segments.scales[s], row);
     held.load(w, chunks, lane);
   }
   letNextKernelStart();
@@ -72,38 +76,55 @@ __global__ void smallBatchGemvKernel(Segments segments, GemvInput<Delta> in, int
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     if (r >= rows) break;
-    const float total = warpSum(held.dot(w, x + static_cast<long long>(r) * k, chunks, lane));
+    const float total = scale * warpSum(held.dot(w, x + static_cast<long long>(r) * k, chunks, lane));
     if (lane == 0) out[static_cast<long long>(r) * features + feature] = __float2bfloat16(total);
   }
 }
 
-template <bool kNormed, typename Delta>
-void launchRows(const Segments& segments, const GemvInput<Delta>& in, int rows, int k, int features, at::Tensor& out) {
+template <bool kNormed, typename Delta, typename W>
+void launchRowsOf(const Segments& segments, const GemvInput<Delta>& in, int rows, int k, int features, at::Tensor& out) {
   const int blocks = (features + kWarpsPerBlock - 1) / kWarpsPerBlock;
   auto* result = reinterpret_cast<__nv_bfloat16*>(out.data_ptr());
   const auto go = [&](auto kernel) {
     launchOverlapped(kernel, blocks, kWarpsPerBlock * kWarpSize, 0, segments, in, rows, k, features, result);
   };
   if (rows == 1)
-    go(smallBatchGemvKernel<1, kNormed, Delta>);
+    go(smallBatchGemvKernel<1, kNormed, Delta, W>);
   else if (rows == 2)
-    go(smallBatchGemvKernel<2, kNormed, Delta>);
+    go(smallBatchGemvKernel<2, kNormed, Delta, W>);
   else if (rows <= 4)
-    go(smallBatchGemvKernel<4, kNormed, Delta>);
+    go(smallBatchGemvKernel<4, kNormed, Delta, W>);
   else
-    go(smallBatchGemvKernel<8, kNormed, Delta>);
+    go(smallBatchGemvKernel<8, kNormed, Delta, W>);
 }
 
-Segments segmentsOf(const std::vector<at::Tensor>& weights, std::int64_t k, const at::Device& device) {
+template <bool kNormed, typename Delta>
+void launchRows(const Segments& segments, const GemvInput<Delta>& in, int rows, int k, int features, at::Tensor& out) {
+  if (segments.scales[0] != nullptr)
+    launchRowsOf<kNormed, Delta, std::int8_t>(segments, in, rows, k, features, out);
+  else
+    launchRowsOf<kNormed, Delta, __nv_bfloat16>(segments, in, rows, k, features, out);
+}
+
+Segments segmentsOf(const std::vector<LinearWeight>& weights, std::int64_t k, const at::Device& device) {
   TORCH_CHECK(!weights.empty() && weights.size() <= kMaxSegments, "smallBatchLinear: 1..", kMaxSegments, " weights");
   Segments segments{};
   segments.count = static_cast<int>(weights.size());
   for (int s = 0; s < segments.count; ++s) {
-    const auto& w = weights[s];
-    TORCH_CHECK(w.scalar_type() == at::kBFloat16 && w.dim() == 2 && w.size(1) == k && w.is_contiguous() &&
-                    aligned16(w) && w.device() == device,
-                "smallBatchLinear: weights must be contiguous bf16 [N, K] beside x");
-    segments.weights[s] = reinterpret_cast<const __nv_bfloat16*>(w.data_ptr());
+    const auto& w = weights[s].weight;
+    const bool eight_bit = weights[s].quantized();
+    TORCH_CHECK(eight_bit == weights.front().quantized(), "smallBatchLinear: weights all bf16 or all 8-bit");
+    TORCH_CHECK(w.scalar_type() == (eight_bit ? at::kChar : at::kBFloat16) && w.dim() == 2 && w.size(1) == k &&
+                    w.is_contiguous() && aligned16(w) && w.device() == device,
+                "smallBatchLinear: weights must be contiguous bf16 or int8 [N, K] beside x");
+    if (eight_bit) {
+      const auto& scale = weights[s].scale;
+      TORCH_CHECK(scale.scalar_type() == at::kFloat && scale.is_contiguous() && scale.numel() == w.size(0) &&
+                      scale.device() == device,
+                  "smallBatchLinear: an 8-bit weight needs a float32 scale per row");
+      segments.scales[s] = scale.data_ptr<float>();
+    }
+    segments.weights[s] = w.data_ptr();
     segments.first_feature[s + 1] = segments.first_feature[s] + static_cast<int>(w.size(0));
   }
   for (int s = segments.count + 1; s <= kMaxSegments; ++s) segments.first_feature[s] = segments.first_feature[s - 1];
@@ -117,7 +138,7 @@ void checkRows(std::int64_t rows, std::int64_t k) {
 
 }  // namespace
 
-at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
+at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<LinearWeight>& weights) {
   TORCH_CHECK(x.is_cuda() && x.scalar_type() == at::kBFloat16 && x.dim() == 2 && x.is_contiguous() && aligned16(x),
               "smallBatchLinear: x must be contiguous bf16 [rows, K] on the GPU");
   const auto rows = x.size(0), k = x.size(1);
@@ -131,7 +152,7 @@ at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<at::Tensor>& 
 }
 
 NormedLinear smallBatchNormedLinear(const at::Tensor& stream, const at::Tensor& delta, const at::Tensor& norm_weight,
-                                    double eps, const std::vector<at::Tensor>& weights) {
+                                    double eps, const std::vector<LinearWeight>& weights) {
   TORCH_CHECK(stream.is_cuda() && stream.scalar_type() == at::kFloat && stream.dim() == 2 && stream.is_contiguous(),
               "smallBatchNormedLinear: the stream must be contiguous float32 [rows, K] on the GPU");
   const auto rows = stream.size(0), k = stream.size(1);

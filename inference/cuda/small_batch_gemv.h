@@ -7,13 +7,16 @@
 
 #include <vector>
 
+#include "linear_weight.h"
+
 namespace folio::cuda {
 
 constexpr int kSmallBatchMaxRows = 8;
 
 // x [rows <= kSmallBatchMaxRows, K] bf16 times the weights stacked along the output features (e.g. q, k and v
-// projections [N_i, K] bf16, contiguous) without copying them: -> [rows, sum N_i] bf16, accumulated in float32.
-at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<at::Tensor>& weights);
+// projections [N_i, K], contiguous; all bf16 or all 8-bit) without copying them: -> [rows, sum N_i] bf16,
+// accumulated in float32.
+at::Tensor smallBatchLinear(const at::Tensor& x, const std::vector<LinearWeight>& weights);
 
 struct NormedLinear {
   at::Tensor out;     // [rows, sum N_i] bf16
@@ -25,6 +28,6 @@ struct NormedLinear {
 // none) -> the new stream (stream itself when there is no delta, else a new tensor; stream is not modified),
 // normalised by norm_weight as addRmsNorm does -> times the weights -> out. K <= 2048.
 NormedLinear smallBatchNormedLinear(const at::Tensor& stream, const at::Tensor& delta, const at::Tensor& norm_weight,
-                                    double eps, const std::vector<at::Tensor>& weights);
+                                    double eps, const std::vector<LinearWeight>& weights);
 
 }  // namespace folio::cuda

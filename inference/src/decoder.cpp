@@ -70,7 +70,7 @@ Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const auto p = layerPrefix(i);
     const auto projection = [&](const char* name) {
-      return weightOfShape(weights, p + "self_attn." + name + ".weight", {hidden, hidden});
+      return LinearWeight::load(weights, p + "self_attn." + name + ".weight", {hidden, hidden});
     };
     Layer layer;
     layer.input_layernorm = weightOfShape(weights, p + "input_layernorm.weight", {hidden});
@@ -83,7 +83,7 @@ Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(
     layers_.push_back(std::move(layer));
   }
   norm_ = weightOfShape(weights, "model.norm.weight", {hidden});
-  lm_head_ = weightOfShape(weights, "lm_head.weight", {config.vocab_size, hidden});
+  lm_head_ = LinearWeight::load(weights, "lm_head.weight", {config.vocab_size, hidden});
   auto [cos, sin] = ropeTables(config);
   rope_cos_ = cos.to(device());
   rope_sin_ = sin.to(device());
@@ -126,10 +126,9 @@ torch::Tensor Decoder::attention(const Layer& layer, int layer_index, const torc
     return t.view({sequences, n, heads, head_dim}).transpose(1, 2);
   };
   const auto& w = layer.self_attn;
-  const auto q = applyRope(toHeads(F::linear(x.narrow(1, first_query, queries), w.q_proj), queries),
-                           start + first_query);
-  const auto k = applyRope(toHeads(F::linear(x, w.k_proj), rows), start);
-  const auto v = toHeads(F::linear(x, w.v_proj), rows);
+  const auto q = applyRope(toHeads(w.q_proj.forward(x.narrow(1, first_query, queries)), queries), start + first_query);
+  const auto k = applyRope(toHeads(w.k_proj.forward(x), rows), start);
+  const auto v = toHeads(w.v_proj.forward(x), rows);
   const auto [keys, values] = cache.append(layer_index, k, v);
 
   // Causal: the query at position p sees keys 0..p. A single query at the newest position sees every key.
@@ -143,7 +142,7 @@ torch::Tensor Decoder::attention(const Layer& layer, int layer_index, const torc
     mask = key_positions.unsqueeze(0) <= query_positions;
   }
   const auto out = torch::scaled_dot_product_attention(q, keys, values, mask, 0.0, is_causal);
-  return F::linear(out.transpose(1, 2).reshape({sequences, queries, config_.hidden_size}), w.o_proj);
+  return w.o_proj.forward(out.transpose(1, 2).reshape({sequences, queries, config_.hidden_size}));
 }
 
 torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
@@ -177,7 +176,8 @@ torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
     h = h + mlp.view(h.sizes());
   }
   cache.advance(static_cast<int>(rows));
-  const auto logits = logitsOf(rmsNorm(h, norm_).view({sequences, config_.hidden_size}), lm_head_);  // [B, vocab]
+  const auto normed = rmsNorm(h, norm_).view({sequences, config_.hidden_size});
+  const auto logits = logitsOf(normed, lm_head_.dense(normed.scalar_type()));  // [B, vocab]
   return one_sequence ? logits.squeeze(0) : logits;
 }
 

@@ -53,7 +53,7 @@ class Decoder {
 
  private:
   struct Attention {
-    torch::Tensor q_proj, k_proj, v_proj, o_proj;  // [hidden, hidden] each (num_key_value_heads == heads)
+    LinearWeight q_proj, k_proj, v_proj, o_proj;  // [hidden, hidden] each (num_key_value_heads == heads)
   };
   struct Layer {
     torch::Tensor input_layernorm;
@@ -72,7 +72,7 @@ class Decoder {
   torch::Tensor embed_tokens_;
   std::vector<Layer> layers_;
   torch::Tensor norm_;
-  torch::Tensor lm_head_;
+  LinearWeight lm_head_;
   torch::Tensor rope_cos_;  // [max_position_embeddings, head_dim], float32
   torch::Tensor rope_sin_;
 };

@@ -135,10 +135,15 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   const auto dtype = resolveDtype(options.dtype, device);
   useCpuThreads(options.cpu_threads);
   auto impl = std::make_unique<Impl>();
+  const bool eight_bit = options.eight_bit == EngineOptions::EightBit::On ||
+                         (options.eight_bit == EngineOptions::EightBit::Auto && device.is_cuda() &&
+                          freeGpuBytes(device) < EngineOptions::kEightBitBelowFreeBytes);
   try {
-    impl->model = OcrModel::load(options.model_dir, device, dtype);
+    impl->model = OcrModel::load(options.model_dir, device, dtype, eight_bit);
   } catch (const c10::OutOfMemoryError&) {
-    throw Error(options.model_dir + ": not enough GPU memory to load the model (about 7 GB are needed)");
+    throw Error(options.model_dir + ": not enough GPU memory to load the model (" +
+                (eight_bit ? "about 4 GB are needed with 8-bit weights)"
+                           : "about 7 GB are needed, about 4 with 8-bit weights)"));
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }

@@ -4,9 +4,12 @@
 
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 
+#include "checkpoint.h"
 #include "kv_cache.h"
+#include "linear_weight.h"
 #include "model_tensors.h"
 #include "prompt.h"
 #include "safetensors.h"
@@ -14,6 +17,7 @@
 #ifdef FOLIO_HAVE_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include "graph_decoder.h"
 #include "kernel_support.h"
@@ -25,68 +29,39 @@ namespace fs = std::filesystem;
 namespace folio {
 namespace {
 
-std::vector<std::shared_ptr<SafetensorsFile>> openCheckpointFiles(const fs::path& dir) {
-  std::vector<fs::path> paths;
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.path().extension() == ".safetensors") paths.push_back(entry.path());
-  if (paths.empty()) throw Error(dir.string() + ": no .safetensors file in the model folder");
-  std::sort(paths.begin(), paths.end());
-  std::vector<std::shared_ptr<SafetensorsFile>> files;
-  for (const auto& p : paths) files.push_back(SafetensorsFile::open(p.string()));
-  return files;
+// A stored int8 tensor of the 8-bit format (linear_weight.h) and its scale, on the device, as int8 and float32.
+void set8Bit(Weights& weights, const Checkpoint& checkpoint, const std::string& name, const torch::Tensor& stored,
+             torch::Device device) {
+  const auto fail = [&](const std::string& what) { throw Error(checkpoint.pathOf(name) + ": tensor " + name + what); };
+  if (!isQuantizedTensor(name)) fail(" is int8, but Folio's 8-bit models keep only the decoder's linear layers in 8 bits");
+  const auto scale_name = name + kScaleSuffix;
+  if (!checkpoint.contains(scale_name)) fail(" is int8 but " + scale_name + " is missing");
+  const auto scale = checkpoint.tensor(scale_name, stored.sizes().slice(0, stored.dim() - 1).vec());
+  if (scale.scalar_type() != torch::kFloat32) fail(kScaleSuffix + std::string(" must be float32"));
+  weights.set(name, stored.to(device, torch::kInt8, false, /*copy=*/true));
+  weights.set(scale_name, scale.to(device, torch::kFloat32, false, /*copy=*/true));
 }
 
-// The checkpoint files of a model folder and where each tensor is, by its original name or, for DeepSeek-OCR-2's
-// transformers-native checkpoints, by hfNativeName() (routed experts as slices of the fused stacks).
-class Checkpoint {
- public:
-  explicit Checkpoint(const fs::path& dir) : files_(openCheckpointFiles(dir)) {}
-
-  // The tensor, checked to have `shape`, on the CPU as stored. Throws folio::Error naming the file and tensor.
-  torch::Tensor tensor(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    if (const auto* file = owner(name)) return checked(*file, name, shape);
-    if (const auto alias = hfNativeName(name); !alias.empty())
-      if (const auto* file = owner(alias)) return checked(*file, alias, shape);
-    if (const auto fused = fusedExpertOf(name))
-      if (const auto* file = owner(fused->fused_name)) return expertSlice(*file, *fused, shape);
-    throw Error(files_.front()->path() + ": missing tensor " + name);
-  }
-
- private:
-  const SafetensorsFile* owner(const std::string& name) const {
-    for (const auto& f : files_)
-      if (f->contains(name)) return f.get();
-    return nullptr;
-  }
-  static torch::Tensor checked(const SafetensorsFile& file, const std::string& name,
-                               const std::vector<std::int64_t>& shape) {
-    validateCheckpoint(file, {{name, shape}}, file.find(name)->dtype);
-    return file.tensor(name);
-  }
-  // One expert's gate, up or down projection from a fused stack: gate_up [E, 2I, H], down [E, H, I].
-  static torch::Tensor expertSlice(const SafetensorsFile& file, const FusedExpert& fused,
-                                   const std::vector<std::int64_t>& shape) {
-    const auto stack = file.tensor(fused.fused_name);
-    const bool down = fused.part == FusedExpert::Part::Down;
-    const std::vector<std::int64_t> expected{stack.size(0), down ? shape[0] : 2 * shape[0], shape[1]};
-    if (stack.dim() != 3 || stack.sizes().vec() != expected || fused.expert >= stack.size(0))
-      throw Error(file.path() + ": tensor " + fused.fused_name + " does not hold the routed experts' weights");
-    const auto one = stack[fused.expert];
-    if (down) return one;
-    return one.narrow(0, fused.part == FusedExpert::Part::Gate ? 0 : shape[0], shape[0]);
-  }
-
-  std::vector<std::shared_ptr<SafetensorsFile>> files_;
-};
-
-// Finds each tensor the config needs in the checkpoint files, checks its shape and moves it to the device.
-Weights loadWeights(const ModelConfig& config, const fs::path& dir, torch::Device device, torch::ScalarType dtype) {
+// Finds each tensor the config needs in the checkpoint files, checks its shape and moves it to the device: in
+// `dtype`, or as int8 + scale where the checkpoint holds the 8-bit format or `eight_bit` asks for it.
+Weights loadWeights(const ModelConfig& config, const fs::path& dir, torch::Device device, torch::ScalarType dtype,
+                    bool eight_bit) {
   const Checkpoint checkpoint(dir);
   Weights weights;
   // Always a copy, even where device and dtype match the file: a tensor still on the memory map would read what
   // a rewrite of the file puts there, and die of SIGBUS if the file is cut short under the running app.
-  for (const auto& [name, shape] : expectedTensors(config))
-    weights.set(name, checkpoint.tensor(name, shape).to(device, dtype, /*non_blocking=*/false, /*copy=*/true));
+  for (const auto& [name, shape] : expectedTensors(config)) {
+    const auto stored = checkpoint.tensor(name, shape);
+    if (stored.scalar_type() == torch::kInt8) {
+      set8Bit(weights, checkpoint, name, stored, device);
+    } else if (eight_bit && isQuantizedTensor(name)) {
+      auto quantized = quantizeRows(stored.to(device, /*non_blocking=*/false, /*copy=*/true));
+      weights.set(name, std::move(quantized.weight));
+      weights.set(name + kScaleSuffix, std::move(quantized.scale));
+    } else {
+      weights.set(name, stored.to(device, dtype, /*non_blocking=*/false, /*copy=*/true));
+    }
+  }
   return weights;
 }
 
@@ -99,30 +74,32 @@ std::string expertName(int layer, int expert, const char* projection) {
 //   model.layers.N.mlp.experts.gate_up_proj.stacked [E, 2I, H]: expert e's gate_proj rows, then its up_proj rows;
 //   model.layers.N.mlp.experts.down_proj.stacked    [H, E, I]: viewed as [H, E*I], one GEMM sums all experts'
 //                                                      down projections of route-weighted activations.
-// The per-expert weights become views of them, so nothing is held twice; the expert GEMV reads the chosen
-// experts from the stacks in place.
+// 8-bit weights stack their scales the same way (<stack>_scale [E, 2I] and [H, E]). The per-expert weights become
+// views of the stacks, so nothing is held twice; the expert GEMV reads the chosen experts from the stacks in place.
 void stackExperts(Weights& weights, const DecoderConfig& config) {
   const auto experts = config.n_routed_experts;
-  for (int layer = config.first_k_dense_replace; layer < config.num_hidden_layers; ++layer) {
-    const auto prefix = "model.layers." + std::to_string(layer) + ".mlp.experts.";
+  const auto inner = config.moe_intermediate_size;
+  const auto stack = [&](int layer, const std::string& suffix) {
     std::vector<torch::Tensor> gate_up, down;
     for (int e = 0; e < experts; ++e) {
-      gate_up.push_back(torch::cat({weights.at(expertName(layer, e, "gate_proj")),
-                                    weights.at(expertName(layer, e, "up_proj"))}));
-      down.push_back(weights.at(expertName(layer, e, "down_proj")));
+      gate_up.push_back(torch::cat({weights.at(expertName(layer, e, "gate_proj") + suffix),
+                                    weights.at(expertName(layer, e, "up_proj") + suffix)}));
+      down.push_back(weights.at(expertName(layer, e, "down_proj") + suffix));
     }
     const auto gate_up_stacked = torch::stack(gate_up);
     const auto down_stacked = torch::stack(down, 1);
-    gate_up.clear();
-    down.clear();
-    const auto inner = config.moe_intermediate_size;
     for (int e = 0; e < experts; ++e) {
-      weights.set(expertName(layer, e, "gate_proj"), gate_up_stacked[e].narrow(0, 0, inner));
-      weights.set(expertName(layer, e, "up_proj"), gate_up_stacked[e].narrow(0, inner, inner));
-      weights.set(expertName(layer, e, "down_proj"), down_stacked.select(1, e));
+      weights.set(expertName(layer, e, "gate_proj") + suffix, gate_up_stacked[e].narrow(0, 0, inner));
+      weights.set(expertName(layer, e, "up_proj") + suffix, gate_up_stacked[e].narrow(0, inner, inner));
+      weights.set(expertName(layer, e, "down_proj") + suffix, down_stacked.select(1, e));
     }
-    weights.set(prefix + "gate_up_proj.stacked", gate_up_stacked);
-    weights.set(prefix + "down_proj.stacked", down_stacked);
+    const auto prefix = "model.layers." + std::to_string(layer) + ".mlp.experts.";
+    weights.set(prefix + "gate_up_proj.stacked" + suffix, gate_up_stacked);
+    weights.set(prefix + "down_proj.stacked" + suffix, down_stacked);
+  };
+  for (int layer = config.first_k_dense_replace; layer < config.num_hidden_layers; ++layer) {
+    stack(layer, "");
+    if (weights.contains(expertName(layer, 0, "gate_proj") + kScaleSuffix)) stack(layer, kScaleSuffix);
   }
 }
 
@@ -135,7 +112,8 @@ void synchronize(torch::Device device) {
 OcrModel::OcrModel(ModelConfig config, Tokenizer tokenizer, torch::Device device, torch::ScalarType dtype)
     : config_(std::move(config)), tokenizer_(std::move(tokenizer)), device_(device), dtype_(dtype) {}
 
-std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype) {
+std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype,
+                                         bool eight_bit) {
   const fs::path dir(model_dir);
   if (!fs::is_directory(dir)) throw Error(model_dir + ": model folder not found");
   auto config = loadModelConfig((dir / "config.json").string());
@@ -155,7 +133,8 @@ std::unique_ptr<OcrModel> OcrModel::load(const std::string& model_dir, torch::De
     at::globalContext().setAllowTF32CuBLAS(false);
   }
   torch::InferenceMode guard;
-  model->weights_ = loadWeights(model->config_, dir, device, dtype);
+  model->weights_ = loadWeights(model->config_, dir, device, dtype, eight_bit);
+  model->eight_bit_ = model->weights_.contains(std::string("lm_head.weight") + kScaleSuffix);
   stackExperts(model->weights_, model->config_.decoder);
   model->vision_ = std::make_unique<VisionEncoder>(model->config_, model->weights_);
   model->pixel_values_ = pixelValueTable().to(device);
@@ -280,7 +259,8 @@ torch::Tensor OcrModel::promptEmbeddings(const torch::Tensor& ids, const torch::
 }
 
 std::string OcrModel::pathDescription() const {
-  const std::string dtype = dtype_ == torch::kBFloat16 ? "bf16" : "fp32";
+  const std::string dtype =
+      std::string(dtype_ == torch::kBFloat16 ? "bf16" : "fp32") + (eight_bit_ ? " with 8-bit decoder weights" : "");
   if (!device_.is_cuda()) return "CPU " + dtype;
   std::string text = "CUDA " + dtype;
 #ifdef FOLIO_HAVE_CUDA
@@ -328,18 +308,20 @@ int OcrModel::sequencesThatFit(std::int64_t free_bytes, std::int64_t per_sequenc
   return static_cast<int>(std::max<std::int64_t>(free_bytes - kBatchReserveBytes, 0) / per_sequence);
 }
 
+std::int64_t freeGpuBytes(torch::Device device) {
 #ifdef FOLIO_HAVE_CUDA
-namespace {
-// GPU memory this process can still get: free on the device plus what the caching allocator holds unused.
-std::int64_t gpuBytesAvailable(torch::Device device) {
-  std::size_t free = 0, total = 0;
-  C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-  const auto index = static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE);
-  return static_cast<std::int64_t>(free) + stats.reserved_bytes[index].current - stats.allocated_bytes[index].current;
-}
-}  // namespace
+  if (device.is_cuda()) {
+    const c10::cuda::CUDAGuard guard(device.index() < 0 ? 0 : device.index());
+    std::size_t free = 0, total = 0;
+    C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(guard.current_device().index());
+    const auto index = static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    return static_cast<std::int64_t>(free) + stats.reserved_bytes[index].current - stats.allocated_bytes[index].current;
+  }
 #endif
+  (void)device;
+  return std::numeric_limits<std::int64_t>::max();
+}
 
 std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>& requests, int max_batch) {
 #ifdef FOLIO_HAVE_CUDA
@@ -349,9 +331,10 @@ std::vector<GenerateResult> OcrModel::generateBatch(std::vector<GenerateRequest>
       capacity = std::max(capacity, static_cast<int>(r.prompt_embeds.size(0)) + std::max(r.options.max_new_tokens, 1));
     capacity = std::min(capacity, config_.decoder.max_position_embeddings);
     const auto per_sequence = KvCache::bytesPerSequence(config_.decoder, capacity, dtype_);
-    auto available = gpuBytesAvailable(device_);
+    auto available = freeGpuBytes(device_);
     if (batch_decoder_)  // its cache is freed before a new one is made
       available += batch_decoder_->batch() * KvCache::bytesPerSequence(config_.decoder, batch_decoder_->capacity(), dtype_);
+    if (eight_bit_) max_batch = std::min(max_batch, cuda::GraphDecoder::kMaxEightBitBatch);
     const int batch = std::min({max_batch, static_cast<int>(requests.size()), sequencesThatFit(available, per_sequence)});
     if (batch >= 2) {
       // A decoder with at least as many slots and positions serves as it is (its idle slots cost little: a step

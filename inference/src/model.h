@@ -29,8 +29,10 @@ using StageTensors = std::map<std::string, torch::Tensor>;
 class OcrModel {
  public:
   // Reads config.json, tokenizer.json and the .safetensors file(s) of model_dir, checks every tensor the
-  // config needs (name, shape, dtype) and moves the weights to device in dtype.
-  static std::unique_ptr<OcrModel> load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype);
+  // config needs (name, shape, dtype) and moves the weights to device in dtype. eight_bit: the decoder's linear
+  // layers are quantized to the 8-bit format on the way (a folder already 8-bit stays so either way).
+  static std::unique_ptr<OcrModel> load(const std::string& model_dir, torch::Device device, torch::ScalarType dtype,
+                                        bool eight_bit = false);
 
   const ModelConfig& config() const { return config_; }
   ModelFamily family() const { return config_.family; }
@@ -67,6 +69,8 @@ class OcrModel {
   static int sequencesThatFit(std::int64_t free_bytes, std::int64_t per_sequence);
   static constexpr std::int64_t kBatchReserveBytes = 1LL << 30;
   bool usesCudaGraphs() const { return graph_decoder_ != nullptr; }
+  // Whether the decoder's linear layers are 8-bit (a `folio-cli quantize` model folder).
+  bool eightBitWeights() const { return eight_bit_; }
   // How this model runs: "CPU fp32", "CUDA bf16 · Folio kernels · sm_90 · NVIDIA H200",
   // "CUDA bf16 · generic libtorch path (reason) · NVIDIA ...".
   std::string pathDescription() const;
@@ -97,9 +101,14 @@ class OcrModel {
   void dropVisionGraphs(const Error& why) const;
   bool graph_decoder_available_ = false;
   bool vision_graphs_available_ = false;
+  bool eight_bit_ = false;
 };
 
 // Waits for queued GPU work (timings); no-op on CPU.
 void synchronize(torch::Device device);
+
+// Bytes of GPU memory this process can still get on a CUDA device (free plus what libtorch's caching allocator
+// holds unused); the CPU: the largest int64.
+std::int64_t freeGpuBytes(torch::Device device);
 
 }  // namespace folio

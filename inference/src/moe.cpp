@@ -45,14 +45,14 @@ const torch::Tensor& weightOfShape(const Weights& weights, const std::string& na
 }
 
 Mlp Mlp::load(const Weights& weights, const std::string& prefix, int hidden, int intermediate) {
-  return Mlp{weightOfShape(weights, prefix + "gate_proj.weight", {intermediate, hidden}),
-             weightOfShape(weights, prefix + "up_proj.weight", {intermediate, hidden}),
-             weightOfShape(weights, prefix + "down_proj.weight", {hidden, intermediate})};
+  return Mlp{LinearWeight::load(weights, prefix + "gate_proj.weight", {intermediate, hidden}),
+             LinearWeight::load(weights, prefix + "up_proj.weight", {intermediate, hidden}),
+             LinearWeight::load(weights, prefix + "down_proj.weight", {hidden, intermediate})};
 }
 
 torch::Tensor Mlp::forward(const torch::Tensor& x) const {
   namespace F = torch::nn::functional;
-  return F::linear(F::silu(F::linear(x, gate_proj)) * F::linear(x, up_proj), down_proj);
+  return down_proj.forward(F::silu(gate_proj.forward(x)) * up_proj.forward(x));
 }
 
 Moe::Moe(const DecoderConfig& config, const Weights& weights, const std::string& prefix)
@@ -69,19 +69,23 @@ Moe::Moe(const DecoderConfig& config, const Weights& weights, const std::string&
                                  config.moe_intermediate_size));
   shared_experts_ = Mlp::load(weights, prefix + "shared_experts.", config.hidden_size,
                               config.moe_intermediate_size * config.n_shared_experts);
-  if (weights.contains(prefix + "experts.gate_up_proj.stacked")) {
-    stacked_gate_up_ = weights.at(prefix + "experts.gate_up_proj.stacked");
-    stacked_down_ = weights.at(prefix + "experts.down_proj.stacked");
-  }
+  stacked_gate_up_ = stackedExperts(weights, prefix + "experts.gate_up_proj.stacked");
+  stacked_down_ = stackedExperts(weights, prefix + "experts.down_proj.stacked");
+}
+
+LinearWeight stackedExperts(const Weights& weights, const std::string& name) {
+  return weights.contains(name) ? LinearWeight::at(weights, name) : LinearWeight{};
 }
 
 torch::Tensor routedExpertsDense(const torch::Tensor& x, const torch::Tensor& ids, const torch::Tensor& weights,
-                                 const torch::Tensor& gate_up, const torch::Tensor& down) {
+                                 const LinearWeight& gate_up, const LinearWeight& down) {
   namespace F = torch::nn::functional;
-  const auto rows = x.size(0), hidden = x.size(1), experts = gate_up.size(0), inner = gate_up.size(1) / 2;
-  const auto projected = F::linear(x, gate_up.view({experts * 2 * inner, hidden})).view({rows, experts, 2 * inner});
+  const auto rows = x.size(0), hidden = x.size(1), experts = gate_up.weight.size(0), inner = gate_up.weight.size(1) / 2;
+  const auto gate_up_rows = gate_up.dense(x.scalar_type()).view({experts * 2 * inner, hidden});
+  const auto projected = F::linear(x, gate_up_rows).view({rows, experts, 2 * inner});
   const auto activated = weightedSwiGlu(projected, ids, weights);
-  return F::linear(activated.view({rows, experts * inner}), down.view({hidden, experts * inner})).to(torch::kFloat32);
+  const auto down_rows = down.dense(x.scalar_type()).view({hidden, experts * inner});
+  return F::linear(activated.view({rows, experts * inner}), down_rows).to(torch::kFloat32);
 }
 
 torch::Tensor Moe::forward(const torch::Tensor& x) const {
@@ -90,7 +94,8 @@ torch::Tensor Moe::forward(const torch::Tensor& x) const {
   if (norm_topk_prob_) weights = weights / (weights.sum(-1, true) + 1e-20);
   weights = weights * routed_scaling_factor_;
   // On a GPU a long prompt picks nearly every expert: a few big GEMMs beat ~10 small launches per expert.
-  const bool dense = stacked_gate_up_.defined() && x.is_cuda() && expert_ids.numel() > 2 * stacked_gate_up_.size(0);
+  const bool dense =
+      stacked_gate_up_.weight.defined() && x.is_cuda() && expert_ids.numel() > 2 * stacked_gate_up_.weight.size(0);
   const auto routed = dense ? routedExpertsDense(x, expert_ids, weights, stacked_gate_up_, stacked_down_)
                             : routedExperts(x, expert_ids, weights);
   return routed + shared_experts_.forward(x);

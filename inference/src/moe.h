@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config.h"
+#include "linear_weight.h"
 #include "weights.h"
 
 namespace folio {
@@ -19,9 +20,9 @@ const torch::Tensor& weightOfShape(const Weights& weights, const std::string& na
 
 // down_proj(silu(gate_proj(x)) * up_proj(x)), no biases.
 struct Mlp {
-  torch::Tensor gate_proj;  // [intermediate, hidden]
-  torch::Tensor up_proj;    // [intermediate, hidden]
-  torch::Tensor down_proj;  // [hidden, intermediate]
+  LinearWeight gate_proj;  // [intermediate, hidden]
+  LinearWeight up_proj;    // [intermediate, hidden]
+  LinearWeight down_proj;  // [hidden, intermediate]
 
   // prefix e.g. "model.layers.0.mlp." (tensors <prefix>gate_proj.weight, ...).
   static Mlp load(const Weights& weights, const std::string& prefix, int hidden, int intermediate);
@@ -33,7 +34,11 @@ struct Mlp {
 // experts. gate_up [E, 2I, H] (each expert's gate rows, then its up rows), down [H, E, I]; x [T, H];
 // ids / weights [T, k] -> [T, H] float32.
 torch::Tensor routedExpertsDense(const torch::Tensor& x, const torch::Tensor& ids, const torch::Tensor& weights,
-                                 const torch::Tensor& gate_up, const torch::Tensor& down);
+                                 const LinearWeight& gate_up, const LinearWeight& down);
+
+// The stacks OcrModel::load makes (model.layers.N.mlp.experts.{gate_up,down}_proj.stacked), with their scales
+// when 8-bit; undefined when absent.
+LinearWeight stackedExperts(const Weights& weights, const std::string& name);
 
 // Router mlp.gate -> softmax over the routed experts -> top-k (renormalised only when norm_topk_prob) times
 // routed_scaling_factor weighs the chosen experts' outputs; the shared experts' MLP is added for every token.
@@ -49,7 +54,7 @@ class Moe {
                               const torch::Tensor& expert_weights) const;
 
   torch::Tensor gate_;  // router [n_routed_experts, hidden], float32: routing is computed in float32
-  torch::Tensor stacked_gate_up_, stacked_down_;  // the stacks OcrModel::load makes, when present
+  LinearWeight stacked_gate_up_, stacked_down_;  // the stacks OcrModel::load makes, when present
   std::vector<Mlp> experts_;
   Mlp shared_experts_;
   int top_k_;

@@ -2,6 +2,7 @@
 
 #include <folio/engine.h>
 
+#include "kv_cache.h"
 
 namespace folio {
 
@@ -77,6 +78,36 @@ GreedyComparison compareGreedy(const torch::Tensor& ours, const torch::Tensor& g
          ours[result.matching_steps].item<std::int64_t>() == golden_ids[result.matching_steps].item<std::int64_t>())
     ++result.matching_steps;
   return result;
+}
+
+torch::Tensor teacherForcedMargins(const OcrModel& model, const torch::Tensor& prompt_embeds,
+                                   const std::vector<std::int64_t>& ids) {
+  torch::InferenceMode guard;
+  const auto& decoder = model.decoder();
+  KvCache cache(decoder.config(), static_cast<int>(prompt_embeds.size(0) + ids.size()), model.device(), model.dtype());
+  auto logits = decoder.forward(prompt_embeds, cache);
+  std::vector<float> margins;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto top2 = std::get<0>(logits.topk(2)).to(torch::kCPU);
+    margins.push_back((top2[0] - top2[1]).item<float>());
+    if (i + 1 == ids.size()) break;
+    const auto next = torch::tensor({ids[i]}, torch::kInt64);
+    logits = decoder.forward(decoder.embed(next).to(torch::kFloat32), cache);
+  }
+  return torch::tensor(margins);
+}
+
+ModelAgreement compareModels(OcrModel& model, OcrModel& reference, const torch::Tensor& ids,
+                             const torch::Tensor& image_features, int steps, double margin_threshold) {
+  const auto ours = runGoldenDecoder(model, ids, image_features, steps);
+  const auto theirs = runGoldenDecoder(reference, ids, image_features, steps);
+  const auto& reference_ids = theirs.at("greedy_ids");
+  const std::vector<std::int64_t> id_list(reference_ids.data_ptr<std::int64_t>(),
+                                          reference_ids.data_ptr<std::int64_t>() + reference_ids.numel());
+  torch::InferenceMode guard;
+  const auto margins = teacherForcedMargins(reference, reference.promptEmbeddings(ids, image_features), id_list);
+  return {cosineSimilarity(ours.at("prompt_logits"), theirs.at("prompt_logits")),
+          compareGreedy(ours.at("greedy_ids"), reference_ids, margins, margin_threshold)};
 }
 
 }  // namespace folio

@@ -42,4 +42,19 @@ struct GreedyComparison {
 GreedyComparison compareGreedy(const torch::Tensor& ours, const torch::Tensor& golden_ids,
                                const torch::Tensor& golden_margins, double margin_threshold);
 
+// The top-2 margin of the model's logits at each step of `ids` when it is fed them after the prompt (teacher
+// forcing, eager decoder): [ids.size()] float32; step i is the choice of ids[i].
+torch::Tensor teacherForcedMargins(const OcrModel& model, const torch::Tensor& prompt_embeds,
+                                   const std::vector<std::int64_t>& ids);
+
+// A model against a reference model (e.g. 8-bit against bf16) on one prompt, both given the same prompt ids and
+// image features: the cosine of their prompt logits, and their `steps` greedy ids compared by the reference's
+// own margins (compareGreedy with margin_threshold).
+struct ModelAgreement {
+  double prompt_logit_cosine = 0;
+  GreedyComparison greedy;
+};
+ModelAgreement compareModels(OcrModel& model, OcrModel& reference, const torch::Tensor& ids,
+                             const torch::Tensor& image_features, int steps, double margin_threshold);
+
 }  // namespace folio

@@ -211,6 +211,8 @@ void validateCheckpoint(const SafetensorsFile& file,
   }
 }
 
+std::string safetensorsDtype(torch::ScalarType scalar) { return dtypeOf(scalar).name; }
+
 void writeSafetensorsStreaming(const std::string& path, const std::vector<TensorSpec>& specs,
                                const TensorProducer& produce, const std::map<std::string, std::string>& metadata) {
   const std::string header = headerText(path, specs, metadata);

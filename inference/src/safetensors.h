@@ -47,6 +47,9 @@ void validateCheckpoint(const SafetensorsFile& file,
                         const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& expected,
                         const std::string& expected_dtype = "BF16");
 
+// The safetensors name of a torch dtype ("BF16", "I8", ...). Throws folio::Error for one the format lacks.
+std::string safetensorsDtype(torch::ScalarType scalar);
+
 // Writes tensors (contiguous CPU, any supported dtype) atomically (temp file + rename), sorted by name.
 void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});

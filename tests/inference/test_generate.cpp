@@ -237,8 +237,8 @@ class TestGenerate : public QObject {
     for (int e = 0; e < config.n_routed_experts; ++e) {
       experts.push_back(folio::Mlp::load(weights, prefix + std::to_string(e) + ".", config.hidden_size,
                                          config.moe_intermediate_size));
-      gate_up.push_back(torch::cat({experts.back().gate_proj, experts.back().up_proj}));
-      down.push_back(experts.back().down_proj);
+      gate_up.push_back(torch::cat({experts.back().gate_proj.weight, experts.back().up_proj.weight}));
+      down.push_back(experts.back().down_proj.weight);
     }
     const auto x = torch::randn({4, config.hidden_size});
     const auto ids = torch::stack({torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3),
@@ -246,7 +246,7 @@ class TestGenerate : public QObject {
                                    torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3),
                                    torch::randperm(config.n_routed_experts, torch::kInt64).narrow(0, 0, 3)});
     const auto route_weights = torch::rand({4, 3});
-    const auto dense = folio::routedExpertsDense(x, ids, route_weights, torch::stack(gate_up), torch::stack(down, 1));
+    const auto dense = folio::routedExpertsDense(x, ids, route_weights, {torch::stack(gate_up)}, {torch::stack(down, 1)});
     for (int t = 0; t < 4; ++t) {
       auto want = torch::zeros({1, config.hidden_size});
       for (int j = 0; j < 3; ++j)

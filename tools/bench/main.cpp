@@ -410,11 +410,12 @@ int main(int argc, char** argv) {
   std::string model_dir, device_name = "auto", dtype_name = "auto", upstream_path, profile_path;
   int decode_tokens = 512, reps = 10, batch_tokens = 1000;
   std::vector<int> batch_sizes{1, 8, 32, 64};
-  bool json_only = false, cold = false, cold_profile = false, cudnn_attention = false;
+  bool json_only = false, cold = false, cold_profile = false, cudnn_attention = false, eight_bit = false;
   int cold_tokens = 64;
   cli.add_option("--model", model_dir, "Model folder")->required();
   cli.add_option("--device", device_name, "auto, cuda or cpu");
   cli.add_option("--dtype", dtype_name, "auto, bf16 or fp32");
+  cli.add_flag("--eight-bit", eight_bit, "The decoder's linear layers quantized to 8 bits on loading");
   cli.add_option("--decode-tokens", decode_tokens, "Tokens decoded at batch 1");
   cli.add_option("--reps", reps, "Repetitions per vision measurement");
   cli.add_option("--batch-tokens", batch_tokens, "Tokens per page in the batched runs");
@@ -441,11 +442,12 @@ int main(int argc, char** argv) {
       std::cout << out.dump(json_only ? -1 : 1) << std::endl;
       return 0;
     }
-    auto model = folio::OcrModel::load(model_dir, device, dtype);
+    auto model = folio::OcrModel::load(model_dir, device, dtype, eight_bit);
     if (cudnn_attention) at::globalContext().setSDPUseCuDNN(true);
     out["cudnn_attention"] = at::globalContext().userEnabledCuDNNSDP();
     out["path"] = model->pathDescription();
-    out.update({{"gpu", gpuName(device)}, {"torch", TORCH_VERSION}, {"dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32"}});
+    out.update({{"gpu", gpuName(device)}, {"torch", TORCH_VERSION}, {"dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32"},
+                {"eight_bit", model->eightBitWeights()}});
     const ModeCase cases[] = {{Mode::Tiny, "tiny", 800, 1100},   {Mode::Small, "small", 800, 1100},
                               {Mode::Base, "base", 800, 1100},   {Mode::Large, "large", 800, 1100},
                               {Mode::Gundam, "gundam", 1240, 1754}};

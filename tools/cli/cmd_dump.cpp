@@ -66,7 +66,8 @@ void setupDump(CLI::App& cli) {
   cmd->add_option("image", args->image, "Page image")->required();
   cmd->add_option("-o,--output", args->output, "Output .safetensors")->required();
   cmd->callback([args] {
-    auto model = OcrModel::load(args->model.model_dir, args->model.torchDevice(), args->model.torchDtype());
+    auto model = OcrModel::load(args->model.model_dir, args->model.torchDevice(), args->model.torchDtype(),
+                                args->model.eightBitRequested());
     auto page = preparePage(loadImage(args->image), modeOption(args->mode), model->family(), args->preprocessed);
     writeStages(runGoldenStages(*model, page, args->prompt, args->steps), args->output);
     std::cout << "wrote " << args->output << "\n";
@@ -291,7 +292,8 @@ void setupParity(CLI::App& cli) {
     std::ifstream meta_file(goldens / "goldens.json");
     if (!meta_file) throw Error((goldens / "goldens.json").string() + ": cannot read");
     auto meta = nlohmann::json::parse(meta_file);
-    auto model = OcrModel::load(args->model.model_dir, args->model.torchDevice(), args->model.torchDtype());
+    auto model = OcrModel::load(args->model.model_dir, args->model.torchDevice(), args->model.torchDtype(),
+                                args->model.eightBitRequested());
     const bool bf16 = model->dtype() == torch::kBFloat16;
     nlohmann::json report = {{"config", args->config_name}, {"device", model->device().str()},
                              {"dtype", bf16 ? "bf16" : "fp32"}};
@@ -318,9 +320,64 @@ void setupParity(CLI::App& cli) {
   });
 }
 
+// folio-cli compare: a model against a reference model on the golden prompts (golden ids and image features given
+// to both), e.g. the 8-bit model of `folio-cli quantize` against its bf16 source: prompt-logit cosine >= 0.999
+// and greedy ids equal up to the first step whose reference top-2 margin is under 0.1.
+void setupCompare(CLI::App& cli) {
+  struct Args {
+    ModelOptions model;
+    std::string reference, goldens, json_out;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = cli.add_subcommand("compare", "Compare a model with a reference model on the golden prompts");
+  args->model.addTo(*cmd);
+  cmd->add_option("--reference-model", args->reference, "The reference model folder (same device and dtype)")
+      ->required();
+  cmd->add_option("--goldens", args->goldens, "The goldens folder (goldens.json, <case>.safetensors)")->required();
+  cmd->add_option("--json", args->json_out, "Also write the report as JSON here");
+  cmd->callback([args] {
+    constexpr double kMinCosine = 0.999, kMargin = 0.1;
+    const fs::path goldens(args->goldens);
+    std::ifstream meta_file(goldens / "goldens.json");
+    if (!meta_file) throw Error((goldens / "goldens.json").string() + ": cannot read");
+    const auto meta = nlohmann::json::parse(meta_file);
+    const int steps = meta.at("steps").get<int>();
+    auto model = OcrModel::load(args->model.model_dir, args->model.torchDevice(), args->model.torchDtype(),
+                                args->model.eightBitRequested());
+    auto reference = OcrModel::load(args->reference, args->model.torchDevice(), args->model.torchDtype());
+    nlohmann::json report = {{"model", model->pathDescription()}, {"reference", reference->pathDescription()}};
+    double min_cosine = 1;
+    int min_equal = steps;
+    bool ok = true;
+    for (const auto& [name, case_meta] : meta.at("cases").items()) {
+      const auto golden = SafetensorsFile::open((goldens / (name + ".safetensors")).string());
+      const auto agreement = compareModels(*model, *reference, golden->tensor("input_ids"),
+                                           golden->tensor("image_features"), steps, kMargin);
+      const bool case_ok = agreement.prompt_logit_cosine >= kMinCosine && agreement.greedy.ok();
+      const nlohmann::json line = {{"case", name},
+                                   {"prompt_logit_cosine", agreement.prompt_logit_cosine},
+                                   {"greedy_equal_steps", agreement.greedy.matching_steps},
+                                   {"steps_before_a_margin_under_0.1", agreement.greedy.comparable_steps},
+                                   {"ok", case_ok}};
+      std::cout << line.dump() << std::endl;
+      report["cases"].push_back(line);
+      min_cosine = std::min(min_cosine, agreement.prompt_logit_cosine);
+      min_equal = std::min(min_equal, agreement.greedy.matching_steps);
+      ok = ok && case_ok;
+    }
+    report["logit_cosine_min"] = min_cosine;
+    report["greedy_equal_steps"] = min_equal;
+    report["ok"] = ok;
+    if (!args->json_out.empty()) std::ofstream(args->json_out) << report.dump(1) << "\n";
+    std::cout << (ok ? "compare: within the bounds" : "compare: FAILED") << std::endl;
+    if (!ok) throw CLI::RuntimeError(1);
+  });
+}
+
 }  // namespace
 
 FOLIO_CLI_COMMAND(setupDump);
 FOLIO_CLI_COMMAND(setupParity);
+FOLIO_CLI_COMMAND(setupCompare);
 
 }  // namespace folio::cli

@@ -15,6 +15,7 @@ struct ModelOptions {
   std::string model_dir;
   std::string device = "auto";  // auto | cuda | cpu
   std::string dtype = "auto";   // auto | bf16 | fp32
+  std::string eight_bit = "auto";  // auto | on | off
 
   // model_required false: without --model, the model is searched like the app does (folio::findModel).
   void addTo(CLI::App& command, bool model_required = true) {
@@ -25,6 +26,10 @@ struct ModelOptions {
     command.add_option("--device", device, "auto, cuda or cpu")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
     command.add_option("--dtype", dtype, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32")
         ->check(CLI::IsMember({"auto", "bf16", "fp32"}));
+    command.add_option("--eight-bit", eight_bit,
+                       "The decoder's weights in 8 bits (about 4 GB of GPU memory instead of 7): on, off, or auto "
+                       "(on a GPU with under 10 GB free)")
+        ->check(CLI::IsMember({"auto", "on", "off"}));
   }
 
   // --model, else the first model folio::findModel() finds; throws saying where it looked when none.
@@ -40,8 +45,14 @@ struct ModelOptions {
     options.model_dir = resolvedModelDir();
     options.device = device == "cuda" ? Device::Cuda : device == "cpu" ? Device::Cpu : Device::Auto;
     options.dtype = dtype == "bf16" ? DType::BFloat16 : dtype == "fp32" ? DType::Float32 : DType::Auto;
+    options.eight_bit = eight_bit == "on"    ? EngineOptions::EightBit::On
+                        : eight_bit == "off" ? EngineOptions::EightBit::Off
+                                             : EngineOptions::EightBit::Auto;
     return options;
   }
+
+  // For the commands that load the model themselves (parity, compare, dump): --eight-bit on.
+  bool eightBitRequested() const { return eight_bit == "on"; }
 
   torch::Device torchDevice() const {
     const bool cuda = device == "cuda" || (device == "auto" && torch::cuda::is_available());

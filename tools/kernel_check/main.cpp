@@ -10,6 +10,7 @@
 #include "argmax_rows.h"
 #include "decode_attention.h"
 #include "fused_ops.h"
+#include "linear_weight.h"
 #include "logits_gemv.h"
 #include "moe_kernels.h"
 #include "sam.h"
@@ -18,9 +19,20 @@
 namespace {
 
 namespace F = torch::nn::functional;
+using folio::LinearWeight;
 using folio::cuda::AlwaysOnMlp;
 
 int failures = 0;
+
+// The weight formats the decode kernels read: bf16, and the 8-bit format of `folio-cli quantize`.
+enum class Format { Bf16, EightBit };
+const char* nameOf(Format f) { return f == Format::Bf16 ? " bf16" : " 8-bit"; }
+
+// A bf16 weight in the format; its reference is what the libtorch path multiplies by (dense()).
+LinearWeight as(Format format, const torch::Tensor& bf16) {
+  return format == Format::Bf16 ? LinearWeight{bf16, {}} : folio::quantizeRows(bf16);
+}
+torch::Tensor ref(const LinearWeight& w) { return w.dense(torch::kBFloat16); }
 
 // Reports max |got - want| against tolerance * max |want| (bf16 results: a few roundings of 2^-8).
 void expectClose(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tolerance) {
@@ -36,24 +48,26 @@ torch::Tensor randn(std::vector<std::int64_t> shape, torch::ScalarType dtype = t
   return (torch::randn(shape, torch::TensorOptions().device(torch::kCUDA)) * scale).to(dtype);
 }
 
-void checkSmallBatchLinear() {
+void checkSmallBatchLinear(Format format) {
   for (const int rows : {1, 2, 3, 5, 8}) {
     const auto x = randn({rows, 1280});
-    const auto q = randn({1280, 1280}, torch::kBFloat16, 0.03), k = randn({640, 1280}, torch::kBFloat16, 0.03);
-    const auto want = torch::cat({F::linear(x, q), F::linear(x, k)}, 1);
-    expectClose("smallBatchLinear rows=" + std::to_string(rows), folio::cuda::smallBatchLinear(x, {q, k}), want, 1e-2);
+    const auto q = as(format, randn({1280, 1280}, torch::kBFloat16, 0.03));
+    const auto k = as(format, randn({640, 1280}, torch::kBFloat16, 0.03));
+    const auto want = torch::cat({F::linear(x, ref(q)), F::linear(x, ref(k))}, 1);
+    expectClose("smallBatchLinear rows=" + std::to_string(rows) + nameOf(format),
+                folio::cuda::smallBatchLinear(x, {q, k}), want, 1e-2);
   }
 }
 
-// The lm_head GEMV against cuBLAS's float32 product (no bf16 rounding in between): the model's size, and a
-// short odd one.
-void checkLogitsGemv() {
+// The lm_head GEMV against a float32 product (no bf16 rounding in between; 8-bit: of the dequantized float32
+// weights): the model's size, and a short odd one.
+void checkLogitsGemv(Format format) {
   for (const auto [rows, k] : {std::pair{129280, 1280}, std::pair{1001, 640}}) {
     const auto x = randn({1, k});
-    const auto weight = randn({rows, k}, torch::kBFloat16, 0.03);
+    const auto weight = as(format, randn({rows, k}, torch::kBFloat16, 0.03));
     const auto got = folio::cuda::logitsGemv(x, weight);
-    expectClose("logitsGemv " + std::to_string(rows) + "x" + std::to_string(k), got,
-                at::mm(x, weight.t(), torch::kFloat32), 1e-5);
+    expectClose("logitsGemv " + std::to_string(rows) + "x" + std::to_string(k) + nameOf(format), got,
+                at::mm(x.to(torch::kFloat32), weight.dense(torch::kFloat32).t()), 1e-5);
     if (got.scalar_type() != torch::kFloat32) {
       std::printf("logitsGemv gives float32  FAILED\n");
       ++failures;
@@ -68,9 +82,10 @@ void checkEmbeddingRows() {
 }
 
 // The residual step + RMSNorm + GEMV launch against addRmsNorm's reference followed by F::linear.
-void checkSmallBatchNormedLinear() {
+void checkSmallBatchNormedLinear(Format format) {
   const auto norm = randn({1280});
-  const auto q = randn({1280, 1280}, torch::kBFloat16, 0.03), k = randn({640, 1280}, torch::kBFloat16, 0.03);
+  const auto q = as(format, randn({1280, 1280}, torch::kBFloat16, 0.03));
+  const auto k = as(format, randn({640, 1280}, torch::kBFloat16, 0.03));
   for (const int rows : {1, 3, 8})
     for (const auto delta_type : {torch::kFloat32, torch::kBFloat16, torch::ScalarType::Undefined}) {
       const bool none = delta_type == torch::ScalarType::Undefined;
@@ -81,8 +96,9 @@ void checkSmallBatchNormedLinear() {
       const auto got = folio::cuda::smallBatchNormedLinear(stream, delta, norm, 1e-6, {q, k});
       const std::string tag = " rows=" + std::to_string(rows) +
                               (none ? " no delta"
-                               : delta_type == torch::kFloat32 ? " float32 delta" : " bf16 delta");
-      expectClose("smallBatchNormedLinear" + tag, got.out, torch::cat({F::linear(h, q), F::linear(h, k)}, 1), 1e-2);
+                               : delta_type == torch::kFloat32 ? " float32 delta" : " bf16 delta") + nameOf(format);
+      expectClose("smallBatchNormedLinear" + tag, got.out, torch::cat({F::linear(h, ref(q)), F::linear(h, ref(k))}, 1),
+                  1e-2);
       expectClose("smallBatchNormedLinear stream" + tag, got.stream, sum, 1e-6);
     }
 }
@@ -162,19 +178,21 @@ void expectRoute(const std::string& tag, const folio::cuda::NormedRoute& got, co
   expectClose("router weights" + tag, got.weights, weights * config.scale, 1e-5);
 }
 
-void checkMoe() {
+void checkMoe(Format format) {
   const int hidden = 1280, experts = 64, inner = 896, shared_inner = 1792, top_k = 6;
   const auto gate = randn({experts, hidden}, torch::kBFloat16, 0.05);
   const auto norm = randn({hidden});
-  const auto gate_up = randn({experts, 2 * inner, hidden}, torch::kBFloat16, 0.03);
-  const auto down_stack = randn({hidden, experts, inner}, torch::kBFloat16, 0.03);
-  const AlwaysOnMlp mlp{randn({shared_inner, hidden}, torch::kBFloat16, 0.03),
-                        randn({shared_inner, hidden}, torch::kBFloat16, 0.03),
-                        randn({hidden, shared_inner}, torch::kBFloat16, 0.03)};
+  const auto gate_up = as(format, randn({experts, 2 * inner, hidden}, torch::kBFloat16, 0.03));
+  const auto down_stack = as(format, randn({hidden, experts, inner}, torch::kBFloat16, 0.03));
+  const AlwaysOnMlp mlp{as(format, randn({shared_inner, hidden}, torch::kBFloat16, 0.03)),
+                        as(format, randn({shared_inner, hidden}, torch::kBFloat16, 0.03)),
+                        as(format, randn({hidden, shared_inner}, torch::kBFloat16, 0.03))};
+  const auto gate_up_ref = ref(gate_up), down_ref = ref(down_stack);
+  const auto shared_gate = ref(mlp.gate_proj), shared_up = ref(mlp.up_proj), shared_down = ref(mlp.down_proj);
   for (const int rows : {1, 4}) {
     const auto x = randn({rows, hidden}, torch::kFloat32), delta = randn({rows, hidden});
     const auto arrivals = torch::zeros({rows}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kInt32));
-    const std::string tag = " rows=" + std::to_string(rows);
+    const std::string tag = " rows=" + std::to_string(rows) + nameOf(format);
     const folio::cuda::RouterConfig scaled{top_k, false, 2.5}, renormalised{top_k, true, 1.0};
     const auto route = folio::cuda::addRmsNormRouteTopK(x, delta, norm, 1e-6, gate, scaled, arrivals);
     expectRoute(tag, route, x, delta, norm, gate, scaled);
@@ -194,19 +212,18 @@ void checkMoe() {
                       torch::equal(folio::cuda::routedActivations(beside, gate_up, mlp), act);
     std::printf("%-46s %s\n", ("shared experts beside the router" + tag).c_str(), same ? "ok" : "FAILED");
     if (!same) ++failures;
-    auto want = F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj)
-                    .to(torch::kFloat32);
+    auto want = F::linear(F::silu(F::linear(h, shared_gate)) * F::linear(h, shared_up), shared_down).to(torch::kFloat32);
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < top_k; ++j) {
         const auto e = ids[r][j].item<std::int64_t>();
-        const auto gu = F::linear(h[r], gate_up[e]);
-        const auto y = F::linear(F::silu(gu.narrow(0, 0, inner)) * gu.narrow(0, inner, inner), down_stack.select(1, e));
+        const auto gu = F::linear(h[r], gate_up_ref[e]);
+        const auto y = F::linear(F::silu(gu.narrow(0, 0, inner)) * gu.narrow(0, inner, inner), down_ref.select(1, e));
         want[r] += weights[r][j] * y.to(torch::kFloat32);
       }
     const auto got = folio::cuda::expertOutputs(act, down_stack, ids, weights, mlp);
     expectClose("expert activations + outputs" + tag, got, want, 2e-2);
     const auto dense = folio::cuda::expertOutputs(folio::cuda::expertActivations(h, {}, {}, mlp), {}, {}, {}, mlp);
-    const auto want_dense = F::linear(F::silu(F::linear(h, mlp.gate_proj)) * F::linear(h, mlp.up_proj), mlp.down_proj);
+    const auto want_dense = F::linear(F::silu(F::linear(h, shared_gate)) * F::linear(h, shared_up), shared_down);
     expectClose("dense MLP through the expert kernels" + tag, dense, want_dense, 2e-2);
   }
 }
@@ -309,16 +326,18 @@ int main() {
     return 2;
   }
   torch::manual_seed(7);
-  checkSmallBatchLinear();
-  checkSmallBatchNormedLinear();
+  for (const auto format : {Format::Bf16, Format::EightBit}) {
+    checkSmallBatchLinear(format);
+    checkSmallBatchNormedLinear(format);
+    checkLogitsGemv(format);
+    checkMoe(format);
+  }
   checkEmbeddingRows();
-  checkLogitsGemv();
   checkAddRmsNorm();
   checkAttention(10, 128, 512, {0, 200, 511});  // one chunk, a new position inside a chunk, at a chunk's end
   checkAttention(10, 128, 1024, {31, 32, 1000});  // a full single chunk, a chunk of one, 32 chunks (2 merge batches)
   checkAttention(4, 64, 300, {299, 64});
   checkAttention(4, 256, 300, {17, 299});
-  checkMoe();
   checkDenseExperts();
   checkArgmax();
   checkSamFeatures();

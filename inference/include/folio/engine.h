@@ -106,6 +106,12 @@ struct EngineOptions {
   // core. An app with a GUI passes fewer than the machine has, so that its GUI thread keeps a core of its own.
   // The pools are per process: the last engine loaded sets the intra-op size, the first one the inter-op size.
   int cpu_threads = 0;
+  // The decoder's linear layers in 8 bits (int8, a scale per output feature): about half the GPU memory, for
+  // small GPUs. Auto: on a CUDA GPU with less than kEightBitBelowFreeBytes free when loading. A model folder
+  // written by `folio-cli quantize` is 8-bit whatever this says (and loads faster, from half the bytes).
+  enum class EightBit { Auto, Off, On };
+  EightBit eight_bit = EightBit::Auto;
+  static constexpr std::int64_t kEightBitBelowFreeBytes = 10LL << 30;
 };
 
 struct RunOptions {
