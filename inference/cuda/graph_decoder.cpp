@@ -157,7 +157,7 @@ void GraphDecoder::forward(int bucket) {
   for (int i = 0; i < static_cast<int>(layers_.size()); ++i) pending = layerForward(layers_[i], i, x, pending, bucket);
   const auto normed = addRmsNorm(x, pending, norm_, config_.rms_norm_eps);
   // float32 logits either way (logitsOf says why); one row through our GEMV, which overlaps the kernel before it.
-  logits_ = normed.size(0) == 1 ? logitsGemv(normed, lm_head_) : logitsOf(normed, lm_head_.dense(normed.scalar_type()));
+  logits_ = normed.size(0) == 1 ? logitsGemv(normed, lm_head_) : logitsOf(normed, lm_head_);
   argmax_ = argmaxRows(logits_, inputs_);  // the picks and the next positions become the next step's inputs
 }
 

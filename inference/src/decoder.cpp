@@ -55,13 +55,7 @@ torch::Tensor applyRope(const torch::Tensor& x, const torch::Tensor& cos, const 
   return (x * cos + rotateHalf(x) * sin).to(x.scalar_type());
 }
 
-torch::Tensor logitsOf(const torch::Tensor& normed, const torch::Tensor& lm_head) {
-  // cuBLAS accumulates in float32 anyway; asking for a float32 result avoids rounding logits of magnitude ~20
-  // to bf16 (steps of 0.125), which alone could flip a greedy choice. The CPU has no such kernel.
-  if (normed.is_cuda() && normed.scalar_type() == torch::kBFloat16)
-    return at::mm(normed, lm_head.t(), torch::kFloat32);
-  return F::linear(normed, lm_head).to(torch::kFloat32);
-}
+torch::Tensor logitsOf(const torch::Tensor& normed, const LinearWeight& lm_head) { return lm_head.forwardFloat32(normed); }
 
 Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(config) {
   checkConfig(config);
@@ -177,7 +171,7 @@ torch::Tensor Decoder::forward(const torch::Tensor& x, KvCache& cache) const {
   }
   cache.advance(static_cast<int>(rows));
   const auto normed = rmsNorm(h, norm_).view({sequences, config_.hidden_size});
-  const auto logits = logitsOf(normed, lm_head_.dense(normed.scalar_type()));  // [B, vocab]
+  const auto logits = logitsOf(normed, lm_head_);  // [B, vocab]
   return one_sequence ? logits.squeeze(0) : logits;
 }
 

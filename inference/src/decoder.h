@@ -30,7 +30,7 @@ torch::Tensor applyRope(const torch::Tensor& x, const torch::Tensor& cos, const 
 // weight's dtype: the dtype of the matmul that follows.
 torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 // lm_head(normed) as float32 logits [.., vocab], without rounding them to bf16 on the way.
-torch::Tensor logitsOf(const torch::Tensor& normed, const torch::Tensor& lm_head);
+torch::Tensor logitsOf(const torch::Tensor& normed, const LinearWeight& lm_head);
 
 class Decoder {
  public:

@@ -32,8 +32,50 @@ at::Tensor LinearWeight::dense(at::ScalarType dtype) const {
   return out;
 }
 
+template <typename Product>
+at::Tensor LinearWeight::byRowChunks(const at::Tensor& x, at::ScalarType out_dtype, Product&& product) const {
+  constexpr std::int64_t kChunkBytes = 32 << 20;  // of float32 dequantized weights
+  const auto in = x.size(-1);
+  const auto outputs = weight.numel() / in;
+  const auto q = weight.reshape({outputs, -1, weight.size(-1)});  // [out, groups, width]: scale per group
+  const auto steps = scale.reshape({outputs, -1, 1});
+  const auto x2 = x.reshape({-1, in});
+  auto out = torch::empty({x2.size(0), outputs}, x.options().dtype(out_dtype));
+  const auto rows_at_once = std::max<std::int64_t>(1, kChunkBytes / (in * 4));
+  for (std::int64_t first = 0; first < outputs; first += rows_at_once) {
+    const auto count = std::min(rows_at_once, outputs - first);
+    const auto rows = (q.narrow(0, first, count).to(torch::kFloat32) * steps.narrow(0, first, count))
+                          .to(x.scalar_type())
+                          .view({count, in});
+    out.narrow(1, first, count).copy_(product(x2, rows));
+  }
+  std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.push_back(outputs);
+  return out.view(shape);
+}
+
 at::Tensor LinearWeight::forward(const at::Tensor& x) const {
-  return torch::nn::functional::linear(x, dense(x.scalar_type()));
+  namespace F = torch::nn::functional;
+  if (!quantized()) return F::linear(x, weight.reshape({-1, x.size(-1)}));
+  return byRowChunks(x, x.scalar_type(), [](const at::Tensor& a, const at::Tensor& w) {
+    return F::linear(a, w);
+  });
+}
+
+at::Tensor LinearWeight::forwardFloat32(const at::Tensor& x) const {
+  // cuBLAS accumulates in float32 anyway; asking for a float32 result avoids rounding logits of magnitude ~20 to
+  // bf16 (steps of 0.125), which alone could flip a greedy choice. The CPU has no such kernel.
+  const auto product = [](const at::Tensor& a, const at::Tensor& w) {
+    if (a.is_cuda() && a.scalar_type() == torch::kBFloat16) return at::mm(a, w.t(), torch::kFloat32);
+    return torch::nn::functional::linear(a, w).to(torch::kFloat32);
+  };
+  if (!quantized()) {
+    const auto x2 = x.reshape({-1, x.size(-1)});
+    std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+    shape.push_back(weight.size(0));
+    return product(x2, weight).view(shape);
+  }
+  return byRowChunks(x, torch::kFloat32, product);
 }
 
 LinearWeight LinearWeight::load(const Weights& weights, const std::string& name, const std::vector<std::int64_t>& shape) {

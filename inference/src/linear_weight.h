@@ -22,10 +22,22 @@ struct LinearWeight {
   at::Tensor scale;   // int8 weights: float32 [..., out]; undefined otherwise
 
   bool quantized() const { return scale.defined(); }
-  // The weight in `dtype`: itself, or dequantized (a temporary of the full size, for the generic libtorch path).
+  // The weight in `dtype`: itself, or dequantized (a copy of the full size).
   at::Tensor dense(at::ScalarType dtype) const;
-  // x W^T in x's dtype.
+  // x W^T in x's dtype. The weight's trailing dimensions make x's input features, its leading ones the outputs
+  // (an expert stack [E, 2I, H] times x [.., H] gives E*2I outputs; [H, E, I] times x [.., E*I] gives H).
+  // 8-bit weights are dequantized a few MB of rows at a time: no full-size copy exists at any moment.
   at::Tensor forward(const at::Tensor& x) const;
+  // x W^T as float32 (lm_head: logits without a rounding to bf16), likewise in row chunks when 8-bit.
+  at::Tensor forwardFloat32(const at::Tensor& x) const;
+
+ private:
+  // product(x as [n, in], a chunk of output rows dequantized to x's dtype [rows, in]) -> [n, rows], gathered
+  // into x W^T of out_dtype.
+  template <typename Product>
+  at::Tensor byRowChunks(const at::Tensor& x, at::ScalarType out_dtype, Product&& product) const;
+
+ public:
 
   // weights.at(name) checked to have `shape`, with its scale when 8-bit. Throws folio::Error naming the tensor
   // when absent, misshapen, or an int8 weight without a float32 scale of [out].

@@ -80,12 +80,10 @@ LinearWeight stackedExperts(const Weights& weights, const std::string& name) {
 torch::Tensor routedExpertsDense(const torch::Tensor& x, const torch::Tensor& ids, const torch::Tensor& weights,
                                  const LinearWeight& gate_up, const LinearWeight& down) {
   namespace F = torch::nn::functional;
-  const auto rows = x.size(0), hidden = x.size(1), experts = gate_up.weight.size(0), inner = gate_up.weight.size(1) / 2;
-  const auto gate_up_rows = gate_up.dense(x.scalar_type()).view({experts * 2 * inner, hidden});
-  const auto projected = F::linear(x, gate_up_rows).view({rows, experts, 2 * inner});
+  const auto rows = x.size(0), experts = gate_up.weight.size(0), inner = gate_up.weight.size(1) / 2;
+  const auto projected = gate_up.forward(x).view({rows, experts, 2 * inner});
   const auto activated = weightedSwiGlu(projected, ids, weights);
-  const auto down_rows = down.dense(x.scalar_type()).view({hidden, experts * inner});
-  return F::linear(activated.view({rows, experts * inner}), down_rows).to(torch::kFloat32);
+  return down.forward(activated.view({rows, experts * inner})).to(torch::kFloat32);
 }
 
 torch::Tensor Moe::forward(const torch::Tensor& x) const {
