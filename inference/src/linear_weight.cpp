@@ -34,20 +34,22 @@ at::Tensor LinearWeight::dense(at::ScalarType dtype) const {
 
 template <typename Product>
 at::Tensor LinearWeight::byRowChunks(const at::Tensor& x, at::ScalarType out_dtype, Product&& product) const {
-  constexpr std::int64_t kChunkBytes = 32 << 20;  // of float32 dequantized weights
+  constexpr std::int64_t kChunkBytes = 32 << 20;  // of dequantized weights
   const auto in = x.size(-1);
   const auto outputs = weight.numel() / in;
   const auto q = weight.reshape({outputs, -1, weight.size(-1)});  // [out, groups, width]: scale per group
   const auto steps = scale.reshape({outputs, -1, 1});
   const auto x2 = x.reshape({-1, in});
   auto out = torch::empty({x2.size(0), outputs}, x.options().dtype(out_dtype));
-  const auto rows_at_once = std::max<std::int64_t>(1, kChunkBytes / (in * 4));
+  // A multiple of 64 rows: an odd count makes cuBLAS fall back to its slowest, unaligned GEMMs.
+  const auto rows_at_once = std::max<std::int64_t>(64, kChunkBytes / (in * x.element_size()) / 64 * 64);
+  auto rows = torch::empty({std::min(rows_at_once, outputs), q.size(1), q.size(2)}, x.options());
   for (std::int64_t first = 0; first < outputs; first += rows_at_once) {
     const auto count = std::min(rows_at_once, outputs - first);
-    const auto rows = (q.narrow(0, first, count).to(torch::kFloat32) * steps.narrow(0, first, count))
-                          .to(x.scalar_type())
-                          .view({count, in});
-    out.narrow(1, first, count).copy_(product(x2, rows));
+    auto chunk = rows.narrow(0, 0, count);
+    // One pass: int8 times the float32 scales, computed in float32, written in x's dtype.
+    at::mul_out(chunk, q.narrow(0, first, count), steps.narrow(0, first, count));
+    out.narrow(1, first, count).copy_(product(x2, chunk.view({count, in})));
   }
   std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(outputs);
