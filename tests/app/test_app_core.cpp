@@ -7,6 +7,7 @@
 #include "page_prefetcher.h"
 #include "project.h"
 #include "scripted_backend.h"
+#include "settings.h"
 #include "test_documents.h"
 
 #include <QPainter>
@@ -92,6 +93,24 @@ class OutOfMemoryAfterFirstBackend : public app::OcrBackend {
 class AppCoreTest : public QObject {
   Q_OBJECT
  private slots:
+  // Settings come back as saved, the 8-bit choice too; a value from elsewhere reads as the default.
+  void settingsComeBackAsSaved() {
+    QTemporaryDir dir;
+    QSettings settings(dir.filePath("folio.ini"), QSettings::IniFormat);
+    app::AppSettings saved;
+    saved.device = Device::Cuda;
+    saved.eight_bit = EngineOptions::EightBit::On;
+    saved.mode = Mode::Base;
+    saved.save(settings);
+    const auto loaded = app::AppSettings::load(settings);
+    QCOMPARE(loaded.device, Device::Cuda);
+    QVERIFY(loaded.eight_bit == EngineOptions::EightBit::On);
+    QCOMPARE(loaded.mode, Mode::Base);
+    settings.setValue("eight_bit", "maybe");
+    QVERIFY(app::AppSettings::load(settings).eight_bit == EngineOptions::EightBit::Auto);
+    QVERIFY(app::eightBitFromName(app::eightBitName(EngineOptions::EightBit::Off)) == EngineOptions::EightBit::Off);
+  }
+
   void prefetcherRendersAheadWithinItsBound() {
     QTemporaryDir dir;
     const QString pdf = writePdf(dir.filePath("four.pdf"), 4);
