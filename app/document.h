@@ -2,15 +2,13 @@
 // requested resolution; images ignore the dpi (their pixels are the page).
 #pragma once
 
+#include <folio/engine.h>
+
 #include <QImage>
 #include <QString>
 #include <memory>
 
 namespace folio::app {
-
-// The most pixels one page may have (an A3 page at 600 dpi is about 70 million): a bigger image file is refused
-// with a message before it is decoded, and a PDF page is rendered at a lower resolution instead (fittingDpi).
-inline constexpr qint64 kMaxPagePixels = 64'000'000;
 
 class Document {
  public:

@@ -8,6 +8,7 @@
 
 #include <QFile>
 #include <QFileInfo>
+#include <QHash>
 #include <QStandardPaths>
 #include <QTextBoundaryFinder>
 #include <QtMath>
@@ -392,12 +393,15 @@ ExportReport exportSearchablePdf(const Project& project, const QList<int>& pages
     }
     PdfSources sources(document, password);
     std::vector<PdfObject*> output_pages;
+    QHash<QString, bool> is_pdf;  // isPdfPath reads the file's first bytes: once a source, not once a page
     for (int index : pages) {
       const Page& page = project.page(index);
       QString error;
       try {
         PdfPage* pdf_page = nullptr;
-        if (isPdfPath(page.source)) {
+        auto known = is_pdf.find(page.source);
+        if (known == is_pdf.end()) known = is_pdf.insert(page.source, isPdfPath(page.source));
+        if (known.value()) {
           pdf_page = sources.page(page.source, page.source_page);
           if (pdf_page) overlayImportedPage(document, *pdf_page, page, fonts);
           else error = QStringLiteral("%1 has no page %2").arg(page.source).arg(page.source_page + 1);

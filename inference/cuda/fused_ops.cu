@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <cuda_bf16.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "launch.cuh"
@@ -214,15 +215,26 @@ at::Tensor quickGelu(const at::Tensor& x) {
 namespace {
 
 // Block per row: the table row of the row's id, widened to float32 in 16-byte words.
-__global__ void embeddingRowsKernel(const __nv_bfloat16* __restrict__ table, const long long* __restrict__ ids,
-                                    int width, float* __restrict__ out) {
+// The 8 values of a word of a table row as float32: bf16, or int8 times the row's scale.
+__device__ inline void unpackRow8(const uint4& word, float, float* v) { unpackBf16x8(word, v); }
+__device__ inline void unpackRow8(const uint2& word, float scale, float* v) {
+  const auto* q = reinterpret_cast<const std::int8_t*>(&word);
+#pragma unroll
+  for (int t = 0; t < 8; ++t) v[t] = static_cast<float>(q[t]) * scale;
+}
+
+template <typename W>
+__global__ void embeddingRowsKernel(const W* __restrict__ table, const float* __restrict__ scales,
+                                    const long long* __restrict__ ids, int width, float* __restrict__ out) {
   letNextKernelStart();
   waitForPreviousKernel();
-  const auto* row = reinterpret_cast<const uint4*>(table + ids[blockIdx.x] * width);
+  const long long id = ids[blockIdx.x];
+  const auto* row = reinterpret_cast<const WordOf<W>*>(table + id * width);
+  const float scale = rowScale(scales, id);
   auto* result = reinterpret_cast<float4*>(out + static_cast<long long>(blockIdx.x) * width);
   for (int w = threadIdx.x; w < width / 8; w += blockDim.x) {
     float v[8];
-    unpackBf16x8(row[w], v);
+    unpackRow8(row[w], scale, v);
     result[2 * w] = make_float4(v[0], v[1], v[2], v[3]);
     result[2 * w + 1] = make_float4(v[4], v[5], v[6], v[7]);
   }
@@ -230,18 +242,30 @@ __global__ void embeddingRowsKernel(const __nv_bfloat16* __restrict__ table, con
 
 }  // namespace
 
-at::Tensor embeddingRows(const at::Tensor& table, const at::Tensor& ids) {
-  TORCH_CHECK(table.is_cuda() && table.scalar_type() == at::kBFloat16 && table.dim() == 2 && table.is_contiguous() &&
-                  table.size(1) % 8 == 0 && aligned16(table),
-              "embeddingRows: the table must be contiguous bf16 [V, H] on the GPU, H a multiple of 8");
+at::Tensor embeddingRows(const LinearWeight& embedding, const at::Tensor& ids) {
+  const auto& table = embedding.weight;
+  const bool eight_bit = embedding.quantized();
+  TORCH_CHECK(table.is_cuda() && table.scalar_type() == (eight_bit ? at::kChar : at::kBFloat16) && table.dim() == 2 &&
+                  table.is_contiguous() && table.size(1) % 8 == 0 && aligned16(table),
+              "embeddingRows: the table must be contiguous bf16 or int8 [V, H] on the GPU, H a multiple of 8");
+  TORCH_CHECK(!eight_bit || (embedding.scale.scalar_type() == at::kFloat && embedding.scale.is_contiguous() &&
+                             embedding.scale.numel() == table.size(0)),
+              "embeddingRows: an 8-bit table needs a float32 scale per row");
   TORCH_CHECK(ids.scalar_type() == at::kLong && ids.dim() == 1 && ids.is_contiguous() && ids.device() == table.device(),
               "embeddingRows: ids must be contiguous int64 [rows] beside the table");
   auto out = at::empty({ids.size(0), table.size(1)}, table.options().dtype(at::kFloat));
   if (ids.size(0) == 0) return out;
-  launchOverlapped(embeddingRowsKernel, static_cast<unsigned>(ids.size(0)), 128, 0,
-                   reinterpret_cast<const __nv_bfloat16*>(table.data_ptr()),
-                   reinterpret_cast<const long long*>(ids.data_ptr<int64_t>()), static_cast<int>(table.size(1)),
-                   out.data_ptr<float>());
+  const auto go = [&](auto* rows) {
+    launchOverlapped(embeddingRowsKernel<std::remove_const_t<std::remove_pointer_t<decltype(rows)>>>,
+                     static_cast<unsigned>(ids.size(0)), 128, 0, rows,
+                     eight_bit ? embedding.scale.data_ptr<float>() : nullptr,
+                     reinterpret_cast<const long long*>(ids.data_ptr<int64_t>()), static_cast<int>(table.size(1)),
+                     out.data_ptr<float>());
+  };
+  if (eight_bit)
+    go(reinterpret_cast<const std::int8_t*>(table.data_ptr()));
+  else
+    go(reinterpret_cast<const __nv_bfloat16*>(table.data_ptr()));
   return out;
 }
 

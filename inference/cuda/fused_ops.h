@@ -5,11 +5,14 @@
 
 #include <ATen/ATen.h>
 
+#include "linear_weight.h"
+
 namespace folio::cuda {
 
-// The decoder's input rows: table[ids] widened to float32, [rows, H] (ids int64 [rows], valid indices: the CUDA
-// graph decoder's step inputs, checked on the host). One launch instead of a gather and a cast.
-at::Tensor embeddingRows(const at::Tensor& table, const at::Tensor& ids);
+// The decoder's input rows: table[ids] widened to float32 (8-bit: times each row's scale), [rows, H] (ids int64
+// [rows], valid indices: the CUDA graph decoder's step inputs, checked on the host). One launch instead of a
+// gather and a cast.
+at::Tensor embeddingRows(const LinearWeight& table, const at::Tensor& ids);
 
 // The residual step and the RMSNorm that follows it: x += delta (when defined; float32 or bf16 [rows, H]), then
 // returns bf16(weight * x * rsqrt(mean(x^2) + eps)) computed in float32. x is float32 [rows, H] (updated in

@@ -42,13 +42,13 @@ torch::Tensor mlpByCublas(const AlwaysOnMlp& mlp, const torch::Tensor& h) {
 
 GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, int batch, int capacity)
     : config_(config),
-      embed_tokens_(weights.at("model.embed_tokens.weight")),
+      norm_(weights.at("model.norm.weight")),
+      embed_tokens_(LinearWeight::at(weights, "model.embed_tokens.weight")),
       cache_(config, capacity > 0 ? std::min(capacity, config.max_position_embeddings) : config.max_position_embeddings,
-             embed_tokens_.device(), embed_tokens_.scalar_type(), batch),
+             norm_.device(), norm_.scalar_type(), batch),
       pool_(at::cuda::graph_pool_handle()) {
-  if (!embed_tokens_.is_cuda() || embed_tokens_.scalar_type() != torch::kBFloat16)
+  if (!norm_.is_cuda() || norm_.scalar_type() != torch::kBFloat16)
     throw Error("the CUDA graph decoder needs bf16 weights on the GPU");
-  norm_ = weights.at("model.norm.weight");
   router_config_ = {config.num_experts_per_tok, config.norm_topk_prob, config.routed_scaling_factor};
   lm_head_ = LinearWeight::at(weights, "lm_head.weight");
   for (int i = 0; i < config.num_hidden_layers; ++i) {
@@ -72,9 +72,9 @@ GraphDecoder::GraphDecoder(const DecoderConfig& config, const Weights& weights, 
     layers_.push_back(std::move(layer));
   }
   auto [cos, sin] = ropeTables(config);
-  rope_cos_ = cos.to(embed_tokens_.device());
-  rope_sin_ = sin.to(embed_tokens_.device());
-  const auto on_gpu = torch::TensorOptions().device(embed_tokens_.device()).dtype(torch::kInt64);
+  rope_cos_ = cos.to(norm_.device());
+  rope_sin_ = sin.to(norm_.device());
+  const auto on_gpu = torch::TensorOptions().device(norm_.device()).dtype(torch::kInt64);
   inputs_ = torch::zeros({2, batch}, on_gpu);
   router_arrivals_ = torch::zeros({batch}, on_gpu.dtype(torch::kInt32));
   attention_arrivals_ = torch::zeros({batch * config.num_attention_heads}, on_gpu.dtype(torch::kInt32));

@@ -93,8 +93,8 @@ class GraphDecoder : public BatchStepper, public TokenStepper {
 
   DecoderConfig config_;
   RouterConfig router_config_;
-  torch::Tensor embed_tokens_, norm_, rope_cos_, rope_sin_;
-  LinearWeight lm_head_;
+  torch::Tensor norm_, rope_cos_, rope_sin_;
+  LinearWeight embed_tokens_, lm_head_;
   std::vector<Layer> layers_;
   torch::Tensor router_arrivals_;            // addRmsNormRouteTopK's block counters, zero between launches
   torch::Tensor attention_arrivals_;         // decodeAttention's, the same way

@@ -60,7 +60,8 @@ torch::Tensor logitsOf(const torch::Tensor& normed, const LinearWeight& lm_head)
 Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(config) {
   checkConfig(config);
   const std::int64_t hidden = config.hidden_size;
-  embed_tokens_ = weightOfShape(weights, "model.embed_tokens.weight", {config.vocab_size, hidden});
+  norm_ = weightOfShape(weights, "model.norm.weight", {hidden});  // first: it gives device() and dtype()
+  embed_tokens_ = LinearWeight::load(weights, "model.embed_tokens.weight", {config.vocab_size, hidden});
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const auto p = layerPrefix(i);
     const auto projection = [&](const char* name) {
@@ -76,7 +77,6 @@ Decoder::Decoder(const DecoderConfig& config, const Weights& weights) : config_(
       layer.moe.emplace(config, weights, p + "mlp.");
     layers_.push_back(std::move(layer));
   }
-  norm_ = weightOfShape(weights, "model.norm.weight", {hidden});
   lm_head_ = LinearWeight::load(weights, "lm_head.weight", {config.vocab_size, hidden});
   auto [cos, sin] = ropeTables(config);
   rope_cos_ = cos.to(device());
@@ -93,7 +93,10 @@ torch::Tensor Decoder::embed(const torch::Tensor& ids) const {
       throw Error("decoder: token id " + std::to_string(lowest < 0 ? lowest : highest) + " outside the vocabulary of " +
                   std::to_string(config_.vocab_size));
   }
-  return embed_tokens_.index_select(0, ids.to(device()));
+  const auto on_device = ids.to(device());
+  const auto rows = embed_tokens_.weight.index_select(0, on_device);
+  if (!embed_tokens_.quantized()) return rows;
+  return rows.to(torch::kFloat32) * embed_tokens_.scale.index_select(0, on_device).unsqueeze(1);
 }
 
 torch::Tensor Decoder::rmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const {

@@ -40,10 +40,11 @@ class Decoder {
   Decoder(const DecoderConfig& config, const Weights& weights);
 
   const DecoderConfig& config() const { return config_; }
-  torch::Device device() const { return embed_tokens_.device(); }
-  torch::ScalarType dtype() const { return embed_tokens_.scalar_type(); }
+  torch::Device device() const { return norm_.device(); }
+  torch::ScalarType dtype() const { return norm_.scalar_type(); }
 
-  // ids [L] int64 -> [L, hidden]. Throws folio::Error for an id outside the vocabulary.
+  // ids [L] int64 -> [L, hidden] (float32 when the embedding is 8-bit: the scaled rows exactly, as the CUDA
+  // decoder's embedding kernel gives them). Throws folio::Error for an id outside the vocabulary.
   torch::Tensor embed(const torch::Tensor& ids) const;
 
   // x [L, hidden]: embeddings of the next L positions (cache.length() onwards). Appends their keys and values
@@ -69,7 +70,7 @@ class Decoder {
                           KvCache& cache) const;
 
   DecoderConfig config_;
-  torch::Tensor embed_tokens_;
+  LinearWeight embed_tokens_;  // [vocab, hidden]: a row per token
   std::vector<Layer> layers_;
   torch::Tensor norm_;
   LinearWeight lm_head_;

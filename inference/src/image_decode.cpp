@@ -151,9 +151,6 @@ int readPnmNumber(Bytes bytes, std::size_t& at, const std::string& source_name) 
 
 // ---- the size a header claims, read before a decoder allocates it -----------------------------------------
 
-// The most pixels Folio decodes (as the app's kMaxPagePixels): an A3 page at 600 dpi is about 70 million.
-constexpr std::uint64_t kMaxImagePixels = 64'000'000;
-
 struct ClaimedSize {
   std::uint64_t width = 0, height = 0;
 };
@@ -239,12 +236,13 @@ std::optional<ClaimedSize> claimedSize(Bytes bytes, std::string_view format, con
   return std::nullopt;
 }
 
-// Refuses an image whose header claims more than kMaxImagePixels, before anything is allocated for it.
+// Refuses an image whose header claims more than kMaxPagePixels (folio/engine.h), before anything is allocated for it.
 void checkClaimedSize(Bytes bytes, std::string_view format, const std::string& source_name) {
   const auto size = claimedSize(bytes, format, source_name);
-  if (size && size->width * size->height > kMaxImagePixels)
+  constexpr auto limit = static_cast<std::uint64_t>(kMaxPagePixels);
+  if (size && size->width * size->height > limit)
     fail(source_name, "the image is " + std::to_string(size->width) + " × " + std::to_string(size->height) +
-                          " pixels, more than Folio reads (" + std::to_string(kMaxImagePixels / 1'000'000) +
+                          " pixels, more than Folio reads (" + std::to_string(limit / 1'000'000) +
                           " million)");
 }
 

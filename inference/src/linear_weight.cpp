@@ -116,7 +116,7 @@ LinearWeight quantizeRows(const at::Tensor& w) {
 bool isQuantizedTensor(const std::string& name) {
   static const std::regex decoder_linear(
       R"(model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(experts\.\d+\.|shared_experts\.)?(gate|up|down)_proj)\.weight)");
-  return name == "lm_head.weight" || std::regex_match(name, decoder_linear);
+  return name == "lm_head.weight" || name == "model.embed_tokens.weight" || std::regex_match(name, decoder_linear);
 }
 
 }  // namespace folio

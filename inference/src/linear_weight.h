@@ -51,8 +51,9 @@ struct LinearWeight {
 LinearWeight quantizeRows(const at::Tensor& w);
 
 // Whether quantizeModel() stores this checkpoint tensor in 8 bits: the decoder's linear layers (attention,
-// dense MLP, routed and shared experts) and lm_head. The embedding, norms, router and vision stay as they are:
-// small, or read a row at a time, or where rounding moves the choice of experts.
+// dense MLP, routed and shared experts), lm_head, and the token embedding (a scale per token's row). The norms,
+// the router and the vision encoders stay as they are: small, or where rounding moves the choice of experts, or
+// (vision) not needed for the memory target and not checked against goldens in 8 bits.
 bool isQuantizedTensor(const std::string& name);
 
 }  // namespace folio

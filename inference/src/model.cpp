@@ -33,7 +33,8 @@ namespace {
 void set8Bit(Weights& weights, const Checkpoint& checkpoint, const std::string& name, const torch::Tensor& stored,
              torch::Device device) {
   const auto fail = [&](const std::string& what) { throw Error(checkpoint.pathOf(name) + ": tensor " + name + what); };
-  if (!isQuantizedTensor(name)) fail(" is int8, but Folio's 8-bit models keep only the decoder's linear layers in 8 bits");
+  if (!isQuantizedTensor(name))
+    fail(" is int8, but Folio's 8-bit models keep only the decoder's linear layers and embedding in 8 bits");
   const auto scale_name = name + kScaleSuffix;
   if (!checkpoint.contains(scale_name)) fail(" is int8 but " + scale_name + " is missing");
   const auto scale = checkpoint.tensor(scale_name, stored.sizes().slice(0, stored.dim() - 1).vec());

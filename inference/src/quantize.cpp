@@ -39,7 +39,7 @@ void writeConfig(const fs::path& in, const fs::path& out) {
   auto config = nlohmann::ordered_json::parse(readText(in / "config.json"));
   config["folio_quantization"] = {{"format", "int8 weight-only"},
                                   {"scales", "float32, one per output feature (<tensor>_scale)"},
-                                  {"tensors", "decoder attention, MLP and expert projections, lm_head"}};
+                                  {"tensors", "decoder attention, MLP and expert projections, lm_head, token embedding"}};
   std::ofstream(out / "config.json", std::ios::binary) << config.dump(2) << "\n";
 }
 

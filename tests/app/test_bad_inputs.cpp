@@ -67,7 +67,7 @@ class BadInputsTest : public QObject {
       if (image.isNull()) {
         QVERIFY2(opened.document->error().contains(name), qPrintable(opened.document->error()));
       } else {
-        QVERIFY(qint64(image.width()) * image.height() <= app::kMaxPagePixels);
+        QVERIFY(qint64(image.width()) * image.height() <= folio::kMaxPagePixels);
       }
     }
   }
@@ -100,7 +100,7 @@ class BadInputsTest : public QObject {
     QVERIFY(poster.document->error().contains("more than Folio renders"));
     const QImage fitted = poster.document->renderPage(0, dpi);
     QVERIFY(!fitted.isNull());
-    QVERIFY(qint64(fitted.width()) * fitted.height() <= app::kMaxPagePixels);
+    QVERIFY(qint64(fitted.width()) * fitted.height() <= folio::kMaxPagePixels);
   }
 
   void damagedProjectAndDocumentFilesSayWhy() {

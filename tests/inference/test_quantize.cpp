@@ -91,9 +91,10 @@ class TestQuantize : public QObject {
   void onlyTheDecodersLinearLayersAre8Bit() {
     for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.11.self_attn.o_proj.weight",
                              "model.layers.0.mlp.down_proj.weight", "model.layers.1.mlp.experts.63.up_proj.weight",
-                             "model.layers.5.mlp.shared_experts.gate_proj.weight", "lm_head.weight"})
+                             "model.layers.5.mlp.shared_experts.gate_proj.weight", "lm_head.weight",
+                             "model.embed_tokens.weight"})
       QVERIFY2(folio::isQuantizedTensor(name), name);
-    for (const char* name : {"model.layers.1.mlp.gate.weight", "model.embed_tokens.weight", "model.norm.weight",
+    for (const char* name : {"model.layers.1.mlp.gate.weight", "model.norm.weight",
                              "model.layers.0.input_layernorm.weight", "model.sam_model.blocks.0.attn.qkv.weight",
                              "model.vision_model.transformer.layers.0.mlp.fc1.weight",
                              "model.qwen2_model.model.model.layers.0.mlp.gate_proj.weight",
@@ -122,10 +123,10 @@ class TestQuantize : public QObject {
       const auto error = (linear.dense(torch::kFloat32) - source.to(torch::kFloat32)).abs();
       QVERIFY2((error <= scale.unsqueeze(1) * 0.5001).all().item<bool>(), name.c_str());
     }
-    // 12 layers' attention (4), the dense layer's MLP (3), 11 MoE layers' experts (64 x 3) and shared experts (3),
-    // lm_head.
+    // Each layer's attention (4), the dense layer's MLP (3), the MoE layers' experts (E x 3) and shared experts (3),
+    // lm_head and the embedding.
     QCOMPARE(eight_bit, config.decoder.num_hidden_layers * 4 + 3 +
-                            (config.decoder.num_hidden_layers - 1) * (config.decoder.n_routed_experts * 3 + 3) + 1);
+                            (config.decoder.num_hidden_layers - 1) * (config.decoder.n_routed_experts * 3 + 3) + 2);
     std::ifstream in(eight_bit_ / "config.json");
     const auto written = nlohmann::json::parse(in);
     QVERIFY(written.contains("folio_quantization"));

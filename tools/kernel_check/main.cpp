@@ -75,10 +75,11 @@ void checkLogitsGemv(Format format) {
   }
 }
 
-void checkEmbeddingRows() {
-  const auto table = randn({1000, 1280});
+void checkEmbeddingRows(Format format) {
+  const auto table = as(format, randn({1000, 1280}));
   const auto ids = torch::tensor({999, 0, 17, 17}, torch::kInt64).cuda();
-  expectClose("embeddingRows", folio::cuda::embeddingRows(table, ids), table.index_select(0, ids).to(torch::kFloat32), 0);
+  expectClose(std::string("embeddingRows") + nameOf(format), folio::cuda::embeddingRows(table, ids),
+              table.dense(torch::kFloat32).index_select(0, ids), 0);
 }
 
 // The residual step + RMSNorm + GEMV launch against addRmsNorm's reference followed by F::linear.
@@ -331,8 +332,8 @@ int main() {
     checkSmallBatchNormedLinear(format);
     checkLogitsGemv(format);
     checkMoe(format);
+    checkEmbeddingRows(format);
   }
-  checkEmbeddingRows();
   checkAddRmsNorm();
   checkAttention(10, 128, 512, {0, 200, 511});  // one chunk, a new position inside a chunk, at a chunk's end
   checkAttention(10, 128, 1024, {31, 32, 1000});  // a full single chunk, a chunk of one, 32 chunks (2 merge batches)

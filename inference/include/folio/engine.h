@@ -40,6 +40,11 @@ std::optional<Task> parseTask(std::string_view name);  // "markdown", "ocr", "fr
 // The prompt text for a task, with the single "<image>" placeholder; locate_text is used by Task::Locate.
 std::string promptFor(Task task, std::string_view locate_text = {});
 
+// The most pixels one page may have (an A3 page at 600 dpi is about 70 million): an image file whose header
+// claims more is refused before it is decoded (decodeImage), a bigger PDF page is rendered at a lower resolution
+// instead (the app's Document::fittingDpi).
+inline constexpr std::int64_t kMaxPagePixels = 64'000'000;
+
 // An 8-bit RGB image, rows top to bottom, 3 bytes per pixel, no padding.
 struct RgbImage {
   int width = 0;
