@@ -1016,7 +1016,7 @@ void MainWindow::settingsDialog() {
   auto* eight_bit = new QComboBox(&dialog);
   eight_bit->addItems({"auto", "on", "off"});
   eight_bit->setCurrentText(app::eightBitName(settings_.eight_bit));
-  eight_bit->setToolTip(tr("The decoder's weights in 8 bits: about 4.7 GB of GPU memory instead of 7.2. "
+  eight_bit->setToolTip(tr("The decoder's weights in 8 bits: about 4.5 GB of GPU memory instead of 7.2. "
                            "Auto: when the GPU has less than 10 GB free."));
   auto* mode = new QComboBox(&dialog);
   fillModeBox(mode, settings_.mode);

@@ -142,8 +142,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
     impl->model = OcrModel::load(options.model_dir, device, dtype, eight_bit);
   } catch (const c10::OutOfMemoryError&) {
     throw Error(options.model_dir + ": not enough GPU memory to load the model (" +
-                (eight_bit ? "about 4.7 GB are needed with 8-bit weights)"
-                           : "about 7.2 GB are needed, 4.7 with 8-bit weights)"));
+                (eight_bit ? "about 4.5 GB are needed with 8-bit weights)"
+                           : "about 7.2 GB are needed, 4.5 with 8-bit weights)"));
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }

@@ -27,7 +27,7 @@ struct ModelOptions {
     command.add_option("--dtype", dtype, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32")
         ->check(CLI::IsMember({"auto", "bf16", "fp32"}));
     command.add_option("--eight-bit", eight_bit,
-                       "The decoder's weights in 8 bits (about 4.7 GB of GPU memory instead of 7.2): on, off, or auto "
+                       "The decoder's weights in 8 bits (about 4.5 GB of GPU memory instead of 7.2): on, off, or auto "
                        "(on a GPU with under 10 GB free)")
         ->check(CLI::IsMember({"auto", "on", "off"}));
   }
