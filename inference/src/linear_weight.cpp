@@ -11,12 +11,18 @@ namespace folio {
 
 namespace {
 
-// fn(first, count) over the rows of a [rows, width] matrix, a few thousand at a time: float32 temporaries of a
-// whole lm_head or expert stack would take a GB or two of the GPU.
+// Rows of `width` values of `element_size` bytes in about 8 MB, in multiples of 64 (an odd count makes cuBLAS
+// fall back to its slowest, unaligned GEMMs). Temporaries of a whole lm_head or expert stack would take a GB or two
+// of the GPU; 8 MB is small beside the model (a 6 GB card's margin) and large enough for cuBLAS to run at speed.
+std::int64_t rowsPerChunk(std::int64_t width, std::int64_t element_size) {
+  constexpr std::int64_t kChunkBytes = 8 << 20;
+  return std::max<std::int64_t>(64, kChunkBytes / (width * element_size) / 64 * 64);
+}
+
+// fn(first, count) over `rows` rows, `rows_at_once` at a time.
 template <typename Fn>
-void inRowChunks(std::int64_t rows, Fn&& fn) {
-  constexpr std::int64_t kRowsAtOnce = 4096;
-  for (std::int64_t first = 0; first < rows; first += kRowsAtOnce) fn(first, std::min(kRowsAtOnce, rows - first));
+void inRowChunks(std::int64_t rows, std::int64_t rows_at_once, Fn&& fn) {
+  for (std::int64_t first = 0; first < rows; first += rows_at_once) fn(first, std::min(rows_at_once, rows - first));
 }
 
 }  // namespace
@@ -26,32 +32,30 @@ at::Tensor LinearWeight::dense(at::ScalarType dtype) const {
   auto out = torch::empty(weight.sizes(), weight.options().dtype(dtype));
   const auto width = weight.size(-1);
   const auto q = weight.reshape({-1, width}), steps = scale.reshape({-1, 1}), rows = out.view({-1, width});
-  inRowChunks(q.size(0), [&](std::int64_t first, std::int64_t count) {
-    rows.narrow(0, first, count).copy_(q.narrow(0, first, count).to(torch::kFloat32) * steps.narrow(0, first, count));
+  // One pass a chunk: int8 times the float32 scales, computed in float32, written in `dtype`.
+  inRowChunks(q.size(0), rowsPerChunk(width, 4), [&](std::int64_t first, std::int64_t count) {
+    auto chunk = rows.narrow(0, first, count);
+    at::mul_out(chunk, q.narrow(0, first, count), steps.narrow(0, first, count));
   });
   return out;
 }
 
 template <typename Product>
 at::Tensor LinearWeight::byRowChunks(const at::Tensor& x, at::ScalarType out_dtype, Product&& product) const {
-  // Of dequantized weights: small beside the model (a 6 GB card's margin), large enough for cuBLAS to run at speed.
-  constexpr std::int64_t kChunkBytes = 8 << 20;
   const auto in = x.size(-1);
   const auto outputs = weight.numel() / in;
   const auto q = weight.reshape({outputs, -1, weight.size(-1)});  // [out, groups, width]: scale per group
   const auto steps = scale.reshape({outputs, -1, 1});
   const auto x2 = x.reshape({-1, in});
   auto out = torch::empty({x2.size(0), outputs}, x.options().dtype(out_dtype));
-  // A multiple of 64 rows: an odd count makes cuBLAS fall back to its slowest, unaligned GEMMs.
-  const auto rows_at_once = std::max<std::int64_t>(64, kChunkBytes / (in * x.element_size()) / 64 * 64);
+  const auto rows_at_once = rowsPerChunk(in, x.element_size());
   auto rows = torch::empty({std::min(rows_at_once, outputs), q.size(1), q.size(2)}, x.options());
-  for (std::int64_t first = 0; first < outputs; first += rows_at_once) {
-    const auto count = std::min(rows_at_once, outputs - first);
+  inRowChunks(outputs, rows_at_once, [&](std::int64_t first, std::int64_t count) {
     auto chunk = rows.narrow(0, 0, count);
     // One pass: int8 times the float32 scales, computed in float32, written in x's dtype.
     at::mul_out(chunk, q.narrow(0, first, count), steps.narrow(0, first, count));
     out.narrow(1, first, count).copy_(product(x2, chunk.view({count, in})));
-  }
+  });
   std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(outputs);
   return out.view(shape);
@@ -104,7 +108,7 @@ LinearWeight quantizeRows(const at::Tensor& w) {
                    torch::empty(w.sizes().slice(0, w.dim() - 1), w.options().dtype(torch::kFloat32))};
   const auto q = out.weight.view({-1, width});
   const auto scale = out.scale.view({-1});
-  inRowChunks(rows.size(0), [&](std::int64_t first, std::int64_t count) {
+  inRowChunks(rows.size(0), rowsPerChunk(width, 4), [&](std::int64_t first, std::int64_t count) {
     const auto values = rows.narrow(0, first, count).to(torch::kFloat32);
     auto step = values.abs().amax(-1) / 127.0;
     step = torch::where(step > 0, step, torch::ones_like(step));
