@@ -148,12 +148,17 @@ def main():
     write("project_wrong_types.json", json.dumps({"format": 1, "name": 7, "pages": "none"}).encode())
     # What the fuzzers found (tests/fuzz), kept as regressions: headers claiming 40000 x 18770 (BMP) and 21568 x 40000
     # (JPEG, frame header behind stray bytes that libjpeg skips) that decodeImage allocated; a 4-byte TIFF that the
-    # size check read past; a project whose region ends past its markdown.
+    # size check read past; a PPM header that OpenCV reads differently (below); a project whose region ends past its
+    # markdown.
     write("fuzz_bmp_claims_750mp.bmp", base64.b64decode("Qk1mAAAAAAAAADYAAAAoAAAAQJwAAFJJAAABABgAAAAAADD//////////8jIyMjIyMjI"))
     write("fuzz_jpeg_stray_bytes_862mp.jpg", base64.b64decode(
         "/9j/4AAQSkZJAAADAQMALzIyMjIyMjI0NDQ0NP/AABEInEBUQAMBIgACEQEDEQH/xAAfAAABBQEBAQEBAQAAAAAAAAAAAQIDBAUGBBEF"
         "VBIhMUEGE1FhByJxyOP4+fr/2gAMAwEAAhEDEQA/APSKKKKAP//Z"))
     write("fuzz_tiff_4_bytes.tif", b"II*\x00")
+    # A PPM whose width runs into a comment: 4022 x 6 to a comment-aware reader, 4022 x 222222 (2.7 GB) to OpenCV.
+    write("fuzz_ppm_comment_glued_to_width.ppm", base64.b64decode(
+        "UDYKNDAyMiMyMjIyMjIKCTb/Bv//////MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjL/wAARCAB4AMgnAwEiAAIRAQMRAf8AAQB/"
+        "/fn8VlQBAQEBAAAAAAAx2QAAAAABAgMEBQb4+fr/2gAMAwEAAhEDEfbqKKIATVCA+wAAAA=="))
     write("config_model_type_number.json", b'{"model_type": 5}')  # found by fuzz_config: an uncaught type error
     write("project_region_past_text.json", json.dumps(
         {"version": 2, "pages": [{"source": "a.png", "status": "done", "markdown": "short", "dpi": -5,

@@ -146,6 +146,10 @@ int readPnmNumber(Bytes bytes, std::size_t& at, const std::string& source_name) 
     value = value * 10 + (bytes[at++] - '0');
     if (value > 1'000'000) fail(source_name, "PPM header number out of range");
   }
+  // Netpbm separates header fields by whitespace. OpenCV's reader swallows the byte after a number whatever it
+  // is, so "4022#2222\n" is 4022 × 2222 to it but 4022 and a comment to a comment-aware reader: refusing
+  // anything else keeps the size checked above equal to the size OpenCV allocates.
+  if (at < bytes.size() && !std::isspace(bytes[at])) fail(source_name, "malformed PPM header");
   return static_cast<int>(value);
 }
 

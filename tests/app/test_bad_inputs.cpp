@@ -136,6 +136,10 @@ class BadInputsTest : public QObject {
       QVERIFY2(error.contains("more than Folio reads"), qPrintable(claims_too_much + (": " + error)));
     }
     QVERIFY(decodeError("fuzz_tiff_4_bytes.tif").contains("fuzz_tiff_4_bytes.tif"));
+    // OpenCV reads this header as 4022 × 222222 (a 2.7 GB allocation), a comment-aware reader as 4022 × 6.
+    const QString glued = decodeError("fuzz_ppm_comment_glued_to_width.ppm");
+    QVERIFY2(glued.contains("fuzz_ppm_comment_glued_to_width.ppm") && glued.contains("malformed PPM header"),
+             qPrintable(glued));
     QTemporaryDir folder;
     QVERIFY(QFile::copy(QDir(badDir()).filePath("project_region_past_text.json"), folder.filePath("project.json")));
     app::Project project;
