@@ -57,10 +57,12 @@ QStringList changedFiles(const std::vector<ModelFileState>& before, const std::v
 class LocalEngineBackend : public OcrBackend {
  public:
   // files: the model folder's files as they were before the engine read them.
-  LocalEngineBackend(std::unique_ptr<Engine> engine, const std::string& model_dir, std::vector<ModelFileState> files)
+  LocalEngineBackend(std::unique_ptr<Engine> engine, const std::string& model_dir, std::vector<ModelFileState> files,
+                     int max_batch)
       : engine_(std::move(engine)),
         model_dir_(model_dir),
         files_(std::move(files)),
+        max_batch_(max_batch),
         model_name_(modelNameFor(engine_->family(), QString::fromStdString(model_dir))) {}
   Result run(const RgbImage& page, const RunOptions& options, const std::function<void(const Progress&)>& on_progress,
              const std::atomic<bool>* cancel) override {
@@ -76,19 +78,18 @@ class LocalEngineBackend : public OcrBackend {
         .arg(QString::fromStdString(model_dir_), changed.join(QStringLiteral(", ")));
   }
   std::vector<Mode> modes() const override { return supportedModes(engine_->family()); }
-  int pagesInFlight() const override { return engine_->pagesInFlight(); }
+  int pagesInFlight() const override { return std::min(engine_->pagesInFlight(), max_batch_); }
   void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                const std::function<void(std::size_t, const Progress&)>& on_progress,
-                const std::function<void(std::size_t, Result)>& on_finished,
-                const std::vector<const std::atomic<bool>*>& cancels) override {
-    engine_->runBatch(pages, options, on_progress, nullptr, Engine::kMaxPagesInFlight, cancels,
-                      [&on_finished](std::size_t i, const Result& result) { on_finished(i, result); });
+                const BatchCallbacks& callbacks, const std::vector<const std::atomic<bool>*>& cancels) override {
+    engine_->runBatch(pages, options, callbacks.progress, nullptr, max_batch_, cancels,
+                      [&callbacks](std::size_t i, const Result& result) { callbacks.finished(i, result); });
   }
 
  private:
   std::unique_ptr<Engine> engine_;
   std::string model_dir_;
   std::vector<ModelFileState> files_;
+  int max_batch_;
   QString model_name_;
 };
 
@@ -141,8 +142,14 @@ BackendFactory localEngineFactory(const QString& model_dir, Device device, Engin
     options.cpu_threads = std::max(1, QThread::idealThreadCount() - 1);
     // Looked at before loading: a change while the engine reads the files shows as a change afterwards.
     std::vector<ModelFileState> files = modelFileStates(options.model_dir);
-    return std::make_unique<LocalEngineBackend>(Engine::load(options), options.model_dir, std::move(files));
+    return std::make_unique<LocalEngineBackend>(Engine::load(options), options.model_dir, std::move(files),
+                                                Engine::kMaxPagesInFlight);
   };
+}
+
+std::unique_ptr<OcrBackend> localEngineBackend(std::unique_ptr<Engine> engine, const QString& model_dir, int max_batch) {
+  const std::string dir = model_dir.toStdString();
+  return std::make_unique<LocalEngineBackend>(std::move(engine), dir, modelFileStates(dir), std::max(max_batch, 1));
 }
 
 }  // namespace folio::app

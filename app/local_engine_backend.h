@@ -10,6 +10,9 @@ namespace folio::app {
 BackendFactory localEngineFactory(const QString& model_dir, Device device,
                                   EngineOptions::EightBit eight_bit = EngineOptions::EightBit::Auto);
 
+// An engine the caller loaded with its own options (folio-cli), decoding up to max_batch pages together.
+std::unique_ptr<OcrBackend> localEngineBackend(std::unique_ptr<Engine> engine, const QString& model_dir, int max_batch);
+
 // How a page remembers the model that read it: "DeepSeek-OCR-2 (<folder name>)".
 QString modelNameFor(ModelFamily family, const QString& model_dir);
 

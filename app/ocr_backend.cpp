@@ -5,13 +5,11 @@
 namespace folio::app {
 
 void OcrBackend::runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                          const std::function<void(std::size_t, const Progress&)>& on_progress,
-                          const std::function<void(std::size_t, Result)>& on_finished,
-                          const std::vector<const std::atomic<bool>*>& cancels) {
+                          const BatchCallbacks& callbacks, const std::vector<const std::atomic<bool>*>& cancels) {
   for (std::size_t i = 0; i < pages.size(); ++i) {
     std::function<void(const Progress&)> page_progress;
-    if (on_progress) page_progress = [&on_progress, i](const Progress& p) { on_progress(i, p); };
-    on_finished(i, run(pages[i], options[i], page_progress, cancels.empty() ? nullptr : cancels[i]));
+    if (callbacks.progress) page_progress = [&callbacks, i](const Progress& p) { callbacks.progress(i, p); };
+    callbacks.finished(i, run(pages[i], options[i], page_progress, cancels.empty() ? nullptr : cancels[i]));
   }
 }
 

@@ -13,6 +13,15 @@
 
 namespace folio::app {
 
+// What a backend reports about the pages of a batch, each by its index in the batch.
+struct BatchCallbacks {
+  std::function<void(std::size_t, const Progress&)> progress;  // may be empty
+  std::function<void(std::size_t, Result)> finished;           // as soon as that page is done
+  // That page alone could not be read (a server refused it, or every attempt failed); the others go on. A
+  // failure of the whole batch is thrown instead.
+  std::function<void(std::size_t, const QString&)> failed;
+};
+
 class OcrBackend {
  public:
   virtual ~OcrBackend() = default;
@@ -29,12 +38,10 @@ class OcrBackend {
 
   // How many pages runBatch gains from taking at once (1: none, pages are best run one by one).
   virtual int pagesInFlight() const { return 1; }
-  // Several pages at once: on_progress(i, ...) reports page i, on_finished(i, result) hands over its result as
-  // soon as page i is done (the others may still run), *cancels[i] stops it. By default one run() after the other.
+  // Several pages at once, reported through callbacks; *cancels[i] (when given) stops page i. By default one
+  // run() after the other.
   virtual void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                        const std::function<void(std::size_t, const Progress&)>& on_progress,
-                        const std::function<void(std::size_t, Result)>& on_finished,
-                        const std::vector<const std::atomic<bool>*>& cancels);
+                        const BatchCallbacks& callbacks, const std::vector<const std::atomic<bool>*>& cancels);
 };
 
 // The mode a page asked for, or the nearest the model has: Tiny -> Small, Large -> Base, else Gundam (or the

@@ -215,9 +215,17 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
     finished[i] = true;
     finish(ready[i], std::move(result), loops[i].reason());
   };
+  auto on_failed = [&](std::size_t i, const QString& message) {
+    {
+      QMutexLocker lock(&mutex_);
+      running_.remove(ready[i].job.page, ready[i].cancel);
+    }
+    finished[i] = true;
+    emit pageFailed(ready[i].job.page, message);
+  };
   QString failure;
   try {
-    backend_->runBatch(pages, options, on_progress, on_finished, cancels);
+    backend_->runBatch(pages, options, {on_progress, on_finished, on_failed}, cancels);
   } catch (const std::bad_alloc&) {  // the pages that had finished keep their results
     const auto unfinished = std::count(finished.begin(), finished.end(), false);
     failure = tr("Out of memory while reading %n page(s)", nullptr, int(unfinished));

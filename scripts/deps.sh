@@ -21,7 +21,7 @@ folio_install_apt() {
   local packages=(cmake ninja-build g++ pkg-config python3-pip nlohmann-json3-dev libpcre2-dev libcli11-dev)
   [ "${FOLIO_GUI:-ON}" = OFF ] ||
     packages+=(qt6-base-dev qt6-base-dev-tools libpoppler-qt6-dev libopencv-dev libdtl-dev xvfb xauth
-      libpodofo-dev libcmark-gfm-dev libcmark-gfm-extensions-dev fonts-dejavu-core fonts-droid-fallback pandoc
+      libpodofo-dev libcmark-gfm-dev libcmark-gfm-extensions-dev libcpp-httplib-dev fonts-dejavu-core fonts-droid-fallback pandoc
       poppler-utils python3-jsonschema
       clang  # libFuzzer for the fuzz harnesses (scripts/fuzz)
       dpkg-dev help2man appstream desktop-file-utils)  # the .deb (scripts/package) and its test

@@ -86,14 +86,12 @@ class ScriptedBackend : public app::OcrBackend {
   int pagesInFlight() const override { return pages_in_flight_; }
   // The pages one after the other, as the default does, recording the batch.
   void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>& options,
-                const std::function<void(std::size_t, const Progress&)>& on_progress,
-                const std::function<void(std::size_t, Result)>& on_finished,
-                const std::vector<const std::atomic<bool>*>& cancels) override {
+                const app::BatchCallbacks& callbacks, const std::vector<const std::atomic<bool>*>& cancels) override {
     {
       QMutexLocker lock(&log_->mutex);
       log_->batch_sizes << int(pages.size());
     }
-    OcrBackend::runBatch(pages, options, on_progress, on_finished, cancels);
+    OcrBackend::runBatch(pages, options, callbacks, cancels);
   }
 
  private:

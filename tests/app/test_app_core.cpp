@@ -49,14 +49,12 @@ class LastPageFirstBackend : public app::OcrBackend {
   QString description() const override { return QStringLiteral("last page first"); }
   int pagesInFlight() const override { return 3; }
   void runBatch(const std::vector<RgbImage>& pages, const std::vector<RunOptions>&,
-                const std::function<void(std::size_t, const Progress&)>&,
-                const std::function<void(std::size_t, Result)>& on_finished,
-                const std::vector<const std::atomic<bool>*>&) override {
+                const app::BatchCallbacks& callbacks, const std::vector<const std::atomic<bool>*>&) override {
     for (std::size_t i = pages.size(); i-- > 0;) {
       Result result;
       result.raw_text = std::to_string(i);
       result.generated_tokens = 1;
-      on_finished(i, result);
+      callbacks.finished(i, result);
       if (i + 1 != pages.size()) continue;
       QDeadlineTimer deadline(5000);
       while (!seen_last_->load() && !deadline.hasExpired()) QThread::msleep(5);
@@ -77,13 +75,11 @@ class OutOfMemoryAfterFirstBackend : public app::OcrBackend {
   }
   QString description() const override { return QStringLiteral("out of memory after the first page"); }
   int pagesInFlight() const override { return 3; }
-  void runBatch(const std::vector<RgbImage>&, const std::vector<RunOptions>&,
-                const std::function<void(std::size_t, const Progress&)>&,
-                const std::function<void(std::size_t, Result)>& on_finished,
+  void runBatch(const std::vector<RgbImage>&, const std::vector<RunOptions>&, const app::BatchCallbacks& callbacks,
                 const std::vector<const std::atomic<bool>*>&) override {
     Result first;
     first.raw_text = "first";
-    on_finished(0, first);
+    callbacks.finished(0, first);
     throw std::bad_alloc();
   }
 };
