@@ -11,6 +11,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QString>
+#include <QTcpServer>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +22,15 @@
 #include <vector>
 
 namespace folio::test {
+
+// A loopback URL nothing listens on: connections to it are refused.
+inline QString closedPortUrl() {
+  QTcpServer probe;
+  probe.listen(QHostAddress::LocalHost);
+  const quint16 port = probe.serverPort();
+  probe.close();
+  return QStringLiteral("http://127.0.0.1:%1").arg(port);
+}
 
 class FakeOpenAiServer {
  public:

@@ -5,7 +5,9 @@
 #include <folio_version.h>
 
 #include "document.h"
+#include "fake_openai_server.h"
 #include "project.h"
+#include "scripted_backend.h"
 #include "test_documents.h"
 
 #include <QJsonArray>
@@ -102,6 +104,38 @@ class CliDocumentsTest : public QObject {
     // Not a terminal: one line per file instead of a bar.
     QVERIFY2(run.err.contains("book.pdf: 3 pages done, 0 failed"), run.err.constData());
     if (haveJsonSchema()) QCOMPARE(schemaErrors(dir.filePath("out/book.json")), QString());
+  }
+
+  // --backend openai: the pages go to the servers (two here, one refusing connections), the outputs are those
+  // of the local path for the same model text, and a second run resumes instead of asking again.
+  void readsThroughOcrServers() {
+    const std::string answer = test::readSample("paper_page.txt").toStdString();
+    test::FakeOpenAiServer server(answer);
+    const QString dead = test::closedPortUrl();
+    QTemporaryDir dir;
+    const QString pdf = test::writePdf(dir.filePath("book.pdf"), 3);
+    const QStringList args{"ocr", "--backend", "openai", "--endpoint", dead, "--endpoint", server.url(),
+                           "--concurrency", "2", pdf, "-o", dir.filePath("out")};
+    CliRun run = runCli(args);
+    QVERIFY2(run.exit_code == 0, run.err.constData());
+    QCOMPARE(run.summary()["pages_done"].toInt(), 3);
+    QCOMPARE(server.chatRequests(), 3);
+    QFile markdown(dir.filePath("out/book.md"));
+    QVERIFY(markdown.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(markdown.readAll());
+    const auto page = app::openDocument(pdf).document;
+    const QImage image = page->renderPage(0, page->fittingDpi(0, 144));
+    const std::string expected = parseGrounding(answer, image.width(), image.height(), "page").markdown;
+    QVERIFY2(text.count(QString::fromStdString(expected.substr(0, 200))) == 3, qPrintable(text.left(400)));
+    const QJsonObject json = readJson(dir.filePath("out/book.json"));
+    QVERIFY2(json["model"].toString().contains("remote"), qPrintable(json["model"].toString()));
+    run = runCli(args);
+    QCOMPARE(run.summary()["pages_skipped"].toInt(), 3);
+    QCOMPARE(server.chatRequests(), 3);
+    // No server answering is said at once, naming it.
+    run = runCli({"ocr", "--backend", "openai", "--endpoint", dead, pdf, "-o", dir.filePath("out2")});
+    QVERIFY(run.exit_code != 0);
+    QVERIFY2(run.err.contains(dead.toUtf8()) && run.err.contains("No OCR server answers"), run.err.constData());
   }
 
   void everyFormatIsWritten() {

@@ -11,7 +11,6 @@
 #include "sse_parser.h"
 
 #include <QImage>
-#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
@@ -29,15 +28,6 @@ RgbImage testPage(int width = 96, int height = 128) {
   page.pixels.resize(std::size_t(width) * height * 3);
   for (std::size_t i = 0; i < page.pixels.size(); ++i) page.pixels[i] = static_cast<std::uint8_t>(i * 7 % 251);
   return page;
-}
-
-// A port nothing listens on: connections to it are refused.
-QString closedPortUrl() {
-  QTcpServer probe;
-  probe.listen(QHostAddress::LocalHost);
-  const quint16 port = probe.serverPort();
-  probe.close();
-  return QStringLiteral("http://127.0.0.1:%1").arg(port);
 }
 
 app::RemoteOptions optionsFor(const QStringList& urls, int max_in_flight = 4) {
@@ -241,7 +231,7 @@ class RemoteBackendTest : public QObject {
   // failures_to_drop failures instead of taking a share of every batch.
   void deadEndpointFailsOver() {
     test::FakeOpenAiServer server(sampleText());
-    const QString dead = closedPortUrl();
+    const QString dead = test::closedPortUrl();
     auto backend = app::remoteBackendFactory(optionsFor({dead, server.url()}, 2))();
     const BatchOutcome outcome = runPages(*backend, 8);
     QCOMPARE(outcome.failures.size(), std::size_t(0));
@@ -328,7 +318,7 @@ class RemoteBackendTest : public QObject {
 
   // Nothing answers: loading the backend fails naming every endpoint; Settings' check says which answers.
   void unreachableEndpointsAreNamed() {
-    const QString dead = closedPortUrl();
+    const QString dead = test::closedPortUrl();
     try {
       app::remoteBackendFactory(optionsFor({dead}))();
       QFAIL("a backend without a reachable endpoint loaded");

@@ -22,6 +22,7 @@
 #include "ocr_worker.h"
 #include "output_review.h"
 #include "progress_bar.h"
+#include "remote_backend.h"
 
 namespace folio::cli {
 namespace {
@@ -30,6 +31,10 @@ const QStringList kDocumentSuffixes = {"pdf", "png", "jpg", "jpeg", "tif", "tiff
 
 struct Args {
   ModelOptions model;
+  std::string backend = "local";  // local | openai
+  std::vector<std::string> endpoints;
+  std::string api_model, image_format = "png";
+  int concurrency = 8;  // pages in flight per endpoint
   std::string mode = "gundam", task = "markdown", output = ".", pages, password, formats = "md,json";
   int max_tokens = 8192, batch = 16;
   double dpi = 144;
@@ -124,9 +129,10 @@ void resumeOrStart(const Input& input, const app::Document& document, const QLis
 
 class DocumentRun {
  public:
-  DocumentRun(Engine& engine, const Args& args, ProgressBar& progress, Totals& totals)
-      : engine_(engine), args_(args), options_(runOptions(args)), progress_(progress), totals_(totals),
-        formats_(parseFormats("ocr", args.formats)) {}
+  // model: what <stem>.json records as the model (the local model's folder, or the remote model's name).
+  DocumentRun(app::OcrBackend& backend, const QString& model, const Args& args, ProgressBar& progress, Totals& totals)
+      : backend_(backend), model_(model), args_(args), options_(runOptions(args)), progress_(progress),
+        totals_(totals), formats_(parseFormats("ocr", args.formats)), batch_(batchSize(backend, args)) {}
 
   void run(const Input& input) {
     app::OpenResult opened = app::openDocument(input.path, QString::fromStdString(args_.password));
@@ -142,8 +148,7 @@ class DocumentRun {
     resumeOrStart(input, *opened.document, source_pages, json, args_, project, &skipped);
     totals_.skipped += skipped;
     for (int i = 0; i < skipped; ++i) progress_.pageDone();
-    const app::DocumentInfo info{input.path, QString::fromStdString(engine_model_), QString::fromStdString(args_.mode),
-                                 QString::fromStdString(args_.task)};
+    const app::DocumentInfo info{input.path, model_, QString::fromStdString(args_.mode), QString::fromStdString(args_.task)};
     int failed = 0;
     for (const QList<int>& batch : pendingBatches(project)) {
       failed += readBatch(*opened.document, project, batch);
@@ -154,17 +159,19 @@ class DocumentRun {
     progress_.fileDone(input.path.toStdString(), project.pageCount() - failed, failed);
   }
 
-  void setModel(const std::string& model_dir) {
-    engine_model_ = model_dir;
-    model_name_ = app::modelNameFor(engine_.family(), QString::fromStdString(model_dir));
-  }
 
  private:
+  // --batch pages at a time; for servers at least twice what they take at once, so that a batch's slowest page
+  // leaves the others busy.
+  static int batchSize(const app::OcrBackend& backend, const Args& args) {
+    return args.backend == "local" ? args.batch : std::max(args.batch, 2 * backend.pagesInFlight());
+  }
+
   QList<QList<int>> pendingBatches(const app::Project& project) const {
     QList<QList<int>> batches;
     for (int i = 0; i < project.pageCount(); ++i) {
       if (project.page(i).status == app::PageStatus::Done) continue;
-      if (batches.isEmpty() || batches.last().size() >= args_.batch) batches.append(QList<int>());
+      if (batches.isEmpty() || batches.last().size() >= batch_) batches.append(QList<int>());
       batches.last() << i;
     }
     return batches;
@@ -190,25 +197,33 @@ class DocumentRun {
       rendered << index;
     }
     if (images.empty()) return failed;
+    const auto start = std::chrono::steady_clock::now();
+    long tokens = 0;
+    std::vector<bool> reported(images.size(), false);
+    app::BatchCallbacks callbacks;
+    callbacks.finished = [&](std::size_t i, Result result) {
+      reported[i] = true;
+      tokens += result.generated_tokens;
+      const int index = rendered[int(i)];
+      project.setResult(index, result, QSize(images[i].width, images[i].height), backend_.modelName());
+      const QStringList reasons = app::reviewReasons(result);
+      if (!reasons.isEmpty()) project.setReviewReason(index, reasons.join("; "));
+      progress_.pageDone();
+      ++totals_.done;
+    };
+    callbacks.failed = [&](std::size_t i, const QString& message) {
+      reported[i] = true;
+      failPage(project, rendered[int(i)], message);
+      ++failed;
+    };
     try {
-      const auto engine_start = std::chrono::steady_clock::now();
-      const auto results = engine_.runBatch(images, options, {}, nullptr, args_.batch);
-      long tokens = 0;
-      for (const Result& result : results) tokens += result.generated_tokens;
-      progress_.batchRead(int(results.size()), tokens,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - engine_start).count());
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        const int index = rendered[int(i)];
-        project.setResult(index, results[i], QSize(images[i].width, images[i].height), model_name_);
-        const QStringList reasons = app::reviewReasons(results[i]);
-        if (!reasons.isEmpty()) project.setReviewReason(index, reasons.join("; "));
-        progress_.pageDone();
-        ++totals_.done;
-      }
-    } catch (const std::exception& e) {
-      for (int index : rendered) failPage(project, index, QString::fromUtf8(e.what()));
-      failed += rendered.size();
+      backend_.runBatch(images, options, callbacks, {});
+    } catch (const std::exception& e) {  // the pages not reported yet failed with the batch
+      for (std::size_t i = 0; i < reported.size(); ++i)
+        if (!reported[i]) callbacks.failed(i, QString::fromUtf8(e.what()));
     }
+    progress_.batchRead(int(images.size()), tokens,
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return failed;
   }
 
@@ -243,14 +258,14 @@ class DocumentRun {
     }
   }
 
-  Engine& engine_;
+  app::OcrBackend& backend_;
+  const QString model_;
   const Args& args_;
   const RunOptions options_;
   ProgressBar& progress_;
   Totals& totals_;
   const QList<app::ExportFormat> formats_;
-  std::string engine_model_;
-  QString model_name_;  // what each page it reads remembers
+  const int batch_;
 };
 
 int countPages(const QList<Input>& inputs, const Args& args) {
@@ -263,13 +278,33 @@ int countPages(const QList<Input>& inputs, const Args& args) {
   return pages;
 }
 
-std::unique_ptr<Engine> loadEngine(const Args& args, std::string* model_dir) {
+app::RemoteOptions remoteOptions(const Args& args) {
+  if (args.endpoints.empty()) usageError("--backend openai needs at least one --endpoint URL");
+  app::RemoteOptions options;
+  for (const std::string& endpoint : args.endpoints) {
+    const QUrl url = QUrl::fromUserInput(QString::fromStdString(endpoint));
+    if (!url.isValid() || !url.scheme().startsWith("http")) usageError(endpoint + ": not an http(s) URL");
+    options.endpoints.append({url, {}, args.concurrency});
+  }
+  options.model = QString::fromStdString(args.api_model);
+  options.image_encoding = args.image_format == "jpeg" ? app::ImageEncoding::Jpeg : app::ImageEncoding::Png;
+  return options;
+}
+
+// The local engine (loaded with the --model, --device, --dtype, --eight-bit choices) or the OCR servers.
+std::unique_ptr<app::OcrBackend> makeBackend(const Args& args, QString* model) {
   try {
+    if (args.backend == "openai") {
+      auto backend = app::remoteBackendFactory(remoteOptions(args))();
+      *model = backend->modelName();
+      if (!args.quiet) std::cerr << backend->description().toStdString() << "\n";
+      return backend;
+    }
     const EngineOptions options = args.model.engineOptions();
-    *model_dir = options.model_dir;
     auto engine = Engine::load(options);
     if (!args.quiet) std::cerr << "model " << options.model_dir << " on " << engine->deviceDescription() << "\n";
-    return engine;
+    *model = QString::fromStdString(options.model_dir);
+    return app::localEngineBackend(std::move(engine), *model, args.batch);
   } catch (const Error& e) {
     usageError(e.what());
   }
@@ -281,12 +316,11 @@ void runOcr(const Args& args) {
   if (inputs.isEmpty()) usageError("no PDFs or images among the inputs");
   parseFormats("ocr", args.formats);  // a wrong format is a usage error before the model loads
   QDir().mkpath(QString::fromStdString(args.output));
-  std::string model_dir;
-  auto engine = loadEngine(args, &model_dir);
+  QString model;
+  const auto backend = makeBackend(args, &model);
   Totals totals;
   ProgressBar progress(countPages(inputs, args), args.quiet);
-  DocumentRun run(*engine, args, progress, totals);
-  run.setModel(model_dir);
+  DocumentRun run(*backend, model, args, progress, totals);
   const auto start = std::chrono::steady_clock::now();
   for (const Input& input : inputs) run.run(input);
   progress.finish();
@@ -301,6 +335,16 @@ void setupOcr(CLI::App& cli) {
   auto args = std::make_shared<Args>();
   auto* cmd = cli.add_subcommand("ocr", "Read PDFs, images or folders of them into markdown and other formats");
   args->model.addTo(*cmd, /*model_required=*/false);
+  cmd->add_option("--backend", args->backend, "local (this machine's GPU or CPU) or openai (OpenAI-compatible OCR servers)")
+      ->check(CLI::IsMember({"local", "openai"}));
+  cmd->add_option("--endpoint", args->endpoints,
+                  "With --backend openai: a server, e.g. http://gpu1:8000 (repeat for several; key from $OPENAI_API_KEY)")
+      ->allow_extra_args(false);  // one URL per --endpoint: what follows is an input
+  cmd->add_option("--api-model", args->api_model, "With --backend openai: the model name to ask for (default: the server's first)");
+  cmd->add_option("--concurrency", args->concurrency, "With --backend openai: pages in flight per endpoint")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--image-format", args->image_format, "With --backend openai: how pages are sent, png (lossless) or jpeg")
+      ->check(CLI::IsMember({"png", "jpeg"}));
   cmd->add_option("--pages", args->pages, "Pages of each input, e.g. 1-3,7,10- (default: all)");
   cmd->add_option("--dpi", args->dpi, "Resolution PDF pages are rasterised at (as in the app)")->check(CLI::Range(36.0, 600.0));
   cmd->add_option("--password", args->password, "Password of encrypted PDFs");
