@@ -68,23 +68,11 @@ class ImageDocument : public Document {
   bool isVector() const override { return false; }
   QImage renderPage(int index, double) const override {
     QImageReader reader(path_);
-    reader.setAutoTransform(true);
     if (index > 0 && !reader.jumpToImage(index)) {
       error_ = QStringLiteral("%1: frame %2 does not exist").arg(path_).arg(index + 1);
       return {};
     }
-    const QSize size = reader.size();  // from the header, before any pixel is decoded
-    if (qint64(size.width()) * size.height() > kMaxPagePixels) {
-      error_ = QStringLiteral("%1: the image is %2, more than Folio reads (%3 million)")
-                   .arg(path_, pixelsText(size.width(), size.height())).arg(kMaxPagePixels / 1'000'000);
-      return {};
-    }
-    QImage image = reader.read();
-    if (image.isNull()) {
-      error_ = QStringLiteral("%1: %2").arg(path_, reader.errorString());
-      return {};
-    }
-    return image.convertToFormat(QImage::Format_RGB888);
+    return readImagePage(reader, path_, &error_);
   }
   QString error() const override { return error_; }
 
@@ -131,6 +119,22 @@ OpenResult openImage(const QString& path) {
 }
 
 }  // namespace
+
+QImage readImagePage(QImageReader& reader, const QString& name, QString* error) {
+  reader.setAutoTransform(true);
+  const QSize size = reader.size();  // from the header, before any pixel is decoded
+  if (qint64(size.width()) * size.height() > kMaxPagePixels) {
+    *error = QStringLiteral("%1: the image is %2, more than Folio reads (%3 million)")
+                 .arg(name, pixelsText(size.width(), size.height())).arg(kMaxPagePixels / 1'000'000);
+    return {};
+  }
+  QImage image = reader.read();
+  if (image.isNull()) {
+    *error = QStringLiteral("%1: %2").arg(name, reader.errorString());
+    return {};
+  }
+  return image.convertToFormat(QImage::Format_RGB888);
+}
 
 bool isPdfPath(const QString& path) {
   QFile file(path);

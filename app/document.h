@@ -5,6 +5,7 @@
 #include <folio/engine.h>
 
 #include <QImage>
+#include <QImageReader>
 #include <QString>
 #include <memory>
 
@@ -34,6 +35,9 @@ struct OpenResult {
 OpenResult openDocument(const QString& path, const QString& password = {});
 // By content (a PDF header), or by the name where the file cannot be read.
 bool isPdfPath(const QString& path);
+// The reader's current image as the app reads image pages: EXIF orientation applied, refused above
+// kMaxPagePixels before any pixel is decoded, RGB888. Null with *error (naming `name`) when it cannot be read.
+QImage readImagePage(QImageReader& reader, const QString& name, QString* error);
 // File dialog filter for every openable format.
 QString openFileFilter();
 
