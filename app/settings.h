@@ -3,6 +3,9 @@
 
 #include <folio/engine.h>
 
+#include "ocr_backend.h"
+#include "remote_backend.h"
+
 #include <QSettings>
 #include <QString>
 
@@ -15,6 +18,12 @@ struct AppSettings {
   QString model_dir;  // empty: search (folio::findModel)
   Device device = Device::Auto;
   EngineOptions::EightBit eight_bit = EngineOptions::EightBit::Auto;  // the decoder's weights in 8 bits
+  // Pages read by OpenAI-compatible OCR servers (remote_backend.h) instead of this machine.
+  bool remote = false;
+  QString remote_endpoints;  // URLs separated by commas, spaces or new lines
+  QString remote_model;      // empty: the servers' first
+  QString remote_api_key;    // empty: $OPENAI_API_KEY
+  int remote_pages_per_server = 8;
   Mode mode = Mode::Gundam;
   Task task = Task::Markdown;
   double dpi = 144;
@@ -25,6 +34,10 @@ struct AppSettings {
   static AppSettings load(QSettings& settings);
   void save(QSettings& settings) const;
 };
+
+// What reads the pages with these settings: the local engine, or the remote servers.
+BackendFactory backendFactory(const AppSettings& settings);
+RemoteOptions remoteOptions(const AppSettings& settings);
 
 QString deviceName(Device device);
 Device deviceFromName(const QString& name);

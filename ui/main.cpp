@@ -57,9 +57,7 @@ int main(int argc, char** argv) {
 
   QSettings settings;
   folio::ui::MainWindow window(
-      [](const folio::app::AppSettings& s) {
-        return folio::app::localEngineFactory(s.model_dir, s.device, s.eight_bit);
-      },
+      [](const folio::app::AppSettings& s) { return folio::app::backendFactory(s); },
       projectToOpen(parser, settings));
   for (const QString& file : parser.positionalArguments()) window.openFile(file, parser.value("pages"));
   // A kill, Ctrl+C or the session ending saves like Quit does.

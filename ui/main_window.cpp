@@ -4,6 +4,7 @@
 #include "exporter.h"
 #include "local_engine_backend.h"
 #include "project_library.h"
+#include "remote_settings.h"
 
 #include <QAction>
 #include <QApplication>
@@ -299,7 +300,7 @@ void MainWindow::startBackend() {
   connect(worker, &app::OcrWorker::pageProgress, this, &MainWindow::onPageProgress);
   connect(worker, &app::OcrWorker::pageFinished, this, &MainWindow::onPageFinished);
   connect(worker, &app::OcrWorker::pageFailed, this, &MainWindow::onPageFailed);
-  start_->setModelStatus(tr("Loading the model…"));
+  start_->setModelStatus(settings_.remote ? tr("Connecting to the OCR servers…") : tr("Loading the model…"));
   service_->start();
 }
 
@@ -314,7 +315,7 @@ void MainWindow::showError(const QString& message) {
 // download cannot fix a wrong folder chosen in Settings.
 void MainWindow::onBackendFailed(const QString& message) {
   showError(message);
-  const bool missing = app::modelMissing(settings_.model_dir);
+  const bool missing = !settings_.remote && app::modelMissing(settings_.model_dir);
   download_button_->setVisible(missing);
   download2_button_->setVisible(missing);
   start_->setModelStatus(missing ? tr("No model yet: download <b>DeepSeek-OCR-2</b> or <b>DeepSeek-OCR</b> above, or copy a model's "
@@ -1028,10 +1029,23 @@ void MainWindow::settingsDialog() {
   dpi->setValue(settings_.dpi);
   auto* markers = new QCheckBox(tr("Page markers in exported markdown"), &dialog);
   markers->setChecked(settings_.page_markers);
+  auto* reader = new QComboBox(&dialog);
+  reader->addItems({tr("This computer (GPU or CPU)"), tr("OCR servers")});
+  reader->setCurrentIndex(settings_.remote ? 1 : 0);
+  auto* remote = new RemoteSettingsGroup(settings_, &dialog);
+  remote->setObjectName("remoteSettings");
+  const auto showReader = [=](int index) {
+    for (QWidget* local : std::initializer_list<QWidget*>{model, model_kind, device, eight_bit}) local->setEnabled(index == 0);
+    remote->setEnabled(index == 1);
+  };
+  connect(reader, &QComboBox::currentIndexChanged, &dialog, showReader);
+  showReader(reader->currentIndex());
+  form->addRow(tr("Pages are read by"), reader);
   form->addRow(tr("Model folder"), model);
   form->addRow(QString(), model_kind);
   form->addRow(tr("Device"), device);
   form->addRow(tr("8-bit weights"), eight_bit);
+  form->addRow(remote);
   form->addRow(tr("Default mode"), mode);
   form->addRow(tr("Default task"), task);
   form->addRow(tr("PDF dpi for the model"), dpi);
@@ -1045,7 +1059,15 @@ void MainWindow::settingsDialog() {
   connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
   connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
   if (dialog.exec() != QDialog::Accepted) return;
-  bool engine_changed = model->currentText() != settings_.model_dir ||
+  const app::AppSettings before = settings_;
+  remote->store(settings_);
+  settings_.remote = reader->currentIndex() == 1;
+  const bool remote_changed = settings_.remote_endpoints != before.remote_endpoints ||
+                              settings_.remote_model != before.remote_model ||
+                              settings_.remote_api_key != before.remote_api_key ||
+                              settings_.remote_pages_per_server != before.remote_pages_per_server;
+  bool engine_changed = settings_.remote != before.remote || (settings_.remote && remote_changed) ||
+                        model->currentText() != settings_.model_dir ||
                         device->currentText() != app::deviceName(settings_.device) ||
                         eight_bit->currentText() != app::eightBitName(settings_.eight_bit);
   settings_.model_dir = model->currentText();
