@@ -151,6 +151,7 @@ ChatRequest chatRequestFor(const RgbImage& page, const RunOptions& options, cons
   request.ngram_size = options.ngram_size;
   request.ngram_window = options.ngram_window;
   request.mode = options.mode;
+  request.ignore_eos = options.ignore_eos;
   return request;
 }
 
@@ -171,6 +172,7 @@ QByteArray toJson(const ChatRequest& request) {
                                      {"window_size", request.ngram_window},
                                      {"whitelist_token_ids", kNgramWhitelist}};
   if (request.mode) body["folio_mode"] = QString::fromUtf8(modeName(*request.mode).data());
+  if (request.ignore_eos) body["ignore_eos"] = true;
   return QJsonDocument(body).toJson(QJsonDocument::Compact);
 }
 
@@ -236,6 +238,7 @@ ParsedChatRequest parseChatRequest(const QByteArray& body, Mode default_mode, in
   const QJsonObject xargs = object.value("vllm_xargs").toObject();
   parsed.options.ngram_size = readInt(xargs, "ngram_size", parsed.options.ngram_size, 0, 1000, &parsed.error);
   parsed.options.ngram_window = readInt(xargs, "window_size", parsed.options.ngram_window, 1, 100000, &parsed.error);
+  parsed.options.ignore_eos = object.value("ignore_eos").toBool(false);
   parsed.stream = object.value("stream").toBool(false);
   parsed.include_usage = object.value("stream_options").toObject().value("include_usage").toBool(false);
   return parsed;

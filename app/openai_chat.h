@@ -5,7 +5,7 @@
 // server's chat template puts back) and the page as a base64 PNG or JPEG data URL. Decoding is greedy
 // (temperature 0); the no-repeat n-gram guard goes as vLLM's per-request logits-processor arguments (vllm_xargs:
 // ngram_size, window_size, whitelist_token_ids), the resolution mode as "folio_mode" (Folio's own server; other
-// servers ignore both, using their own settings).
+// servers ignore both, using their own settings). Benchmarks send ignore_eos, as vLLM takes it.
 #pragma once
 
 #include <folio/engine.h>
@@ -27,6 +27,7 @@ struct ChatRequest {
   int ngram_size = 20;  // 0: off
   int ngram_window = 50;
   std::optional<Mode> mode;  // sent as folio_mode
+  bool ignore_eos = false;   // benchmarks: exactly max_tokens (vLLM's field of the same name)
   bool stream = true;
 };
 

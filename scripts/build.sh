@@ -15,4 +15,5 @@ if [ ! -f "$build/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${option
   cmake -S "$here" -B "$build" "${options[@]}"
   printf '%s' "${options[*]}" > "$stamp"
 fi
-cmake --build "$build" -j "$(nproc)"
+# FOLIO_BUILD_TARGETS: only these (the GPU machine's benchmark runs), else everything.
+cmake --build "$build" -j "$(nproc)" ${FOLIO_BUILD_TARGETS:+--target $FOLIO_BUILD_TARGETS}

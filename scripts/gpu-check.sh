@@ -19,6 +19,9 @@
 #              the bf16 one on the golden prompts, folio-bench of the 8-bit folder (batched up to 8 pages)
 #   app        (needs .deps/qt from scripts/gpu-deps.sh app) the `app` and `gui` test labels on the GPU, then
 #              folio-bench-document: the app's pipeline on a 50-page scanned PDF, 1000 tokens a page
+#   serve      (needs .deps/qt) folio-cli serve with the full model under 1, 8, 32 and 64 clients of
+#              folio-bench-serve (Base, 1000 tokens a page), then three servers on this GPU behind one client,
+#              beside the engine alone batched (folio-bench --batches 32 64)
 # FOLIO_SHARED_DIR names another copy of ../shared (the app step needs only model/ and the goldens' page images).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +56,8 @@ for p in glob.glob('$1/*.png'): Image.open(p).convert('RGB').save(p[:-4] + '.ppm
 pack_logs() {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt" 2>&1 || true
   (cd "$out" && tar czf logs.tar.gz --remove-files $(ls build_*.log synth.log kernel_check_*.txt upstream.err \
-    upstream_base.json gpu.txt ctest_app_gui.log quantize.log reference_bf16.err goldens_ocr2.log synth_ocr2.log 2>/dev/null))
+    upstream_base.json gpu.txt ctest_app_gui.log quantize.log reference_bf16.err goldens_ocr2.log synth_ocr2.log \
+    serve_*.log 2>/dev/null))
 }
 trap pack_logs EXIT
 trap 'echo "gpu-check: stopped, a check failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
@@ -109,6 +113,29 @@ if [[ $steps == *" app "* ]]; then
   tail -4 "$out/ctest_app_gui.log"
   QT_QPA_PLATFORM=offscreen "$build/tools/folio-bench-document" --model /tmp/full --pages 50 --tokens 1000 \
     | tee "$out/document.json"
+fi
+if [[ $steps == *" serve "* ]]; then
+  page="$here/tests/data/scans/paper_page.jpg"
+  serve_on() { "$cli" serve --model /tmp/full --port "$1" --mode base --max-batch 64 > "$out/serve_$1.log" 2>&1 & }
+  wait_up() { $py -c "
+import sys, time, urllib.request
+for _ in range(1200):
+    try: urllib.request.urlopen('http://127.0.0.1:$1/health', timeout=1); sys.exit(0)
+    except Exception: time.sleep(0.25)
+sys.exit(1)"; }
+  bench_serve() { "$build/tools/folio-bench-serve" --image "$page" --mode base "$@" | tee -a "$out/serve.jsonl"; }
+  serve_on 8101; wait_up 8101
+  bench_serve --endpoint http://127.0.0.1:8101 --clients 8 --pages 16 --tokens 100 > /dev/null  # warm-up
+  : > "$out/serve.jsonl"
+  for clients in 1 8 32 64; do
+    bench_serve --endpoint http://127.0.0.1:8101 --clients $clients --pages $((clients < 4 ? 6 : 3 * clients)) --tokens 1000
+  done
+  serve_on 8102; serve_on 8103; wait_up 8102; wait_up 8103
+  three=(--endpoint http://127.0.0.1:8101 --endpoint http://127.0.0.1:8102 --endpoint http://127.0.0.1:8103)
+  bench_serve "${three[@]}" --clients 8 --pages 24 --tokens 100 > /dev/null  # warm-up of the two new ones
+  for clients in 8 32; do bench_serve "${three[@]}" --clients $clients --pages $((9 * clients)) --tokens 1000; done
+  kill -INT $(jobs -p); wait || true
+  "$build/tools/folio-bench" --model /tmp/full --decode-tokens 64 --reps 1 --batches 32 64 --json | tee "$out/perf_batched.json"
 fi
 if [[ $steps == *" ocr2 "* ]]; then
   # DeepSeek-OCR-2: the full-decoder goldens from transformers on this GPU (fp32, TF32 off) when the committed ones

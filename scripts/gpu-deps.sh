@@ -11,7 +11,8 @@ mkdir -p "$here/.deps"
 wanted="qt6-base-dev qt6-base-dev-tools libqt6core6 libqt6gui6 libqt6widgets6 libqt6test6 libqt6network6
   libqt6concurrent6 qt6-qpa-plugins libpoppler-qt6-dev libpoppler-qt6-3 pkgconf libdtl-dev
   libpodofo-dev libpodofo0.9.8 libcmark-gfm-dev libcmark-gfm0.29.0.gfm.6 libcmark-gfm-extensions-dev
-  libcmark-gfm-extensions0.29.0.gfm.6 fonts-droid-fallback poppler-utils"
+  libcmark-gfm-extensions0.29.0.gfm.6 fonts-droid-fallback poppler-utils
+  libcpp-httplib-dev libcpp-httplib0.11 libssl-dev zlib1g-dev libbrotli-dev"
 # Left out: the C/C++ runtime and base libraries every Ubuntu has (newer there, and ABI-compatible), tools the
 # build never runs (perl, python, dpkg), Mesa's drivers (the offscreen platform draws without OpenGL) and fonts
 # beyond DejaVu and Droid Sans Fallback (the searchable PDF's CJK glyphs).
@@ -26,11 +27,11 @@ base+='|liblzma5|libzstd1|libbz2-1.0|libmd0|libbsd0|libffi8|libexpat1|libpcre2-8
 base+='|libhogweed6|libnettle8|libgmp10|libidn2-0|libp11-kit0|libtasn1-6|libkrb5.*|libk5crypto3'
 base+='|libgssapi-krb5-2|libcom-err2|libkeyutils1|libsqlite3-0|libedit2|libelf1|libxml2|libwayland.*|libvulkan1'
 # ... and the C++ toolchain and Boost that libpodofo-dev drags in (the GPU machine has its own compiler; PoDoFo's
-# headers need neither).
+# headers need neither). OpenSSL's, zlib's and Brotli's headers stay: cpp-httplib's include them.
 base+='|libboost.*|libstdc\+\+-12-dev|libgcc-12-dev|libc6-dev|libc-dev-bin|linux-libc-dev|libcrypt-dev|libnsl-dev'
 base+='|libtirpc-dev|rpcsvc-proto|lib[atlu]+san[0-9]+|libubsan1|libitm1|libquadmath0|libgomp1|libatomic1|libcc1-0'
 base+='|gcc-12|cpp-12|g\+\+-12|binutils.*|libbinutils|libctf.*|libgprofng0|libjansson4|libisl23|libmpc3|libmpfr6'
-base+='|libssl-dev)$'
+base+=')$'
 packages=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
   --no-enhances $wanted | grep -v '^[ <]' | sort -u | grep -vE "$base")
 rm -rf "$here/.deps/qt" && mkdir -p "$here/.deps/qt"

@@ -354,11 +354,13 @@ class RemoteBackendTest : public QObject {
       options.locate_text = "a cat";
       options.mode = Mode::Small;
       options.max_new_tokens = 99;
+      options.ignore_eos = task == Task::Free;
       const auto parsed = app::parseChatRequest(app::toJson(app::chatRequestFor(page, options, "m")), Mode::Gundam, 8192);
       QVERIFY2(parsed.error.isEmpty(), qPrintable(parsed.error));
       QCOMPARE(parsed.options.task, task);
       QCOMPARE(parsed.options.mode, Mode::Small);
       QCOMPARE(parsed.options.max_new_tokens, 99);
+      QCOMPARE(parsed.options.ignore_eos, task == Task::Free);
       QCOMPARE(parsed.options.locate_text, task == Task::Locate ? std::string("a cat") : std::string());
       QCOMPARE(QImage::fromData(parsed.image_bytes).size(), QSize(8, 6));
       QVERIFY(parsed.stream && parsed.include_usage);
