@@ -11,7 +11,7 @@ if compgen -G "$here/.deps/qt/*.deb" > /dev/null; then
   source "$here/scripts/gpu-env.sh"
   lib=${folio_deps_libs%%:*}
   export PKG_CONFIG_LIBDIR=$lib/pkgconfig:$prefix/usr/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=$prefix
-  gui=(-DFOLIO_GUI=ON -DFOLIO_TESTS=ON -DPKG_CONFIG_EXECUTABLE=$prefix/usr/bin/pkgconf
+  gui=(-DFOLIO_GUI=ON -DFOLIO_TESTS=ON -DFOLIO_PACKAGING=OFF -DPKG_CONFIG_EXECUTABLE=$prefix/usr/bin/pkgconf
        "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$folio_deps_libs"
        "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$folio_deps_libs")
 fi

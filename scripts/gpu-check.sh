@@ -20,8 +20,7 @@
 #   app        (needs .deps/qt from scripts/gpu-deps.sh app) the `app` and `gui` test labels on the GPU, then
 #              folio-bench-document: the app's pipeline on a 50-page scanned PDF, 1000 tokens a page
 #   serve      (needs .deps/qt) folio-cli serve with the full model under 1, 8, 32 and 64 clients of
-#              folio-bench-serve (Base, 1000 tokens a page), then three servers on this GPU behind one client,
-#              beside the engine alone batched (folio-bench --batches 32 64)
+#              folio-bench-serve (Base, 1000 tokens a page), then three servers on this GPU behind one client
 # FOLIO_SHARED_DIR names another copy of ../shared (the app step needs only model/ and the goldens' page images).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -135,7 +134,6 @@ sys.exit(1)"; }
   bench_serve "${three[@]}" --clients 8 --pages 24 --tokens 100 > /dev/null  # warm-up of the two new ones
   for clients in 8 32; do bench_serve "${three[@]}" --clients $clients --pages $((9 * clients)) --tokens 1000; done
   kill -INT $(jobs -p); wait || true
-  "$build/tools/folio-bench" --model /tmp/full --decode-tokens 64 --reps 1 --batches 32 64 --json | tee "$out/perf_batched.json"
 fi
 if [[ $steps == *" ocr2 "* ]]; then
   # DeepSeek-OCR-2: the full-decoder goldens from transformers on this GPU (fp32, TF32 off) when the committed ones
