@@ -315,6 +315,9 @@ std::int64_t freeGpuBytes(torch::Device device) {
     const c10::cuda::CUDAGuard guard(device.index() < 0 ? 0 : device.index());
     std::size_t free = 0, total = 0;
     C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    // Before the process's first CUDA tensor the caching allocator is not set up (its stats refuse every device
+    // with "Invalid device argument"), and it holds nothing yet: what the driver says is free is all there is.
+    if (!c10::cuda::CUDACachingAllocator::get()->initialized()) return static_cast<std::int64_t>(free);
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(guard.current_device().index());
     const auto index = static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE);
     return static_cast<std::int64_t>(free) + stats.reserved_bytes[index].current - stats.allocated_bytes[index].current;
