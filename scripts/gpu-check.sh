@@ -116,12 +116,14 @@ fi
 if [[ $steps == *" serve "* ]]; then
   page="$here/tests/data/scans/paper_page.jpg"
   serve_on() { "$cli" serve --model /tmp/full --port "$1" --mode base --max-batch 64 > "$out/serve_$1.log" 2>&1 & }
+  # Until /health answers; a server that exited (its log says why) fails the step at once.
   wait_up() { $py -c "
-import sys, time, urllib.request
+import subprocess, sys, time, urllib.request
 for _ in range(1200):
     try: urllib.request.urlopen('http://127.0.0.1:$1/health', timeout=1); sys.exit(0)
     except Exception: time.sleep(0.25)
-sys.exit(1)"; }
+    if subprocess.run(['pgrep', '-f', 'serve .*--port $1'], capture_output=True).returncode: sys.exit(1)
+sys.exit(1)" || { cat "$out/serve_$1.log"; return 1; }; }
   bench_serve() { "$build/tools/folio-bench-serve" --image "$page" --mode base "$@" | tee -a "$out/serve.jsonl"; }
   serve_on 8101; wait_up 8101
   bench_serve --endpoint http://127.0.0.1:8101 --clients 8 --pages 16 --tokens 100 > /dev/null  # warm-up

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Seed corpora for the libFuzzer harnesses (tests/fuzz/corpus/<harness>/): small valid inputs of every kind plus
 the bad-input corpus's matching files. Run again after changing a seed; the harnesses find the rest."""
+import base64
 import io
 import json
 import os
@@ -79,6 +80,24 @@ def main():
     put("project", "project_and_journal", text + b"\0" + journal + b"\n")
     copy_bad("project", ("project_half_written.json", "project_wrong_types.json", "project_region_past_text.json"))
     put("tokenizer", "overlong_utf8", b"emoji\xe0\x9f\x93\t\x14" + bytes(7) + b"\rz\n")  # a harness find
+    # chat requests (as Folio's client writes them, and broken ones) and event streams, behind a cut byte
+    png = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 100, 50)).save(png, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    request = {"model": "deepseek-ai/DeepSeek-OCR", "temperature": 0, "max_tokens": 1000, "stream": True,
+               "stream_options": {"include_usage": True}, "skip_special_tokens": False, "folio_mode": "base",
+               "vllm_xargs": {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]},
+               "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
+                                                         {"type": "text", "text": "<|grounding|>Convert the document to markdown."}]}]}
+    put("chat_request", "request.json", bytes([128]) + json.dumps(request).encode())
+    request["messages"][0]["content"][1]["text"] = "Locate <|ref|>the title<|/ref|> in the image."
+    put("chat_request", "locate.json", bytes([3]) + json.dumps(request).encode())
+    put("chat_request", "truncated.json", bytes([9]) + json.dumps(request).encode()[:90])
+    chunk = {"choices": [{"index": 0, "delta": {"content": "<|ref|>title<|/ref|>"}, "finish_reason": None}]}
+    stream = (": keep-alive\r\n\r\ndata: " + json.dumps(chunk) + "\n\nevent: x\ndata: a\ndata: b\nid: 3\n\n"
+              'data: {"choices": [], "usage": {"prompt_tokens": 273, "completion_tokens": 4}}\r\rdata: [DONE]\n\n')
+    put("chat_request", "stream", bytes([77]) + stream.encode())
+    put("chat_request", "error", bytes([0]) + b'{"error": {"message": "too big", "type": "invalid_request_error"}}')
     # page ranges: two bytes of page count, then the text
     for i, text in enumerate(["1-3,5", "10-", "7", " 2 - 4 , 9", "0", "3-1", "1-99999999999", ""]):
         put("page_range", f"range{i}", struct.pack(">H", 12) + text.encode())
