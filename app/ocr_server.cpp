@@ -106,10 +106,9 @@ struct OcrServer::Impl {
     if (!parsed.model.isEmpty() && parsed.model != options.model_name)
       return reject(response, 404, QStringLiteral("this server serves %1, not %2").arg(options.model_name, parsed.model),
                     "not_found_error");
-    const auto modes = backend.modes();
-    if (std::find(modes.begin(), modes.end(), parsed.options.mode) == modes.end())
-      return reject(response, 400, QStringLiteral("the model has no %1 mode").arg(modeName(parsed.options.mode).data()),
-                    "invalid_request_error");
+    // A client cannot know which modes this model has (DeepSeek-OCR-2 lacks Tiny and Large): the nearest, as the
+    // app's worker picks it.
+    parsed.options.mode = availableMode(parsed.options.mode, backend.modes());
     auto job = std::make_shared<ServedPage>();
     QString error;
     if (!decodeImage(parsed.image_bytes, &job->image, &error)) return reject(response, 400, error, "invalid_request_error");

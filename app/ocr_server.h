@@ -9,7 +9,7 @@
 // hands it every queued page at once (up to max_batch), which the local engine decodes together (continuous
 // batching within the batch). Pages that arrive while a batch runs wait for the next one. Bounded: a body over
 // max_body_bytes is answered 413, a request beyond max_queue waiting pages 429; a malformed request 400 saying
-// what is wrong; a client that goes away cancels its page.
+// what is wrong; a client that goes away cancels its page. A mode the model lacks becomes the nearest it has.
 #pragma once
 
 #include "ocr_backend.h"
