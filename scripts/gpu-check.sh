@@ -67,6 +67,12 @@ if [[ $steps != " ocr2 " ]]; then
   { time "$cli" synth-weights --config "$shared/model/config.json" -o /tmp/full; } > "$out/synth.log" 2>&1
   "$cli" synth-weights --config "$shared/model/config.json" --layers 2 -o /tmp/ci > /dev/null
 fi
+# The settings a user starts with (device, dtype and 8-bit all automatic) load and read a page: with Qt carried,
+# folio-cli ocr on a scan, before anything else.
+if [[ $steps != " ocr2 " ]] && compgen -G "$here/.deps/qt/*.deb" > /dev/null; then
+  "$cli" ocr --model /tmp/ci --mode base --max-tokens 8 -q "$here/tests/data/scans/paper_page.jpg" -o /tmp/defaults \
+    | tee "$out/defaults.json"
+fi
 if [[ $steps == *" parity "* ]]; then
   parity /tmp/ci fp32 ci "$out/parity_ci_fp32_cuda.json"
   parity /tmp/full bf16 full "$out/parity_full_bf16_cuda.json"
