@@ -207,20 +207,17 @@ void OcrWorker::runJobs(const QList<PageJob>& jobs) {
   };
   // A page is finished as soon as its own decoding ends, not when the batch's last page does.
   std::vector<bool> finished(ready.size(), false);
-  auto on_finished = [&](std::size_t i, Result result) {
-    {
-      QMutexLocker lock(&mutex_);
-      running_.remove(ready[i].job.page, ready[i].cancel);
-    }
+  const auto settle = [&](std::size_t i) {  // page i is no longer running: its result or failure follows
+    QMutexLocker lock(&mutex_);
+    running_.remove(ready[i].job.page, ready[i].cancel);
     finished[i] = true;
+  };
+  auto on_finished = [&](std::size_t i, Result result) {
+    settle(i);
     finish(ready[i], std::move(result), loops[i].reason());
   };
   auto on_failed = [&](std::size_t i, const QString& message) {
-    {
-      QMutexLocker lock(&mutex_);
-      running_.remove(ready[i].job.page, ready[i].cancel);
-    }
-    finished[i] = true;
+    settle(i);
     emit pageFailed(ready[i].job.page, message);
   };
   QString failure;
