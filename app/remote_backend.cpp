@@ -503,10 +503,13 @@ void BatchRun::failPage(std::size_t i, const QString& message) {
 QUrl chatCompletionsUrl(const QUrl& endpoint) { return withPath(endpoint, "/chat/completions"); }
 QUrl modelsUrl(const QUrl& endpoint) { return withPath(endpoint, "/models"); }
 
-QList<RemoteEndpoint> parseEndpoints(const QString& text, int max_in_flight) {
+QList<RemoteEndpoint> parseEndpoints(const QString& text, int max_in_flight, const QString& default_api_key) {
   QList<RemoteEndpoint> endpoints;
-  for (const QString& part : text.split(QRegularExpression("[,\\s]+"), Qt::SkipEmptyParts))
-    endpoints.append({QUrl::fromUserInput(part), {}, max_in_flight});
+  for (const QString& entry : text.split(QRegularExpression("[,\\n]+"), Qt::SkipEmptyParts)) {
+    const QStringList words = entry.split(QRegularExpression("\\s+"), Qt::SkipEmptyParts);
+    if (words.isEmpty()) continue;
+    endpoints.append({QUrl::fromUserInput(words[0]), words.size() > 1 ? words[1] : default_api_key, max_in_flight});
+  }
   return endpoints;
 }
 

@@ -45,8 +45,9 @@ struct RemoteOptions {
 
 QUrl chatCompletionsUrl(const QUrl& endpoint);
 QUrl modelsUrl(const QUrl& endpoint);
-// "http://a:8000/v1, http://b:8000" from the app's and folio-cli's text (commas, spaces or new lines between).
-QList<RemoteEndpoint> parseEndpoints(const QString& text, int max_in_flight);
+// Endpoints from the app's and folio-cli's text: entries separated by commas or new lines, each a URL and, after a
+// space, that endpoint's own API key ("http://a:8000/v1 sk-abc, http://b:8000"); the others get default_api_key.
+QList<RemoteEndpoint> parseEndpoints(const QString& text, int max_in_flight, const QString& default_api_key = {});
 
 // What GET /v1/models says at each endpoint: for Settings' "Test connection" and before the first page.
 struct EndpointCheck {

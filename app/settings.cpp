@@ -6,8 +6,8 @@ namespace folio::app {
 
 RemoteOptions remoteOptions(const AppSettings& settings) {
   RemoteOptions options;
-  options.endpoints = parseEndpoints(settings.remote_endpoints, settings.remote_pages_per_server);
-  for (RemoteEndpoint& endpoint : options.endpoints) endpoint.api_key = settings.remote_api_key;
+  options.endpoints =
+      parseEndpoints(settings.remote_endpoints, settings.remote_pages_per_server, settings.remote_api_key);
   options.model = settings.remote_model;
   return options;
 }

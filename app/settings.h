@@ -20,9 +20,9 @@ struct AppSettings {
   EngineOptions::EightBit eight_bit = EngineOptions::EightBit::Auto;  // the decoder's weights in 8 bits
   // Pages read by OpenAI-compatible OCR servers (remote_backend.h) instead of this machine.
   bool remote = false;
-  QString remote_endpoints;  // URLs separated by commas, spaces or new lines
+  QString remote_endpoints;  // a URL a line (or comma), each optionally followed by its own API key
   QString remote_model;      // empty: the servers' first
-  QString remote_api_key;    // empty: $OPENAI_API_KEY
+  QString remote_api_key;    // for the URLs without their own; empty: $OPENAI_API_KEY
   int remote_pages_per_server = 8;
   Mode mode = Mode::Gundam;
   Task task = Task::Markdown;

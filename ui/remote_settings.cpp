@@ -14,13 +14,15 @@ RemoteSettingsGroup::RemoteSettingsGroup(const app::AppSettings& settings, QWidg
     : QGroupBox(tr("OCR servers"), parent) {
   auto* form = new QFormLayout(this);
   endpoints_ = new QPlainTextEdit(settings.remote_endpoints, this);
-  endpoints_->setPlaceholderText(tr("http://gpu1:8000\nhttp://gpu2:8000   (vLLM, SGLang, llama-server or folio-cli serve)"));
+  endpoints_->setPlaceholderText(tr("http://gpu1:8000\nhttp://gpu2:8000 its-own-api-key\n(vLLM, SGLang, llama-server or folio-cli serve)"));
   endpoints_->setFixedHeight(fontMetrics().lineSpacing() * 4 + 12);
   model_ = new QLineEdit(settings.remote_model, this);
   model_->setPlaceholderText(tr("the first model the servers list"));
   api_key_ = new QLineEdit(settings.remote_api_key, this);
   api_key_->setEchoMode(QLineEdit::Password);
   api_key_->setPlaceholderText(tr("$OPENAI_API_KEY, or none"));
+  api_key_->setToolTip(tr("Sent to the servers without a key of their own after their URL. Kept in Folio's "
+                          "settings file, readable by your user account."));
   pages_ = new QSpinBox(this);
   pages_->setRange(1, 256);
   pages_->setValue(settings.remote_pages_per_server);
@@ -31,7 +33,7 @@ RemoteSettingsGroup::RemoteSettingsGroup(const app::AppSettings& settings, QWidg
   result_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   form->addRow(tr("Server URLs"), endpoints_);
   form->addRow(tr("Model"), model_);
-  form->addRow(tr("API key"), api_key_);
+  form->addRow(tr("API key (all)"), api_key_);
   form->addRow(tr("Pages per server"), pages_);
   form->addRow(test_, result_);
   connect(test_, &QPushButton::clicked, this, &RemoteSettingsGroup::testConnection);

@@ -333,16 +333,38 @@ class RemoteBackendTest : public QObject {
     QCOMPARE(checks[1].models, QStringList{"deepseek-ai/DeepSeek-OCR"});
   }
 
+  // An endpoint's own key, else the one for all, else $OPENAI_API_KEY, goes as the bearer token to that endpoint.
+  void apiKeysGoToTheirEndpoints() {
+    test::FakeOpenAiServer a(sampleText()), b(sampleText()), c(sampleText());
+    qputenv("OPENAI_API_KEY", "sk-env");
+    app::RemoteOptions options;
+    options.endpoints = app::parseEndpoints(a.url() + " sk-a\n" + b.url(), 1, "sk-all");
+    options.endpoints.append({QUrl(c.url()), {}, 1});
+    auto backend = app::remoteBackendFactory(options)();
+    QCOMPARE(runPages(*backend, 3).results.size(), std::size_t(3));
+    QCOMPARE(a.lastAuthorization(), std::string("Bearer sk-a"));
+    QCOMPARE(b.lastAuthorization(), std::string("Bearer sk-all"));
+    QCOMPARE(c.lastAuthorization(), std::string("Bearer sk-env"));
+    qunsetenv("OPENAI_API_KEY");
+    app::RemoteOptions keyless;
+    keyless.endpoints.append({QUrl(c.url()), {}, 1});
+    app::checkEndpoints(keyless);
+    QCOMPARE(c.lastAuthorization(), std::string());
+  }
+
   void endpointUrlsTakeAnyCommonForm() {
     QCOMPARE(app::chatCompletionsUrl(QUrl("http://h:8000")).toString(), QStringLiteral("http://h:8000/v1/chat/completions"));
     QCOMPARE(app::chatCompletionsUrl(QUrl("http://h:8000/v1/")).toString(), QStringLiteral("http://h:8000/v1/chat/completions"));
     QCOMPARE(app::chatCompletionsUrl(QUrl("http://h/v1/chat/completions")).toString(),
              QStringLiteral("http://h/v1/chat/completions"));
     QCOMPARE(app::modelsUrl(QUrl("https://h/api/v1")).toString(), QStringLiteral("https://h/api/v1/models"));
-    const auto endpoints = app::parseEndpoints("http://a:1, http://b:2\nhttp://c:3", 5);
+    const auto endpoints = app::parseEndpoints("http://a:1, http://b:2  sk-b\n\n  http://c:3\n", 5, "sk-all");
     QCOMPARE(endpoints.size(), 3);
     QCOMPARE(endpoints[2].url, QUrl("http://c:3"));
     QCOMPARE(endpoints[1].max_in_flight, 5);
+    QCOMPARE(endpoints[1].api_key, QStringLiteral("sk-b"));
+    QCOMPARE(endpoints[0].api_key, QStringLiteral("sk-all"));
+    QCOMPARE(endpoints[2].api_key, QStringLiteral("sk-all"));
   }
 
   // The server's reading of a request: every prompt maps back to its task, bad requests say what is wrong.

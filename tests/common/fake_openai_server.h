@@ -45,8 +45,9 @@ class FakeOpenAiServer {
   explicit FakeOpenAiServer(std::string answer, std::string model = "deepseek-ai/DeepSeek-OCR")
       : answer_(std::move(answer)), model_(std::move(model)) {
     server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& response) {
+    server_.Get("/v1/models", [this](const httplib::Request& request, httplib::Response& response) {
       ++models_requests_;
+      noteAuthorization(request);
       if (models_down_) {
         response.status = 503;
         return;
@@ -91,6 +92,11 @@ class FakeOpenAiServer {
     std::lock_guard lock(mutex_);
     return last_request_;
   }
+  // The Authorization header of the last request, of any route ("" when it had none).
+  std::string lastAuthorization() const {
+    std::lock_guard lock(mutex_);
+    return last_authorization_;
+  }
 
   // The answer in the chunks the server streams (four bytes a chunk, never splitting a UTF-8 character).
   std::vector<std::string> chunks() const {
@@ -105,6 +111,11 @@ class FakeOpenAiServer {
   }
 
  private:
+  void noteAuthorization(const httplib::Request& request) {
+    std::lock_guard lock(mutex_);
+    last_authorization_ = request.get_header_value("Authorization");
+  }
+
   Behaviour nextBehaviour() {
     std::lock_guard lock(mutex_);
     if (script_.empty()) return always_;
@@ -126,6 +137,7 @@ class FakeOpenAiServer {
 
   void chat(const httplib::Request& request, httplib::Response& response) {
     ++chat_requests_;
+    noteAuthorization(request);
     {
       std::lock_guard lock(mutex_);
       last_request_ = QJsonDocument::fromJson(QByteArray::fromStdString(request.body)).object();
@@ -187,6 +199,7 @@ class FakeOpenAiServer {
   std::deque<Behaviour> script_;
   Behaviour always_;
   QJsonObject last_request_;
+  std::string last_authorization_;
   std::atomic<int> chunk_delay_ms_{0};
   std::atomic<bool> models_down_{false}, stopping_{false};
   std::atomic<int> chat_requests_{0}, models_requests_{0}, at_once_{0}, most_at_once_{0}, closed_by_client_{0},

@@ -282,9 +282,11 @@ app::RemoteOptions remoteOptions(const Args& args) {
   if (args.endpoints.empty()) usageError("--backend openai needs at least one --endpoint URL");
   app::RemoteOptions options;
   for (const std::string& endpoint : args.endpoints) {
-    const QUrl url = QUrl::fromUserInput(QString::fromStdString(endpoint));
-    if (!url.isValid() || !url.scheme().startsWith("http")) usageError(endpoint + ": not an http(s) URL");
-    options.endpoints.append({url, {}, args.concurrency});
+    const auto parsed = app::parseEndpoints(QString::fromStdString(endpoint), args.concurrency);
+    for (const app::RemoteEndpoint& one : parsed)
+      if (!one.url.isValid() || !one.url.scheme().startsWith("http")) usageError(endpoint + ": not an http(s) URL");
+    if (parsed.isEmpty()) usageError("--endpoint needs a URL");
+    options.endpoints += parsed;
   }
   options.model = QString::fromStdString(args.api_model);
   options.image_encoding = args.image_format == "jpeg" ? app::ImageEncoding::Jpeg : app::ImageEncoding::Png;
@@ -338,7 +340,8 @@ void setupOcr(CLI::App& cli) {
   cmd->add_option("--backend", args->backend, "local (this machine's GPU or CPU) or openai (OpenAI-compatible OCR servers)")
       ->check(CLI::IsMember({"local", "openai"}));
   cmd->add_option("--endpoint", args->endpoints,
-                  "With --backend openai: a server, e.g. http://gpu1:8000 (repeat for several; key from $OPENAI_API_KEY)")
+                  "With --backend openai: a server, e.g. http://gpu1:8000, optionally with its API key after a space "
+                  "(repeat for several; else the key is $OPENAI_API_KEY)")
       ->allow_extra_args(false);  // one URL per --endpoint: what follows is an input
   cmd->add_option("--api-model", args->api_model, "With --backend openai: the model name to ask for (default: the server's first)");
   cmd->add_option("--concurrency", args->concurrency, "With --backend openai: pages in flight per endpoint")
