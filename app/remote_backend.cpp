@@ -254,7 +254,7 @@ class RemoteBackend : public OcrBackend {
     QStringList endpoints;
     for (const RemoteEndpoint& endpoint : options_.endpoints)
       endpoints << QStringLiteral("%1 (%2 at once)").arg(endpoint.url.toString()).arg(endpoint.max_in_flight);
-    return QStringLiteral("Remote · %1 · %2").arg(model_, endpoints.join(", "));
+    return QStringLiteral("OCR servers: %1").arg(endpoints.join(", "));  // the window shows modelName() before it
   }
   QString modelName() const override { return QStringLiteral("%1 (remote)").arg(model_); }
   // The server decides what a mode means (Folio's own honours folio_mode): every mode may be asked for.

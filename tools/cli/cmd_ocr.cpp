@@ -299,7 +299,7 @@ std::unique_ptr<app::OcrBackend> makeBackend(const Args& args, QString* model) {
     if (args.backend == "openai") {
       auto backend = app::remoteBackendFactory(remoteOptions(args))();
       *model = backend->modelName();
-      if (!args.quiet) std::cerr << backend->description().toStdString() << "\n";
+      if (!args.quiet) std::cerr << backend->modelName().toStdString() << " · " << backend->description().toStdString() << "\n";
       return backend;
     }
     const EngineOptions options = args.model.engineOptions();
