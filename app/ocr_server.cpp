@@ -228,18 +228,22 @@ struct OcrServer::Impl {
   // The scheduler: every queued page (up to max_batch) goes to the backend at once.
   void schedule() {
     while (true) {
-      std::vector<std::shared_ptr<ServedPage>> batch;
+      std::vector<std::shared_ptr<ServedPage>> batch, gone;
       {
         std::unique_lock lock(mutex);
         queued_changed.wait(lock, [&] { return stopping || !queue.empty(); });
         if (stopping) break;
         while (!queue.empty() && int(batch.size()) < options.max_batch) {
-          batch.push_back(queue.front());
+          // A page whose client left while it waited is not read at all.
+          (queue.front()->cancel ? gone : batch).push_back(queue.front());
           queue.pop_front();
         }
         running = int(batch.size());
       }
-      runBatch(batch);
+      Result nothing;
+      nothing.cancelled = true;
+      for (const auto& job : gone) finish(*job, nothing, {});
+      if (!batch.empty()) runBatch(batch);
       std::lock_guard lock(mutex);
       running = 0;
     }
