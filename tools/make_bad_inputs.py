@@ -155,6 +155,10 @@ def main():
         "/9j/4AAQSkZJAAADAQMALzIyMjIyMjI0NDQ0NP/AABEInEBUQAMBIgACEQEDEQH/xAAfAAABBQEBAQEBAQAAAAAAAAAAAQIDBAUGBBEF"
         "VBIhMUEGE1FhByJxyOP4+fr/2gAMAwEAAhEDEQA/APSKKKKAP//Z"))
     write("fuzz_tiff_4_bytes.tif", b"II*\x00")
+    # A WebP header libwebp refuses with "DICM" at byte 128, where OpenCV then hands it to GDCM, which aborted.
+    write("fuzz_webp_with_dicom_signature.webp", base64.b64decode(
+        "UklGRhAAAABXRUJQUE5NAAAAAAAAAAAuAAAAAAAAw8ODw8PDw8PDw8PDw8PDw8PDANj/KQAQSkZGskkAf9j/4AAQSkZGskkAAAMBAwAyMjI0"
+        "B7T///////////////8BAAAAAAAAKP///////////////////3YvMQH///////9ESUNNAgAAAFKpAAAAAAAAAAAjAAA9Pj8="))
     # A PPM whose width runs into a comment: 4022 x 6 to a comment-aware reader, 4022 x 222222 (2.7 GB) to OpenCV.
     write("fuzz_ppm_comment_glued_to_width.ppm", base64.b64decode(
         "UDYKNDAyMiMyMjIyMjIKCTb/Bv//////MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjL/wAARCAB4AMgnAwEiAAIRAQMRAf8AAQB/"

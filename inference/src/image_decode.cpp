@@ -44,9 +44,16 @@ std::string_view formatName(Bytes bytes) {
   if (startsWith(bytes, "II*\0"sv) || startsWith(bytes, "MM\0*"sv)) return "TIFF";
   if (startsWith(bytes, "RIFF") && startsWith(bytes, "WEBP", 8)) return "WebP";
   if (startsWith(bytes, "BM")) return "BMP";
-  if (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '7') return "PNM";
+  // Netpbm puts whitespace after the magic number, and OpenCV's reader wants it.
+  if (bytes.size() >= 3 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '7' && std::isspace(bytes[2])) return "PNM";
   return {};
 }
+
+// OpenCV picks its decoder by signature itself. When the one for our format refuses the data, the next whose
+// signature matches takes it; among those OpenCV is built with here, only DICOM's (GDCM) looks anywhere but the
+// first bytes, at "DICM" at byte 128, and GDCM aborts the process on malformed input (found by
+// fuzz_image_decode: a broken WebP header with DICM at 128). Such data never reaches OpenCV.
+bool carriesDicomSignature(Bytes bytes) { return startsWith(bytes, "DICM", 128); }
 
 // ---- EXIF orientation: tag 0x0112 of IFD0 inside a TIFF structure -------------------------------------
 
@@ -382,6 +389,8 @@ RgbImage decodeImage(Bytes bytes, const std::string& source_name) {
   if (bytes.empty()) fail(source_name, "the file is empty");
   const std::string_view format = formatName(bytes);
   if (format.empty()) fail(source_name, "not an image (unknown file format)");
+  if (carriesDicomSignature(bytes))
+    fail(source_name, "the " + std::string(format) + " data also carries a DICOM signature; Folio does not read DICOM files");
   checkClaimedSize(bytes, format, source_name);
 #ifdef FOLIO_HAVE_OPENCV
   return decodeWithOpenCv(bytes, format, source_name);

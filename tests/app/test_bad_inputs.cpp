@@ -136,6 +136,8 @@ class BadInputsTest : public QObject {
       QVERIFY2(error.contains("more than Folio reads"), qPrintable(claims_too_much + (": " + error)));
     }
     QVERIFY(decodeError("fuzz_tiff_4_bytes.tif").contains("fuzz_tiff_4_bytes.tif"));
+    const QString dicom = decodeError("fuzz_webp_with_dicom_signature.webp");
+    QVERIFY2(dicom.contains("fuzz_webp_with_dicom_signature.webp") && dicom.contains("DICOM"), qPrintable(dicom));
     // OpenCV reads this header as 4022 × 222222 (a 2.7 GB allocation), a comment-aware reader as 4022 × 6.
     const QString glued = decodeError("fuzz_ppm_comment_glued_to_width.ppm");
     QVERIFY2(glued.contains("fuzz_ppm_comment_glued_to_width.ppm") && glued.contains("malformed PPM header"),
